@@ -1,0 +1,392 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Pool runs tasks with bounded concurrency, a bounded queue and optional
+// request, token, keyed and adaptive rate limits. Build it with New, Start
+// it, and Stop it to drain. A Pool is safe for concurrent use.
+//
+// Each admitted task gets a goroutine that waits for its rate limits (tokens
+// are reserved at submission, so concurrent submitters never overshoot),
+// then for a running slot, then runs.
+type Pool struct {
+	cfg     Config
+	log     *zap.Logger
+	gates   []gate
+	holders []holder
+	admit   chan struct{} // admission tokens: running + queued; nil = unbounded
+	slots   chan struct{} // running slots, when a queue sits in front; else nil
+
+	// state packs startedBit, closedBit and the number of admitted tasks that
+	// have not finished, so admission and drain need no lock.
+	state     atomic.Uint64
+	drained   chan struct{}
+	drainOnce sync.Once
+	closing   chan struct{} // closed when Stop begins: unblocks blocked submitters
+	hardCtx   context.Context
+	hard      context.CancelFunc // cancels every task's ctx
+
+	mu       sync.Mutex // guards the lifecycle below
+	stopping bool
+	stopDone chan struct{}
+	stopErr  error
+
+	submitted, running, queued, completed, failed atomic.Int64
+	panicked, rejected, cancelled, limiterWait    atomic.Int64
+}
+
+const (
+	startedBit = 1 << 63
+	closedBit  = 1 << 62
+	countMask  = closedBit - 1
+)
+
+// New validates cfg and builds a pool. It starts nothing.
+func New(cfg Config, opts ...Option) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		if cfg.Name != "" {
+			return nil, fmt.Errorf("executor %q: %w", cfg.Name, err)
+		}
+		return nil, fmt.Errorf("executor: %w", err)
+	}
+	p := &Pool{
+		cfg:      cfg,
+		log:      zap.NewNop(),
+		drained:  make(chan struct{}),
+		closing:  make(chan struct{}),
+		stopDone: make(chan struct{}),
+	}
+	p.hardCtx, p.hard = context.WithCancel(context.Background())
+	if r := cfg.requestRate(); r > 0 {
+		p.gates = append(p.gates, &bucket{lim: rate.NewLimiter(rate.Limit(r), cfg.Burst), what: "request limiter"})
+	}
+	if cfg.TokensPerMinute > 0 {
+		p.gates = append(p.gates, &bucket{
+			lim: rate.NewLimiter(rate.Limit(cfg.TokensPerMinute/60), cfg.tokenBurst()), useCost: true, what: "token limiter",
+		})
+	}
+	if n := cfg.capacity(); n > 0 {
+		p.admit = make(chan struct{}, n)
+		if cfg.QueueSize > 0 {
+			p.slots = make(chan struct{}, cfg.MaxConcurrency)
+		}
+	}
+	for _, o := range opts {
+		o.apply(p)
+	}
+	p.log = p.log.With(zap.String("component", "executor"), zap.String("name", cfg.Name))
+	return p, nil
+}
+
+// Start opens the pool for work. Start after Stop returns ErrClosed.
+func (p *Pool) Start(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping {
+		return ErrClosed
+	}
+	if p.state.Or(startedBit)&startedBit == 0 {
+		p.log.Debug("executor started",
+			zap.Int("max_concurrency", p.cfg.MaxConcurrency), zap.Int("queue_size", p.cfg.QueueSize))
+	}
+	return nil
+}
+
+// Stop refuses new work with ErrClosed, lets queued and running tasks finish
+// until ctx is done, then cancels the rest and waits for them to return. It
+// returns an error saying how many tasks were cancelled. Stop is idempotent:
+// later calls wait for the first and return its result.
+func (p *Pool) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		select {
+		case <-p.stopDone:
+			return p.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.stopping = true
+	p.mu.Unlock()
+
+	old := p.state.Or(closedBit)
+	close(p.closing)
+	if old&countMask == 0 {
+		p.signalDrained()
+	}
+	var err error
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+		inFlight := p.running.Load() + p.queued.Load()
+		before := p.cancelled.Load()
+		p.hard()
+		<-p.drained
+		n := p.cancelled.Load() - before
+		err = fmt.Errorf("executor %q: stop deadline passed with %d tasks in flight, %d cancelled: %w",
+			p.cfg.Name, inFlight, n, ctx.Err())
+		p.log.Error("executor stop cancelled tasks",
+			zap.Int64("in_flight", inFlight), zap.Int64("cancelled", n), zap.Error(err))
+	}
+	p.hard()
+	if old&startedBit != 0 {
+		p.log.Debug("executor stopped", zap.Int64("completed", p.completed.Load()), zap.Int64("failed", p.failed.Load()))
+	}
+	p.stopErr = err
+	close(p.stopDone)
+	return err
+}
+
+// Go schedules fn and returns at once. A nil error means fn will run, or be
+// reported cancelled in Stats if its ctx ends first.
+func (p *Pool) Go(ctx context.Context, fn Func, opts ...TaskOption) error {
+	return p.submit(ctx, fn, nil, opts)
+}
+
+// Run schedules fn and waits for its result, a submission error, or the
+// error of a task that never ran because its ctx ended.
+func (p *Pool) Run(ctx context.Context, fn Func, opts ...TaskOption) error {
+	done := make(chan error, 1)
+	if err := p.submit(ctx, fn, done, opts); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		Submitted:   p.submitted.Load(),
+		Running:     p.running.Load(),
+		Queued:      p.queued.Load(),
+		Completed:   p.completed.Load(),
+		Failed:      p.failed.Load(),
+		Panicked:    p.panicked.Load(),
+		Rejected:    p.rejected.Load(),
+		Cancelled:   p.cancelled.Load(),
+		LimiterWait: time.Duration(p.limiterWait.Load()),
+	}
+}
+
+type task struct {
+	ctx    context.Context
+	cancel context.CancelFunc // nil when ctx is the pool's own
+	unhook func() bool        // detaches cancel from the pool's hard stop
+	fn     Func
+	res    reservations
+	done   chan error // Run's result; nil for Go
+	onDone func(error)
+}
+
+func (p *Pool) submit(ctx context.Context, fn Func, done chan error, opts []TaskOption) error {
+	p.submitted.Add(1)
+	var o taskOptions
+	if len(opts) > 0 {
+		o = collect(opts)
+	}
+	if err := p.admitTask(ctx, o.waitForSpace); err != nil {
+		p.rejected.Add(1)
+		return err
+	}
+	t := &task{fn: fn, done: done, onDone: o.onDone}
+	if len(p.gates) > 0 {
+		now := time.Now()
+		for _, g := range p.gates {
+			r, err := g.reserve(now, o.key, o.cost)
+			if err != nil {
+				t.res.cancel(now)
+				p.unadmit()
+				p.rejected.Add(1)
+				return fmt.Errorf("executor %q: %w", p.cfg.Name, err)
+			}
+			if r != nil {
+				t.res = append(t.res, r)
+			}
+		}
+	}
+	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
+	p.queued.Add(1)
+	go p.run(t)
+	return nil
+}
+
+func collect(opts []TaskOption) taskOptions {
+	var o taskOptions
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return o
+}
+
+// admitTask counts the task in and takes an admission token.
+func (p *Pool) admitTask(ctx context.Context, wait bool) error {
+	s := p.state.Add(1)
+	switch {
+	case s&closedBit != 0:
+		p.leave()
+		return ErrClosed
+	case s&startedBit == 0:
+		p.leave()
+		return ErrNotStarted
+	case p.admit == nil:
+		return nil
+	}
+	select {
+	case p.admit <- struct{}{}:
+		return nil
+	default:
+	}
+	if !wait && !p.cfg.BlockWhenFull {
+		p.leave()
+		return ErrQueueFull
+	}
+	select {
+	case p.admit <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		p.leave()
+		return fmt.Errorf("executor %q: waiting for queue space: %w", p.cfg.Name, ctx.Err())
+	case <-p.closing:
+		p.leave()
+		return ErrClosed
+	}
+}
+
+// unadmit undoes a successful admitTask.
+func (p *Pool) unadmit() {
+	if p.admit != nil {
+		<-p.admit
+	}
+	p.leave()
+}
+
+// leave counts a task out, signalling the drain when it was the last one.
+func (p *Pool) leave() {
+	if s := p.state.Add(^uint64(0)); s&closedBit != 0 && s&countMask == 0 {
+		p.signalDrained()
+	}
+}
+
+func (p *Pool) signalDrained() { p.drainOnce.Do(func() { close(p.drained) }) }
+
+// taskContext derives the task's ctx: cancelled with the submitter's ctx and
+// with the pool's hard stop, carrying the submitter's values.
+func (p *Pool) taskContext(ctx context.Context) (context.Context, context.CancelFunc, func() bool) {
+	if ctx == context.Background() || ctx == nil {
+		return p.hardCtx, nil, nil
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	return tctx, cancel, context.AfterFunc(p.hardCtx, cancel)
+}
+
+func (p *Pool) run(t *task) {
+	out, err := p.exec(t)
+	switch {
+	case out == outNotRun:
+		p.cancelled.Add(1)
+	case out == outPanicked:
+		p.failed.Add(1)
+		p.panicked.Add(1)
+	case err == nil:
+		p.completed.Add(1)
+	case t.ctx.Err() != nil:
+		p.cancelled.Add(1)
+	default:
+		p.failed.Add(1)
+	}
+	if t.unhook != nil {
+		t.unhook()
+		t.cancel()
+	}
+	if p.admit != nil {
+		<-p.admit
+	}
+	if t.done != nil {
+		t.done <- err
+	}
+	if t.onDone != nil {
+		t.onDone(err)
+	}
+	p.leave()
+}
+
+// outcome says how far a task got.
+type outcome int
+
+const (
+	outNotRun   outcome = iota // its ctx ended while it waited
+	outReturned                // fn returned
+	outPanicked                // fn panicked
+)
+
+// exec waits for the task's limits and slot, then calls it.
+func (p *Pool) exec(t *task) (outcome, error) {
+	if len(t.res) > 0 || len(p.holders) > 0 {
+		if err := p.waitLimits(t); err != nil {
+			p.queued.Add(-1)
+			return outNotRun, err
+		}
+	}
+	if p.slots != nil {
+		select {
+		case p.slots <- struct{}{}:
+			defer func() { <-p.slots }()
+		case <-t.ctx.Done():
+			p.queued.Add(-1)
+			return outNotRun, t.ctx.Err()
+		}
+	}
+	p.queued.Add(-1)
+	if err := t.ctx.Err(); err != nil {
+		return outNotRun, err
+	}
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	return call(t.ctx, t.fn)
+}
+
+func call(ctx context.Context, fn Func) (out outcome, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = outPanicked, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return outReturned, fn(ctx)
+}
+
+// waitLimits sleeps until the task's reservations come due and no adaptive
+// limiter holds admission.
+func (p *Pool) waitLimits(t *task) error {
+	start := time.Now()
+	defer func() { p.limiterWait.Add(int64(time.Since(start))) }()
+	if err := sleep(t.ctx, t.res.delay(start)); err != nil {
+		t.res.cancel(time.Now())
+		return err
+	}
+	for {
+		var until time.Time
+		for _, h := range p.holders {
+			if u := h.heldUntil(); u.After(until) {
+				until = u
+			}
+		}
+		d := time.Until(until)
+		if d <= 0 {
+			return nil
+		}
+		if err := sleep(t.ctx, d); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/khive-go/khive/executor"
+)
+
+func newStarted(t *testing.T, cfg executor.Config, opts ...executor.Option) *executor.Pool {
+	t.Helper()
+	p, err := executor.New(cfg, opts...)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return p
+}
+
+func TestConfigValidateNamesEveryField(t *testing.T) {
+	err := executor.Config{
+		MaxConcurrency: -1, QueueSize: -2, RequestsPerSecond: 5, Burst: 0,
+		TokensPerMinute: -1, TokenBurst: -1,
+	}.Validate()
+	require.Error(t, err)
+	for _, field := range []string{"max_concurrency", "queue_size", "burst", "tokens_per_minute", "token_burst"} {
+		assert.Contains(t, err.Error(), field+":")
+	}
+	err = executor.Config{RequestsPerSecond: 1, RequestsPerMinute: 60, Burst: 1}.Validate()
+	assert.ErrorContains(t, err, "requests_per_minute: set only one")
+	err = executor.Config{QueueSize: 3}.Validate()
+	assert.ErrorContains(t, err, "queue_size: needs max_concurrency > 0")
+	assert.NoError(t, executor.Config{}.Validate())
+
+	_, err = executor.New(executor.Config{Name: "p", Burst: -1})
+	assert.ErrorContains(t, err, `executor "p": burst: must be >= 0`)
+}
+
+func TestConcurrencyBoundNeverExceeded(t *testing.T) {
+	const limit, tasks = 8, 10_000
+	p := newStarted(t, executor.Config{MaxConcurrency: limit, QueueSize: 64, BlockWhenFull: true})
+	var cur, peak atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(tasks)
+	for range tasks {
+		require.NoError(t, p.Go(context.Background(), func(context.Context) error {
+			defer wg.Done()
+			n := cur.Add(1)
+			for {
+				old := peak.Load()
+				if n <= old || peak.CompareAndSwap(old, n) {
+					break
+				}
+			}
+			cur.Add(-1)
+			return nil
+		}))
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, peak.Load(), int64(limit))
+	assert.Positive(t, peak.Load())
+	require.NoError(t, p.Stop(context.Background()))
+	s := p.Stats()
+	assert.Equal(t, int64(tasks), s.Submitted)
+	assert.Equal(t, int64(tasks), s.Completed)
+}
+
+func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
+	p, err := executor.New(executor.Config{MaxConcurrency: 4, QueueSize: 16})
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background()))
+
+	var accepted, refused atomic.Int64
+	var wg sync.WaitGroup
+	stopSubmitting := make(chan struct{})
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopSubmitting:
+					return
+				default:
+				}
+				err := p.Go(context.Background(), func(ctx context.Context) error {
+					select {
+					case <-time.After(time.Duration(i%3) * time.Millisecond):
+						if (g+i)%5 == 0 {
+							return errors.New("boom")
+						}
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				})
+				if err != nil {
+					refused.Add(1)
+					if errors.Is(err, executor.ErrClosed) {
+						return
+					}
+					continue
+				}
+				accepted.Add(1)
+			}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond) // let the load build; the assertion below does not depend on timing
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
+	defer cancel()
+	_ = p.Stop(ctx) // may or may not hit the deadline; every task must be accounted for either way
+	close(stopSubmitting)
+	wg.Wait()
+
+	s := p.Stats()
+	assert.Equal(t, s.Submitted, s.Completed+s.Failed+s.Cancelled+s.Rejected, "%+v", s)
+	assert.Equal(t, accepted.Load(), s.Completed+s.Failed+s.Cancelled)
+	assert.Equal(t, refused.Load(), s.Rejected)
+	assert.Zero(t, s.Running)
+	assert.Zero(t, s.Queued)
+	assert.Positive(t, s.Completed)
+}
+
+func TestQueueFullFailsAtOnce(t *testing.T) {
+	p := newStarted(t, executor.Config{MaxConcurrency: 1, QueueSize: 1})
+	release := make(chan struct{})
+	block := func(context.Context) error { <-release; return nil }
+	require.NoError(t, p.Go(context.Background(), block)) // runs
+	require.NoError(t, p.Go(context.Background(), block)) // queued
+	err := p.Go(context.Background(), block)
+	assert.ErrorIs(t, err, executor.ErrQueueFull)
+	err = p.Run(context.Background(), block)
+	assert.ErrorIs(t, err, executor.ErrQueueFull)
+	close(release)
+	require.NoError(t, p.Stop(context.Background()))
+	s := p.Stats()
+	assert.Equal(t, int64(2), s.Rejected)
+	assert.Equal(t, int64(2), s.Completed)
+}
+
+func TestQueueFullBlocksHonouringContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStarted(t, executor.Config{MaxConcurrency: 1, BlockWhenFull: true})
+		release := make(chan struct{})
+		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
+
+		// A blocked submitter gives up with its ctx.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		err := p.Go(ctx, func(context.Context) error { return nil })
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, time.Second, time.Since(start))
+
+		// A blocked submitter goes through once the slot frees.
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background(), func(context.Context) error { return nil }) }()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("Run returned while the pool was full")
+		default:
+		}
+		close(release)
+		assert.NoError(t, <-done)
+	})
+}
+
+func TestBlockedSubmitterUnblocksOnStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStarted(t, executor.Config{MaxConcurrency: 1, BlockWhenFull: true})
+		release := make(chan struct{})
+		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
+		got := make(chan error, 1)
+		go func() { got <- p.Go(context.Background(), func(context.Context) error { return nil }) }()
+		synctest.Wait()
+		stopped := make(chan error, 1)
+		go func() { stopped <- p.Stop(context.Background()) }()
+		assert.ErrorIs(t, <-got, executor.ErrClosed)
+		close(release)
+		assert.NoError(t, <-stopped)
+	})
+}
+
+func TestLifecycle(t *testing.T) {
+	p, err := executor.New(executor.Config{})
+	require.NoError(t, err)
+	assert.ErrorIs(t, p.Go(context.Background(), func(context.Context) error { return nil }), executor.ErrNotStarted)
+	require.NoError(t, p.Start(context.Background()))
+	require.NoError(t, p.Start(context.Background()), "Start is idempotent")
+	require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }))
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); assert.NoError(t, p.Stop(context.Background())) }()
+	}
+	wg.Wait()
+	assert.ErrorIs(t, p.Start(context.Background()), executor.ErrClosed)
+	assert.ErrorIs(t, p.Go(context.Background(), func(context.Context) error { return nil }), executor.ErrClosed)
+	assert.ErrorIs(t, p.Run(context.Background(), func(context.Context) error { return nil }), executor.ErrClosed)
+
+	never, err := executor.New(executor.Config{})
+	require.NoError(t, err)
+	assert.NoError(t, never.Stop(context.Background()), "Stop without Start is a no-op")
+	assert.ErrorIs(t, never.Start(context.Background()), executor.ErrClosed)
+}
+
+func TestTaskContextFollowsCaller(t *testing.T) {
+	p := newStarted(t, executor.Config{})
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, func(ctx context.Context) error {
+			assert.Equal(t, "v", ctx.Value(key{}))
+			close(started)
+			<-ctx.Done()
+			return ctx.Err()
+		})
+	}()
+	<-started
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	require.NoError(t, p.Stop(context.Background()))
+	assert.Equal(t, int64(1), p.Stats().Cancelled)
+}
+
+func TestPanicBecomesPanicError(t *testing.T) {
+	p := newStarted(t, executor.Config{MaxConcurrency: 2})
+	err := p.Run(context.Background(), func(context.Context) error { panic("kaboom") })
+	var pe *executor.PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "kaboom", pe.Value)
+	assert.Contains(t, string(pe.Stack), "pool_test.go")
+
+	sentinel := errors.New("inner")
+	err = p.Run(context.Background(), func(context.Context) error { panic(sentinel) })
+	assert.ErrorIs(t, err, sentinel, "a panicked error unwraps")
+
+	assert.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }), "the pool keeps working")
+	s := p.Stats()
+	assert.Equal(t, int64(2), s.Panicked)
+	assert.Equal(t, int64(2), s.Failed)
+	assert.Equal(t, int64(1), s.Completed)
+}
+
+func TestStopWithDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		core, logs := observer.New(zap.DebugLevel)
+		p := newStarted(t, executor.Config{Name: "work", MaxConcurrency: 2, QueueSize: 4}, executor.WithLogger(zap.New(core)))
+
+		var finished, sawCancel atomic.Int64
+		quick := func(ctx context.Context) error {
+			time.Sleep(500 * time.Millisecond)
+			finished.Add(1)
+			return nil
+		}
+		slow := func(ctx context.Context) error {
+			select {
+			case <-time.After(time.Hour):
+				return nil
+			case <-ctx.Done():
+				sawCancel.Add(1)
+				return ctx.Err()
+			}
+		}
+		quickErr := make(chan error, 1)
+		go func() { quickErr <- p.Run(context.Background(), quick) }()
+		require.NoError(t, p.Go(context.Background(), slow))
+		synctest.Wait()
+		require.NoError(t, p.Go(context.Background(), slow)) // queued behind the two running
+		require.NoError(t, p.Go(context.Background(), slow)) // queued
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := p.Stop(ctx)
+		assert.Equal(t, 2*time.Second, time.Since(start), "Stop returns at the deadline")
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorContains(t, err, "3 tasks in flight, 3 cancelled")
+		assert.NoError(t, <-quickErr, "a task that finished before the deadline succeeds")
+		assert.Equal(t, int64(1), finished.Load())
+		assert.Equal(t, int64(2), sawCancel.Load(), "the queued slow task started after quick and saw its ctx cancelled")
+
+		s := p.Stats()
+		assert.Equal(t, int64(3), s.Cancelled)
+		assert.Equal(t, s.Submitted, s.Completed+s.Failed+s.Cancelled+s.Rejected)
+
+		entries := logs.FilterMessage("executor stop cancelled tasks").All()
+		require.Len(t, entries, 1)
+		f := entries[0].ContextMap()
+		assert.Equal(t, "executor", f["component"])
+		assert.Equal(t, "work", f["name"])
+		assert.Equal(t, int64(3), f["in_flight"])
+		assert.Equal(t, int64(3), f["cancelled"])
+		assert.Contains(t, f["error"], "deadline exceeded")
+		assert.Equal(t, 1, logs.FilterMessage("executor started").Len())
+		assert.Equal(t, 1, logs.FilterMessage("executor stopped").Len())
+		assert.Zero(t, logs.FilterLevelExact(zap.InfoLevel).Len(), "nothing at Info")
+	})
+}

@@ -1,0 +1,199 @@
+package executor
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Window is one rate-limit window a provider reported. A field is -1 when
+// the headers did not give it (or gave garbage).
+type Window struct {
+	Limit     int64
+	Remaining int64
+	Reset     time.Duration // time until the window resets
+}
+
+// Known reports whether the headers gave any of the window's fields.
+func (w Window) Known() bool { return w.Limit >= 0 || w.Remaining >= 0 || w.Reset >= 0 }
+
+// Exhausted reports whether the window has nothing left.
+func (w Window) Exhausted() bool { return w.Remaining == 0 }
+
+// RateLimit is what a response's headers say about the provider's limits.
+type RateLimit struct {
+	Requests     Window
+	Tokens       Window
+	InputTokens  Window // Anthropic only
+	OutputTokens Window // Anthropic only
+	// RetryAfter is the server's wait hint (retry-after-ms preferred over
+	// retry-after), -1 when absent.
+	RetryAfter time.Duration
+}
+
+var unknownWindow = Window{Limit: -1, Remaining: -1, Reset: -1}
+
+// ParseRateLimit reads rate-limit headers as of now. It understands
+//
+//   - OpenAI and Groq: x-ratelimit-{limit,remaining,reset}-{requests,tokens},
+//     reset as a Go duration ("1s", "6m0s", "12ms", "1.5s");
+//   - Anthropic: anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset},
+//     reset as an RFC 3339 time;
+//   - the generic x-ratelimit-*, x-rate-limit-*, ratelimit-* and x-rl-*
+//     {limit,remaining,reset} (the requests window), reset as delta seconds or
+//     epoch seconds;
+//   - retry-after-ms (milliseconds) and retry-after (seconds or an HTTP date).
+//
+// Values it cannot read are left unknown; it never panics.
+func ParseRateLimit(h http.Header, now time.Time) RateLimit {
+	rl := RateLimit{
+		Requests: unknownWindow, Tokens: unknownWindow,
+		InputTokens: unknownWindow, OutputTokens: unknownWindow,
+		RetryAfter: -1,
+	}
+	if len(h) == 0 {
+		return rl
+	}
+	// Generic single-window headers first, so provider-specific ones win.
+	for _, prefix := range []string{"x-rl-", "ratelimit-", "x-rate-limit-", "x-ratelimit-"} {
+		mergeWindow(&rl.Requests, readWindow(h, now, prefix+"limit", prefix+"remaining", prefix+"reset", parseGenericReset))
+	}
+	for _, kind := range []struct {
+		dst  *Window
+		name string
+	}{{&rl.Requests, "requests"}, {&rl.Tokens, "tokens"}} {
+		mergeWindow(kind.dst, readWindow(h, now,
+			"x-ratelimit-limit-"+kind.name, "x-ratelimit-remaining-"+kind.name, "x-ratelimit-reset-"+kind.name,
+			parseDurationReset))
+	}
+	for _, kind := range []struct {
+		dst  *Window
+		name string
+	}{{&rl.Requests, "requests"}, {&rl.Tokens, "tokens"}, {&rl.InputTokens, "input-tokens"}, {&rl.OutputTokens, "output-tokens"}} {
+		p := "anthropic-ratelimit-" + kind.name + "-"
+		mergeWindow(kind.dst, readWindow(h, now, p+"limit", p+"remaining", p+"reset", parseTimeReset))
+	}
+	rl.RetryAfter = parseRetryAfter(h, now)
+	return rl
+}
+
+// RetryAfter returns the server's wait hint from retry-after-ms or
+// retry-after, and whether there was one.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	d := parseRetryAfter(h, now)
+	return d, d >= 0
+}
+
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := h.Get("retry-after-ms"); v != "" {
+		if ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && ms >= 0 && ms < maxSeconds*1000 {
+			return time.Duration(ms * float64(time.Millisecond))
+		}
+	}
+	if v := strings.TrimSpace(h.Get("retry-after")); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil {
+			if s >= 0 && s < maxSeconds {
+				return time.Duration(s * float64(time.Second))
+			}
+			return -1
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0)
+		}
+	}
+	return -1
+}
+
+// maxSeconds bounds any parsed wait (about 31 years) so conversions to
+// time.Duration cannot overflow.
+const maxSeconds = 1e9
+
+type resetParser func(v string, now time.Time) (time.Duration, bool)
+
+func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey string, parseReset resetParser) Window {
+	w := unknownWindow
+	if n, ok := parseCount(h.Get(limitKey)); ok {
+		w.Limit = n
+	}
+	if n, ok := parseCount(h.Get(remainingKey)); ok {
+		w.Remaining = n
+	}
+	if v := strings.TrimSpace(h.Get(resetKey)); v != "" {
+		if d, ok := parseReset(v, now); ok {
+			w.Reset = d
+		}
+	}
+	return w
+}
+
+func mergeWindow(dst *Window, src Window) {
+	if src.Limit >= 0 {
+		dst.Limit = src.Limit
+	}
+	if src.Remaining >= 0 {
+		dst.Remaining = src.Remaining
+	}
+	if src.Reset >= 0 {
+		dst.Reset = src.Reset
+	}
+}
+
+func parseCount(v string) (int64, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		// Some providers send "100.0".
+		f, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || f < 0 || f > math.MaxInt64/2 || f != math.Trunc(f) {
+			return 0, false
+		}
+		return int64(f), true
+	}
+	return n, n >= 0
+}
+
+// parseDurationReset reads OpenAI's Go-style durations ("6m0s", "12ms"),
+// accepting bare seconds too.
+func parseDurationReset(v string, now time.Time) (time.Duration, bool) {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d, d >= 0
+	}
+	return parseGenericReset(v, now)
+}
+
+// parseGenericReset reads delta seconds, or epoch seconds when the number is
+// too large to be a delta.
+func parseGenericReset(v string, now time.Time) (time.Duration, bool) {
+	s, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		if d, derr := time.ParseDuration(v); derr == nil && d >= 0 {
+			return d, true
+		}
+		return 0, false
+	}
+	if s < 0 || math.IsNaN(s) || s > 1e12 {
+		return 0, false
+	}
+	if s >= epochThreshold {
+		return max(time.Unix(int64(s), 0).Sub(now), 0), true
+	}
+	return time.Duration(s * float64(time.Second)), true
+}
+
+// epochThreshold separates delta seconds from Unix timestamps: no window
+// lasts 30 years, and no timestamp this century is that small.
+const epochThreshold = 1e9
+
+// parseTimeReset reads Anthropic's RFC 3339 reset times.
+func parseTimeReset(v string, now time.Time) (time.Duration, bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}
