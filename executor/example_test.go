@@ -1,0 +1,88 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/khive-go/khive/executor"
+)
+
+func ExamplePool() {
+	p, err := executor.New(executor.Config{Name: "jobs", MaxConcurrency: 4, QueueSize: 16})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if err := p.Start(ctx); err != nil {
+		panic(err)
+	}
+	err = p.Run(ctx, func(ctx context.Context) error {
+		fmt.Println("working")
+		return nil
+	})
+	fmt.Println("run:", err)
+
+	stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	fmt.Println("stop:", p.Stop(stopCtx))
+	fmt.Println("after stop:", p.Go(ctx, func(context.Context) error { return nil }))
+	// Output:
+	// working
+	// run: <nil>
+	// stop: <nil>
+	// after stop: executor: closed
+}
+
+func ExampleDo() {
+	p, _ := executor.New(executor.Config{MaxConcurrency: 2})
+	_ = p.Start(context.Background())
+	defer p.Stop(context.Background())
+
+	n, err := executor.Do(context.Background(), p, func(ctx context.Context) (int, error) {
+		return len("khive"), nil
+	})
+	fmt.Println(n, err)
+	// Output: 5 <nil>
+}
+
+func ExampleMap() {
+	// 20 requests per second with a burst of 5: Map is throttled, not rejected.
+	p, _ := executor.New(executor.Config{MaxConcurrency: 4, QueueSize: 4, RequestsPerSecond: 20, Burst: 5})
+	_ = p.Start(context.Background())
+	defer p.Stop(context.Background())
+
+	words := []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"}
+	upper, err := executor.Map(context.Background(), p, words, func(ctx context.Context, w string) (string, error) {
+		return strings.ToUpper(w), nil
+	})
+	fmt.Println(upper, err)
+	// Output: [ALPHA BETA GAMMA DELTA EPSILON ZETA ETA] <nil>
+}
+
+func ExampleAdaptiveLimiter() {
+	a, _ := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: 50, Burst: 10})
+	p, _ := executor.New(executor.Config{}, executor.WithAdaptiveLimiter(a))
+	_ = p.Start(context.Background())
+	defer p.Stop(context.Background())
+
+	// After each provider response, feed its headers back.
+	h := http.Header{}
+	h.Set("x-ratelimit-remaining-requests", "20")
+	h.Set("x-ratelimit-reset-requests", "10s")
+	a.Observe(h)
+	fmt.Printf("rate now %.1f/s\n", a.Limit()) // 20 left over 10 s, × 0.9 safety
+	// Output: rate now 1.8/s
+}
+
+func ExampleParseRateLimit() {
+	h := http.Header{}
+	h.Set("x-ratelimit-remaining-tokens", "1200")
+	h.Set("x-ratelimit-reset-tokens", "6m0s")
+	h.Set("retry-after", "2")
+	rl := executor.ParseRateLimit(h, time.Now())
+	fmt.Println(rl.Tokens.Remaining, rl.Tokens.Reset, rl.RetryAfter)
+	// Output: 1200 6m0s 2s
+}
