@@ -112,7 +112,9 @@ func TestKeyedLimiterEvictsIdleAndBounds(t *testing.T) {
 		require.NoError(t, err)
 		kl.SetLimit("pinned", 5, 5)
 		p := newStarted(t, executor.Config{}, executor.WithKeyedLimiter(kl))
-		run := func(key string) { require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }, executor.Key(key))) }
+		run := func(key string) {
+			require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }, executor.Key(key)))
+		}
 		for _, k := range []string{"a", "b", "c", "d"} {
 			run(k)
 		}

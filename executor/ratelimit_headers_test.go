@@ -36,14 +36,14 @@ func TestParseRateLimit(t *testing.T) {
 			"x-ratelimit-limit-requests: 10000", "x-ratelimit-remaining-requests: 9999", "x-ratelimit-reset-requests: 6ms",
 			"x-ratelimit-limit-tokens: 2000000", "x-ratelimit-remaining-tokens: 1999000", "x-ratelimit-reset-tokens: 6m0s"),
 			executor.RateLimit{
-				Requests: executor.Window{Limit: 10000, Remaining: 9999, Reset: 6 * time.Millisecond},
-				Tokens:   executor.Window{Limit: 2000000, Remaining: 1999000, Reset: 6 * time.Minute},
+				Requests:    executor.Window{Limit: 10000, Remaining: 9999, Reset: 6 * time.Millisecond},
+				Tokens:      executor.Window{Limit: 2000000, Remaining: 1999000, Reset: 6 * time.Minute},
 				InputTokens: unknown, OutputTokens: unknown, RetryAfter: -1,
 			}},
 		{"groq fractional durations", headerOf("x-ratelimit-remaining-requests: 14370", "x-ratelimit-reset-requests: 2m59.56s", "x-ratelimit-reset-tokens: 1.5s"),
 			executor.RateLimit{
-				Requests: executor.Window{Limit: -1, Remaining: 14370, Reset: 2*time.Minute + 59560*time.Millisecond},
-				Tokens:   executor.Window{Limit: -1, Remaining: -1, Reset: 1500 * time.Millisecond},
+				Requests:    executor.Window{Limit: -1, Remaining: 14370, Reset: 2*time.Minute + 59560*time.Millisecond},
+				Tokens:      executor.Window{Limit: -1, Remaining: -1, Reset: 1500 * time.Millisecond},
 				InputTokens: unknown, OutputTokens: unknown, RetryAfter: -1,
 			}},
 		{"anthropic", headerOf(
