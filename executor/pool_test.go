@@ -79,7 +79,8 @@ func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 
-	var accepted, refused atomic.Int64
+	var accepted, refused, ran atomic.Int64
+	loaded := make(chan struct{})
 	var wg sync.WaitGroup
 	stopSubmitting := make(chan struct{})
 	for g := range 8 {
@@ -93,6 +94,9 @@ func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
 				default:
 				}
 				err := p.Go(context.Background(), func(ctx context.Context) error {
+					if ran.Add(1) == 200 {
+						close(loaded)
+					}
 					select {
 					case <-time.After(time.Duration(i%3) * time.Millisecond):
 						if (g+i)%5 == 0 {
@@ -114,7 +118,7 @@ func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(30 * time.Millisecond) // let the load build; the assertion below does not depend on timing
+	<-loaded // stop in the middle of the load
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
 	defer cancel()
 	_ = p.Stop(ctx) // may or may not hit the deadline; every task must be accounted for either way
