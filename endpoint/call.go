@@ -1,0 +1,200 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// Call sends req and returns the provider's 2xx response, or an error:
+// ErrNotStarted, ErrClosed, *CircuitOpenError, *StatusError, an executor
+// admission error (ErrQueueFull, ErrCostTooHigh), or a transport error once
+// retries are spent. Every error names the endpoint.
+//
+// The path: closed check, cache (when req.Cache and the endpoint has one),
+// rate limits and a concurrency slot (the endpoint's executor), then per
+// attempt the circuit breaker and the transport, retrying as configured.
+func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
+	if err := e.usable(); err != nil {
+		return nil, err
+	}
+	pr, err := e.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if req.Cache && e.cache != nil {
+		return e.cache.do(ctx, cacheKey(pr.method, pr.url, pr.body), func() (*Response, error) {
+			return e.call(ctx, pr)
+		})
+	}
+	return e.call(ctx, pr)
+}
+
+func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
+	var resp *Response
+	err := e.pool.Run(ctx, func(ctx context.Context) error {
+		r, err := e.attempts(ctx, pr, false)
+		if err != nil {
+			return err
+		}
+		resp = &Response{Status: r.status, Header: r.header, Body: r.body, Attempts: r.attempts}
+		return nil
+	}, executor.Cost(pr.cost))
+	if err != nil {
+		return nil, e.poolErr(err)
+	}
+	return resp, nil
+}
+
+// result is one successful attempt: a read body, or an open stream.
+type result struct {
+	status   int
+	header   http.Header
+	body     []byte
+	stream   *http.Response     // open body, streams only
+	cancel   context.CancelFunc // ends the stream's request
+	attempts int
+}
+
+// attempts runs the retry loop: breaker, one attempt, classify, wait.
+func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*result, error) {
+	c := e.client.Load()
+	if c == nil {
+		return nil, fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
+	}
+	rc := e.cfg.Retry
+	for attempt := 1; ; attempt++ {
+		if e.breaker != nil {
+			if remaining, ok := e.breaker.allow(); !ok {
+				return nil, &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
+			}
+		}
+		r, err := e.attempt(ctx, c, pr, stream)
+		now := time.Now()
+		if r != nil {
+			rl := executor.ParseRateLimit(r.header, now)
+			for _, a := range e.adaptive {
+				a.ObserveRateLimit(now, rl)
+			}
+		}
+		e.report(ctx, r, err)
+		if err == nil && r.status < 300 {
+			r.attempts = attempt
+			return r, nil
+		}
+
+		var retry bool
+		var hint time.Duration
+		var hinted bool
+		if err != nil {
+			retry = retryableError(ctx, err)
+			err = fmt.Errorf("endpoint %q: attempt %d: %w", e.cfg.Name, attempt, err)
+		} else {
+			hint, hinted = serverHint(r.status, r.header, now)
+			se := newStatusError(e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())
+			se.Attempts = attempt
+			retry, err = shouldRetryStatus(r.status, r.header), se
+		}
+		if !retry || attempt >= rc.MaxAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		wait := backoff(rc, attempt-1, e.rnd)
+		if hinted {
+			if hint > rc.MaxRetryAfter {
+				return nil, err // the StatusError carries the hint
+			}
+			wait = hint // a server's hint is obeyed, never shortened by jitter
+		}
+		if werr := e.sleep(ctx, wait); werr != nil {
+			return nil, err
+		}
+		e.retries.Add(1)
+	}
+}
+
+// report tells the breaker what an attempt says of the upstream's health.
+func (e *Endpoint) report(ctx context.Context, r *result, err error) {
+	if e.breaker == nil {
+		return
+	}
+	o := outcomeSuccess
+	switch {
+	case err != nil && ctx.Err() != nil:
+		o = outcomeIgnore // the caller gave up
+	case err != nil:
+		o = outcomeFailure
+	case r.status >= 500:
+		o = outcomeFailure
+	case r.status == http.StatusTooManyRequests:
+		o = outcomeIgnore // the limiter deals with it
+	}
+	e.breaker.done(o)
+}
+
+// attempt sends once. For a call it reads the whole body under the attempt
+// timeout; for a stream the timeout covers only the response headers, and a
+// 2xx body is left open. Non-2xx bodies are always read and closed, so the
+// connection is reused.
+func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream bool) (*result, error) {
+	var actx context.Context
+	var cancel context.CancelFunc
+	var headerTimer *time.Timer
+	if stream {
+		actx, cancel = context.WithCancel(ctx)
+		headerTimer = time.AfterFunc(e.cfg.Timeout, cancel)
+	} else {
+		actx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+	}
+	req, err := http.NewRequestWithContext(actx, pr.method, pr.url, bytes.NewReader(pr.body))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if pr.body == nil {
+		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
+	}
+	req.Header = pr.header.Clone()
+	var resp *http.Response
+	if c.sdk != nil {
+		resp, err = c.sdk.Do(req)
+	} else {
+		resp, err = c.http.Do(req)
+	}
+	if headerTimer != nil && !headerTimer.Stop() && err == nil {
+		err = fmt.Errorf("no response headers within %v: %w", e.cfg.Timeout, context.DeadlineExceeded)
+		resp.Body.Close()
+	}
+	if err != nil {
+		cancel()
+		return nil, unwrapURLError(err)
+	}
+	r := &result{status: resp.StatusCode, header: resp.Header}
+	if stream && resp.StatusCode < 300 {
+		r.stream, r.cancel = resp, cancel
+		return r, nil
+	}
+	defer cancel()
+	r.body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading response body: %w", err)
+	}
+	return r, nil
+}
+
+// unwrapURLError drops *url.Error's "Post URL:" prefix: the URL is noise in
+// an error that already names the endpoint.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

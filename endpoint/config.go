@@ -1,0 +1,292 @@
+package endpoint
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// Transport kinds.
+const (
+	TransportHTTP = "http" // the endpoint's own net/http client
+	TransportSDK  = "sdk"  // an official SDK plugged in with WithSDK
+)
+
+// Auth kinds.
+const (
+	AuthBearer  = "bearer"    // Authorization: Bearer KEY
+	AuthXAPIKey = "x-api-key" // x-api-key: KEY
+	AuthHeader  = "header"    // AuthHeaderName: KEY
+	AuthNone    = "none"
+)
+
+// Config describes one API endpoint. Field errors from Validate use the
+// YAML names shown in the tags.
+type Config struct {
+	Name      string `yaml:"name" json:"name"`
+	Provider  string `yaml:"provider" json:"provider"`
+	Transport string `yaml:"transport" json:"transport"` // http (default) or sdk
+	BaseURL   string `yaml:"base_url" json:"base_url"`
+	// Path is joined to BaseURL; {param} placeholders are filled from
+	// Request.Params.
+	Path   string `yaml:"path" json:"path"`
+	Method string `yaml:"method" json:"method"` // default POST
+	// Auth is bearer (default), x-api-key, header (AuthHeaderName) or none.
+	Auth           string `yaml:"auth" json:"auth"`
+	AuthHeaderName string `yaml:"auth_header" json:"auth_header"`
+	APIKey         Secret `yaml:"api_key" json:"api_key"`
+	ContentType    string `yaml:"content_type" json:"content_type"` // default application/json
+	// Headers are sent with every request; a request's own headers win.
+	Headers map[string]string `yaml:"headers" json:"headers"`
+	// Defaults are JSON fields merged into every object body; the request wins.
+	Defaults map[string]any `yaml:"defaults" json:"defaults"`
+	// Timeout bounds each attempt (default 2 minutes).
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// AllowInsecure permits http:// to a host other than loopback.
+	AllowInsecure bool          `yaml:"allow_insecure" json:"allow_insecure"`
+	Retry         RetryConfig   `yaml:"retry" json:"retry"`
+	Breaker       BreakerConfig `yaml:"breaker" json:"breaker"`
+	Limits        Limits        `yaml:"limits" json:"limits"`
+	Cache         CacheConfig   `yaml:"cache" json:"cache"`
+}
+
+// Limits are the endpoint's own rate and concurrency limits, enforced by an
+// executor.Pool it starts and stops with itself.
+type Limits struct {
+	RequestsPerMinute float64 `yaml:"requests_per_minute" json:"requests_per_minute"`
+	TokensPerMinute   float64 `yaml:"tokens_per_minute" json:"tokens_per_minute"`
+	// Burst is the request bucket size, required with RequestsPerMinute.
+	Burst int `yaml:"burst" json:"burst"`
+	// MaxConcurrency bounds calls and open streams at once; 0 = unlimited.
+	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
+	// QueueSize is how many calls may wait for a slot; beyond it calls fail
+	// with executor.ErrQueueFull unless BlockWhenFull is set.
+	QueueSize     int  `yaml:"queue_size" json:"queue_size"`
+	BlockWhenFull bool `yaml:"block_when_full" json:"block_when_full"`
+	// Adaptive lets the provider's rate-limit headers lower the request and
+	// token rates below the configured ceilings, and pause on exhaustion.
+	Adaptive bool `yaml:"adaptive" json:"adaptive"`
+}
+
+// RetryConfig tunes retries. Zero fields take the defaults.
+type RetryConfig struct {
+	// MaxAttempts counts the first try (default 3; 1 disables retries).
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+	// BaseDelay and MaxDelay shape exponential backoff with full jitter
+	// (defaults 500ms and 8s).
+	BaseDelay time.Duration `yaml:"base_delay" json:"base_delay"`
+	MaxDelay  time.Duration `yaml:"max_delay" json:"max_delay"`
+	// MaxRetryAfter caps a server's wait hint (default 60s); above it the
+	// call fails at once, the hint in its error.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after" json:"max_retry_after"`
+}
+
+// BreakerConfig tunes the circuit breaker. Zero fields take the defaults.
+type BreakerConfig struct {
+	Disabled bool `yaml:"disabled" json:"disabled"`
+	// ConsecutiveFailures opens the circuit (default 5).
+	ConsecutiveFailures int `yaml:"consecutive_failures" json:"consecutive_failures"`
+	// FailureRate (0 < r <= 1) over Window opens it once MinCalls calls were
+	// seen in the window; 0 turns the rate rule off.
+	FailureRate float64       `yaml:"failure_rate" json:"failure_rate"`
+	Window      time.Duration `yaml:"window" json:"window"`       // default 60s
+	MinCalls    int           `yaml:"min_calls" json:"min_calls"` // default 10
+	// OpenFor is how long the circuit stays open (default 30s).
+	OpenFor time.Duration `yaml:"open_for" json:"open_for"`
+	// HalfOpenCalls trial calls are let through after OpenFor (default 1);
+	// that many successes close the circuit, one failure reopens it.
+	HalfOpenCalls int `yaml:"half_open_calls" json:"half_open_calls"`
+}
+
+// CacheConfig enables response caching for requests that opt in.
+type CacheConfig struct {
+	TTL        time.Duration `yaml:"ttl" json:"ttl"`                 // 0 disables the cache
+	MaxEntries int           `yaml:"max_entries" json:"max_entries"` // default 1000
+}
+
+// withDefaults returns c with every zero field that has a default filled.
+func (c Config) withDefaults() Config {
+	if c.Transport == "" {
+		c.Transport = TransportHTTP
+	}
+	if c.Method == "" {
+		c.Method = "POST"
+	}
+	c.Method = strings.ToUpper(c.Method)
+	if c.Auth == "" {
+		c.Auth = AuthBearer
+	}
+	if c.ContentType == "" {
+		c.ContentType = "application/json"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	r := &c.Retry
+	r.MaxAttempts = orDefault(r.MaxAttempts, 3)
+	r.BaseDelay = orDefault(r.BaseDelay, 500*time.Millisecond)
+	r.MaxDelay = orDefault(r.MaxDelay, 8*time.Second)
+	r.MaxRetryAfter = orDefault(r.MaxRetryAfter, 60*time.Second)
+	b := &c.Breaker
+	b.ConsecutiveFailures = orDefault(b.ConsecutiveFailures, 5)
+	b.Window = orDefault(b.Window, 60*time.Second)
+	b.MinCalls = orDefault(b.MinCalls, 10)
+	b.OpenFor = orDefault(b.OpenFor, 30*time.Second)
+	b.HalfOpenCalls = orDefault(b.HalfOpenCalls, 1)
+	c.Cache.MaxEntries = orDefault(c.Cache.MaxEntries, 1000)
+	return c
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Validate reports every invalid field at once, by its YAML name. It never
+// includes the API key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Name == "" {
+		bad("name", "is required")
+	}
+	switch c.Transport {
+	case "", TransportHTTP, TransportSDK:
+	default:
+		bad("transport", "unknown %q (want http or sdk)", c.Transport)
+	}
+	switch c.Auth {
+	case "", AuthBearer, AuthXAPIKey, AuthNone:
+	case AuthHeader:
+		if c.AuthHeaderName == "" {
+			bad("auth_header", "is required when auth is header")
+		}
+	default:
+		bad("auth", "unknown %q (want bearer, x-api-key, header or none)", c.Auth)
+	}
+	if c.Auth != AuthNone && c.APIKey.IsZero() {
+		bad("api_key", "is required by auth %q", orDefaultString(c.Auth, AuthBearer))
+	}
+	if c.BaseURL == "" {
+		bad("base_url", "is required")
+	} else if err := checkBaseURL(c.BaseURL, c.AllowInsecure); err != nil {
+		bad("base_url", "%v", err)
+	}
+	if c.Method != "" && strings.ContainsAny(c.Method, " \t/") {
+		bad("method", "invalid %q", c.Method)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"timeout", c.Timeout}, {"retry.base_delay", c.Retry.BaseDelay}, {"retry.max_delay", c.Retry.MaxDelay},
+		{"retry.max_retry_after", c.Retry.MaxRetryAfter}, {"breaker.window", c.Breaker.Window},
+		{"breaker.open_for", c.Breaker.OpenFor}, {"cache.ttl", c.Cache.TTL},
+	} {
+		if d.v < 0 {
+			bad(d.field, "must be >= 0, got %v", d.v)
+		}
+	}
+	for _, n := range []struct {
+		field string
+		v     int
+	}{
+		{"retry.max_attempts", c.Retry.MaxAttempts}, {"breaker.consecutive_failures", c.Breaker.ConsecutiveFailures},
+		{"breaker.min_calls", c.Breaker.MinCalls}, {"breaker.half_open_calls", c.Breaker.HalfOpenCalls},
+		{"cache.max_entries", c.Cache.MaxEntries},
+	} {
+		if n.v < 0 {
+			bad(n.field, "must be >= 0, got %d", n.v)
+		}
+	}
+	if r := c.Breaker.FailureRate; r < 0 || r > 1 {
+		bad("breaker.failure_rate", "must be in [0, 1], got %v", r)
+	}
+	if c.Limits.Adaptive && c.Limits.RequestsPerMinute == 0 && c.Limits.TokensPerMinute == 0 {
+		bad("limits.adaptive", "needs a ceiling: set limits.requests_per_minute or limits.tokens_per_minute")
+	}
+	if err := c.Limits.executorConfig(c.Name).Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, fmt.Errorf("limits.%w", e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func orDefaultString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// unjoin splits an errors.Join result back into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func checkBaseURL(raw string, allowInsecure bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // url.Error repeats the URL, which may hold credentials
+		}
+		return fmt.Errorf("not a URL: %v", err)
+	}
+	if !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("must be an absolute http(s) URL")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !allowInsecure && !isLoopback(u.Hostname()) {
+			return fmt.Errorf("http:// to non-loopback host %q needs allow_insecure", u.Hostname())
+		}
+	default:
+		return fmt.Errorf("scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.User != nil {
+		return fmt.Errorf("must not carry credentials; use api_key")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// executorConfig maps the limits to the endpoint's pool. With Adaptive, the
+// adaptive limiters take the place of the fixed rates.
+func (l Limits) executorConfig(name string) executor.Config {
+	cfg := executor.Config{
+		Name:           name,
+		MaxConcurrency: l.MaxConcurrency,
+		QueueSize:      l.QueueSize,
+		BlockWhenFull:  l.BlockWhenFull,
+	}
+	if !l.Adaptive {
+		cfg.RequestsPerMinute = l.RequestsPerMinute
+		cfg.Burst = l.Burst
+		cfg.TokensPerMinute = l.TokensPerMinute
+	} else if l.RequestsPerMinute > 0 && l.Burst < 1 {
+		cfg.RequestsPerMinute, cfg.Burst = l.RequestsPerMinute, l.Burst // let Validate name the burst
+	}
+	return cfg
+}

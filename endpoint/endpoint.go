@@ -1,0 +1,289 @@
+package endpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// Endpoint is one configured API endpoint: a pooled client, its limits,
+// retries, circuit breaker and cache. Build it with New, open it with Start,
+// drain and close it with Stop. Safe for concurrent use.
+type Endpoint struct {
+	cfg        Config      // with defaults applied
+	log        *zap.Logger // with the endpoint's fields
+	rawLog     *zap.Logger // as given, for the endpoint's executor
+	base       string      // BaseURL without a trailing slash
+	header     http.Header // content type, defaults and auth
+	authKey    string      // the canonical auth header name, "" for none
+	defaults   map[string]json.RawMessage
+	sdkFactory SDKFactory
+	baseRT     http.RoundTripper
+	rnd        func() float64
+	sleep      func(ctx context.Context, d time.Duration) error
+	breaker    *breaker
+	cache      *cache
+	adaptive   []*executor.AdaptiveLimiter
+
+	state    atomic.Int32
+	mu       sync.Mutex // serialises Start and Stop
+	stopDone chan struct{}
+	stopErr  error
+	pool     *executor.Pool
+	client   atomic.Pointer[client]
+
+	retries atomic.Int64
+}
+
+type client struct {
+	http *http.Client
+	sdk  SDKClient // nil for transport http
+}
+
+const (
+	stateNew int32 = iota
+	stateStarted
+	stateStopping
+)
+
+// New validates cfg and builds the endpoint. It opens nothing.
+func New(cfg Config, opts ...Option) (*Endpoint, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, err)
+	}
+	cfg = cfg.withDefaults()
+	e := &Endpoint{
+		cfg:      cfg,
+		log:      zap.NewNop(),
+		base:     strings.TrimRight(cfg.BaseURL, "/"),
+		rnd:      defaultRand,
+		sleep:    waitRetry,
+		stopDone: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o.apply(e)
+	}
+	if cfg.Transport == TransportSDK && e.sdkFactory == nil {
+		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, errNoSDK)
+	}
+	e.rawLog = e.log
+	e.log = e.log.With(zap.String("component", "endpoint"), zap.String("name", cfg.Name),
+		zap.String("provider", cfg.Provider), zap.String("transport", cfg.Transport))
+	e.header = http.Header{"Content-Type": {cfg.ContentType}, "Accept": {"application/json"}}
+	for k, v := range cfg.Headers {
+		e.header.Set(k, v)
+	}
+	switch cfg.Auth {
+	case AuthBearer:
+		e.authKey = "Authorization"
+		e.header.Set(e.authKey, "Bearer "+cfg.APIKey.Reveal())
+	case AuthXAPIKey:
+		e.authKey = "X-Api-Key"
+		e.header.Set(e.authKey, cfg.APIKey.Reveal())
+	case AuthHeader:
+		e.authKey = http.CanonicalHeaderKey(cfg.AuthHeaderName)
+		e.header.Set(e.authKey, cfg.APIKey.Reveal())
+	}
+	if len(cfg.Defaults) > 0 {
+		e.defaults = make(map[string]json.RawMessage, len(cfg.Defaults))
+		for k, v := range cfg.Defaults {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %q: defaults.%s: %w", cfg.Name, k, err)
+			}
+			e.defaults[k] = b
+		}
+	}
+	if !cfg.Breaker.Disabled {
+		e.breaker = newBreaker(cfg.Breaker, func(from, to BreakerState) {
+			e.log.Warn("circuit breaker state changed", zap.Stringer("from", from), zap.Stringer("to", to))
+		})
+	}
+	if cfg.Cache.TTL > 0 {
+		e.cache = newCache(cfg.Cache)
+	}
+	if l := cfg.Limits; l.Adaptive {
+		if l.RequestsPerMinute > 0 {
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: l.RequestsPerMinute / 60, Burst: l.Burst})
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
+			}
+			e.adaptive = append(e.adaptive, a)
+		}
+		if l.TokensPerMinute > 0 {
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Tokens, Rate: l.TokensPerMinute / 60, Burst: int(l.TokensPerMinute)})
+			if err != nil {
+				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
+			}
+			e.adaptive = append(e.adaptive, a)
+		}
+	}
+	return e, nil
+}
+
+// Name is the endpoint's configured name.
+func (e *Endpoint) Name() string { return e.cfg.Name }
+
+// Config is the endpoint's config with defaults applied.
+func (e *Endpoint) Config() Config { return e.cfg }
+
+// BreakerState is the circuit breaker's state (closed when disabled).
+func (e *Endpoint) BreakerState() BreakerState {
+	if e.breaker == nil {
+		return BreakerClosed
+	}
+	return e.breaker.State()
+}
+
+// Retries is the number of retry attempts made so far.
+func (e *Endpoint) Retries() int64 { return e.retries.Load() }
+
+// Stats are the endpoint's executor counters; zero before Start.
+func (e *Endpoint) Stats() executor.Stats {
+	e.mu.Lock()
+	p := e.pool
+	e.mu.Unlock()
+	if p == nil {
+		return executor.Stats{}
+	}
+	return p.Stats()
+}
+
+// SDKClient returns the SDK client of a started endpoint with transport sdk,
+// or nil. Provider packages assert it to their adapter type to reach the
+// typed SDK client.
+func (e *Endpoint) SDKClient() SDKClient {
+	if c := e.client.Load(); c != nil {
+		return c.sdk
+	}
+	return nil
+}
+
+// Start creates the client and the endpoint's executor. It is idempotent;
+// after Stop it returns ErrClosed. A failed Start leaves nothing open.
+func (e *Endpoint) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.state.Load() {
+	case stateStarted:
+		return nil
+	case stateStopping:
+		return ErrClosed
+	}
+	opts := []executor.Option{executor.WithLogger(e.rawLog)}
+	for _, a := range e.adaptive {
+		opts = append(opts, executor.WithAdaptiveLimiter(a))
+	}
+	pool, err := executor.New(e.cfg.Limits.executorConfig(e.cfg.Name), opts...)
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
+	}
+	c := &client{http: newHTTPClient(e.cfg, e.baseRT)}
+	if e.cfg.Transport == TransportSDK {
+		sdk, err := e.sdkFactory(ctx, e.cfg, c.http)
+		if err != nil {
+			c.http.CloseIdleConnections()
+			return fmt.Errorf("endpoint %q: start sdk client: %w", e.cfg.Name, err)
+		}
+		c.sdk = sdk
+	}
+	if err := pool.Start(ctx); err != nil {
+		e.closeClient(ctx, c)
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
+	}
+	e.pool = pool
+	e.client.Store(c)
+	e.state.Store(stateStarted)
+	e.log.Debug("endpoint started", zap.String("base_url", e.base))
+	return nil
+}
+
+// Stop refuses new calls with ErrClosed, waits for in-flight calls and open
+// streams until ctx is done, cancels what is left and waits for it, then
+// releases the client and clears the reference. A close failure (or panic)
+// is logged once at Error and returned; the reference is cleared anyway.
+// Stop is idempotent: later calls wait for the first and return its result.
+func (e *Endpoint) Stop(ctx context.Context) error {
+	e.mu.Lock()
+	if e.state.Load() == stateStopping {
+		e.mu.Unlock()
+		select {
+		case <-e.stopDone:
+			return e.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	wasStarted := e.state.Swap(stateStopping) == stateStarted
+	pool := e.pool
+	e.mu.Unlock()
+	defer close(e.stopDone)
+	if !wasStarted {
+		return nil
+	}
+
+	var errs []error
+	if err := pool.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
+	}
+	if c := e.client.Swap(nil); c != nil {
+		if err := e.closeClient(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.stopErr = errors.Join(errs...)
+	e.log.Debug("endpoint stopped", zap.Int64("retries", e.retries.Load()))
+	return e.stopErr
+}
+
+// closeClient releases c: the SDK's own close, then always the endpoint's
+// HTTP pool. A failure is logged once and returned.
+func (e *Endpoint) closeClient(ctx context.Context, c *client) error {
+	var err error
+	if c.sdk != nil {
+		err = closeSDK(ctx, c.sdk)
+	}
+	c.http.CloseIdleConnections()
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("endpoint %q: close client: %w", e.cfg.Name, err)
+	e.log.Error("endpoint close failed", zap.Error(err))
+	return err
+}
+
+// usable returns the error for a call made outside the started state.
+func (e *Endpoint) usable() error {
+	switch e.state.Load() {
+	case stateStarted:
+		return nil
+	case stateNew:
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrNotStarted)
+	}
+	return fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
+}
+
+// poolErr maps executor admission errors to the endpoint's.
+func (e *Endpoint) poolErr(err error) error {
+	if errors.Is(err, executor.ErrClosed) {
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
+	}
+	if errors.Is(err, executor.ErrQueueFull) || errors.Is(err, executor.ErrCostTooHigh) {
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
+	}
+	return err
+}
+
+func (e *Endpoint) isAuthHeader(k string) bool {
+	return e.authKey != "" && http.CanonicalHeaderKey(k) == e.authKey
+}

@@ -1,0 +1,7 @@
+package endpoint
+
+// Test hooks.
+var (
+	WithRand  = withRand
+	WithSleep = withSleep
+)

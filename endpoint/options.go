@@ -1,0 +1,51 @@
+package endpoint
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Option configures an Endpoint beyond its Config.
+type Option interface {
+	apply(*Endpoint)
+}
+
+type optionFunc func(*Endpoint)
+
+func (f optionFunc) apply(e *Endpoint) { f(e) }
+
+// WithLogger logs lifecycle at Debug, breaker changes at Warn and close
+// failures at Error to l, named "endpoint". Without it nothing is logged;
+// errors are still returned.
+func WithLogger(l *zap.Logger) Option {
+	return optionFunc(func(e *Endpoint) {
+		if l != nil {
+			e.log = l.Named("endpoint")
+		}
+	})
+}
+
+// WithRoundTripper makes the endpoint's HTTP client use rt instead of its
+// own transport. Stop still calls CloseIdleConnections on the client, which
+// reaches rt when rt has that method.
+func WithRoundTripper(rt http.RoundTripper) Option {
+	return optionFunc(func(e *Endpoint) { e.baseRT = rt })
+}
+
+// WithSDK plugs in an SDK for transport "sdk".
+func WithSDK(f SDKFactory) Option {
+	return optionFunc(func(e *Endpoint) { e.sdkFactory = f })
+}
+
+// withRand replaces the jitter source (tests).
+func withRand(f func() float64) Option {
+	return optionFunc(func(e *Endpoint) { e.rnd = f })
+}
+
+// withSleep replaces the retry wait (tests record waits instead of sleeping).
+func withSleep(f func(ctx context.Context, d time.Duration) error) Option {
+	return optionFunc(func(e *Endpoint) { e.sleep = f })
+}

@@ -1,0 +1,170 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Request is one call to the endpoint.
+type Request struct {
+	// Body is sent as JSON: a map, a struct, json.RawMessage or []byte (sent
+	// as given). Object bodies get the endpoint's Defaults merged in.
+	Body any
+	// Headers are added to the endpoint's default headers, and win over them.
+	// Auth headers cannot be overridden.
+	Headers http.Header
+	// Params fill {name} placeholders in the endpoint's Path.
+	Params map[string]string
+	// Cache opts this request into the endpoint's response cache.
+	Cache bool
+	// Cost is the tokens this call spends from the token limit; 0 estimates
+	// it from the body: characters/4 plus max_tokens or max_completion_tokens.
+	Cost int
+}
+
+// Response is a provider's answer. Body is read in full; treat it as
+// read-only, since cached responses share it.
+type Response struct {
+	Status   int
+	Header   http.Header
+	Body     []byte
+	Attempts int  // attempts made, 1 when the first succeeded
+	Cached   bool // served from the endpoint's cache
+}
+
+// Decode unmarshals the JSON body into v.
+func (r *Response) Decode(v any) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return fmt.Errorf("endpoint: decode response: %w", err)
+	}
+	return nil
+}
+
+// shared copies the response for another caller: headers are cloned, the
+// body is shared.
+func (r *Response) shared() *Response {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Header = r.Header.Clone()
+	return &c
+}
+
+// prepared is a request ready to send, any number of times.
+type prepared struct {
+	method string
+	url    string
+	header http.Header
+	body   []byte
+	cost   int
+}
+
+func (e *Endpoint) prepare(req Request) (*prepared, error) {
+	u, err := e.url(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{method: e.cfg.Method, url: u, header: e.header.Clone()}
+	for k, vs := range req.Headers {
+		if e.isAuthHeader(k) {
+			continue
+		}
+		p.header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if req.Body != nil {
+		if p.body, err = encodeBody(req.Body, e.defaults); err != nil {
+			return nil, fmt.Errorf("endpoint %q: request body: %w", e.cfg.Name, err)
+		}
+	}
+	p.cost = req.Cost
+	if p.cost == 0 && e.cfg.Limits.TokensPerMinute > 0 {
+		p.cost = estimateTokens(p.body)
+	}
+	return p, nil
+}
+
+func (e *Endpoint) url(params map[string]string) (string, error) {
+	path := e.cfg.Path
+	for strings.Contains(path, "{") {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("endpoint %q: path: unclosed {", e.cfg.Name)
+		}
+		name := path[i+1 : i+j]
+		v, ok := params[name]
+		if !ok {
+			return "", fmt.Errorf("endpoint %q: path parameter %q missing from the request", e.cfg.Name, name)
+		}
+		path = path[:i] + url.PathEscape(v) + path[i+j+1:]
+	}
+	if path == "" {
+		return e.base, nil
+	}
+	return e.base + "/" + strings.TrimPrefix(path, "/"), nil
+}
+
+// encodeBody marshals body and merges defaults into a JSON object.
+func encodeBody(body any, defaults map[string]json.RawMessage) ([]byte, error) {
+	var raw []byte
+	switch b := body.(type) {
+	case []byte:
+		raw = b
+	case json.RawMessage:
+		raw = b
+	case string:
+		raw = []byte(b)
+	default:
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	if len(defaults) == 0 || !isJSONObject(raw) {
+		return raw, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	added := false
+	for k, v := range defaults {
+		if _, ok := fields[k]; !ok {
+			fields[k], added = v, true
+		}
+	}
+	if !added {
+		return raw, nil
+	}
+	return json.Marshal(fields)
+}
+
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// estimateTokens guesses a request's token cost: characters/4 for the
+// prompt plus the completion budget it asks for.
+func estimateTokens(body []byte) int {
+	n := (len(body) + 3) / 4
+	var budget struct {
+		MaxTokens           int `json:"max_tokens"`
+		MaxCompletionTokens int `json:"max_completion_tokens"`
+	}
+	if isJSONObject(body) && json.Unmarshal(body, &budget) == nil {
+		n += max(budget.MaxTokens, budget.MaxCompletionTokens)
+	}
+	return max(n, 1)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

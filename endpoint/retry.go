@@ -1,0 +1,89 @@
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// retryableStatus is the set the official SDKs retry, plus Anthropic's 529.
+func retryableStatus(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout, 529:
+		return true
+	}
+	return false
+}
+
+// shouldRetryStatus applies x-should-retry over the status rule.
+func shouldRetryStatus(status int, h http.Header) bool {
+	switch strings.ToLower(h.Get("x-should-retry")) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return retryableStatus(status)
+}
+
+// retryableError reports whether a transport error is worth another attempt.
+// Like the official SDKs, every connection-level failure is (refused, reset,
+// EOF before the response, TLS, the attempt's own timeout); the caller's
+// cancellation is not.
+func retryableError(callerCtx context.Context, err error) bool {
+	return err != nil && callerCtx.Err() == nil
+}
+
+// serverHint is the wait a response asks for: retry-after-ms, retry-after,
+// and, on 429, the reset of the exhausted rate-limit window.
+func serverHint(status int, h http.Header, now time.Time) (time.Duration, bool) {
+	if d, ok := executor.RetryAfter(h, now); ok {
+		return d, true
+	}
+	if status != http.StatusTooManyRequests {
+		return 0, false
+	}
+	rl := executor.ParseRateLimit(h, now)
+	var hint time.Duration
+	found := false
+	for _, w := range []executor.Window{rl.Requests, rl.Tokens, rl.InputTokens, rl.OutputTokens} {
+		if w.Exhausted() && w.Reset >= 0 {
+			hint, found = max(hint, w.Reset), true
+		}
+	}
+	return hint, found
+}
+
+// backoff is full jitter: uniform in [0, min(maxDelay, base·2^retry)].
+func backoff(cfg RetryConfig, retry int, rnd func() float64) time.Duration {
+	ceil := cfg.MaxDelay
+	if retry < 30 {
+		ceil = min(cfg.MaxDelay, cfg.BaseDelay<<retry)
+	}
+	return time.Duration(rnd() * float64(ceil))
+}
+
+// waitRetry sleeps d unless ctx ends first or its deadline comes before d
+// is over, in which case it returns at once.
+func waitRetry(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return fmt.Errorf("retry wait %v does not fit before the deadline: %w", d, context.DeadlineExceeded)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func defaultRand() float64 { return rand.Float64() }

@@ -1,0 +1,228 @@
+package endpoint
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// Event is one server-sent event.
+type Event struct {
+	Event string // the event: field; empty means "message"
+	Data  string // data: lines joined with "\n"
+	ID    string
+}
+
+// StreamError is an error the provider sent inside a stream: a data line
+// holding a JSON "error".
+type StreamError struct {
+	Endpoint string
+	Type     string
+	Message  string
+	Data     string // the event's data, truncated to 4 KiB
+}
+
+func (e *StreamError) Error() string {
+	msg := e.Message
+	if e.Type != "" {
+		msg = e.Type + ": " + msg
+	}
+	return fmt.Sprintf("endpoint %q: error in stream: %s", e.Endpoint, msg)
+}
+
+// Stream reads server-sent events from an open response. Next advances,
+// Event returns the current event, Err the error that ended the stream (nil
+// after [DONE] or a clean end), and Close releases the connection and the
+// endpoint's concurrency slot. Always Close a stream.
+type Stream struct {
+	Status int
+	Header http.Header
+
+	name    string
+	body    io.ReadCloser
+	rd      *bufio.Reader
+	cur     Event
+	err     error
+	done    bool
+	release func()
+	once    sync.Once
+	closed  atomic.Bool
+}
+
+// Next reads the next event. It returns false at the end of the stream: on
+// data: [DONE], on a clean end of the body after a complete event, on an
+// error event, or on a read failure (see Err).
+func (s *Stream) Next() bool {
+	if s.done || s.closed.Load() {
+		return false
+	}
+	ev, err := readEvent(s.rd)
+	if err != nil {
+		s.done = true
+		if err != io.EOF && !s.closed.Load() {
+			s.err = fmt.Errorf("endpoint %q: stream: %w", s.name, err)
+		}
+		return false
+	}
+	if ev.Data == "[DONE]" {
+		s.done = true
+		return false
+	}
+	if se := streamError(s.name, ev.Data); se != nil {
+		s.done, s.err = true, se
+		return false
+	}
+	s.cur = ev
+	return true
+}
+
+// Event is the event Next read.
+func (s *Stream) Event() Event { return s.cur }
+
+// Err is the error that ended the stream, if any.
+func (s *Stream) Err() error { return s.err }
+
+// Close releases the connection and the concurrency slot. It is idempotent.
+func (s *Stream) Close() error {
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.body.Close()
+		s.release()
+	})
+	return nil
+}
+
+// readEvent reads one event: lines until a blank line. Comment lines (":")
+// and unknown fields are skipped; a body that ends inside an event is
+// io.ErrUnexpectedEOF, one that ends between events is io.EOF.
+func readEvent(rd *bufio.Reader) (Event, error) {
+	var ev Event
+	var data []byte
+	seen := false
+	for {
+		line, err := rd.ReadBytes('\n')
+		if err != nil && !(err == io.EOF && len(line) > 0) {
+			if err == io.EOF && seen {
+				return ev, io.ErrUnexpectedEOF
+			}
+			return ev, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if err == io.EOF {
+				return ev, io.ErrUnexpectedEOF
+			}
+			if seen {
+				ev.Data = string(data)
+				return ev, nil
+			}
+			continue
+		}
+		if err == io.EOF { // a last line without its newline
+			return ev, io.ErrUnexpectedEOF
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			if seen && data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+			if data == nil {
+				data = []byte{}
+			}
+		case "event":
+			ev.Event = string(value)
+		case "id":
+			ev.ID = string(value)
+		default:
+			continue // retry: and unknown fields
+		}
+		seen = true
+	}
+}
+
+// streamError recognises {"error": ...} (OpenAI) and {"type":"error",...}
+// (Anthropic) in an event's data.
+func streamError(name, data string) *StreamError {
+	if len(data) == 0 || data[0] != '{' || !bytes.Contains([]byte(data), []byte(`"error"`)) {
+		return nil
+	}
+	var probe map[string]json.RawMessage
+	if json.Unmarshal([]byte(data), &probe) != nil {
+		return nil
+	}
+	if _, ok := probe["error"]; !ok {
+		return nil
+	}
+	typ, msg, _ := parseErrorBody([]byte(data))
+	if len(data) > maxErrorBody {
+		data = data[:maxErrorBody]
+	}
+	return &StreamError{Endpoint: name, Type: typ, Message: msg, Data: data}
+}
+
+// Stream opens a server-sent-events call. Retries happen only before the
+// stream is handed over. The stream holds a concurrency slot until Close;
+// when the caller's ctx ends, or Stop's deadline passes, the stream is cut
+// and Next reports the error.
+func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
+	if err := e.usable(); err != nil {
+		return nil, err
+	}
+	pr, err := e.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	pr.header.Set("Accept", "text/event-stream")
+
+	type opened struct {
+		s   *Stream
+		err error
+	}
+	ch := make(chan opened, 1)
+	closed := make(chan struct{})
+	task := func(ctx context.Context) error {
+		r, err := e.attempts(ctx, pr, true)
+		if err != nil {
+			return err
+		}
+		s := &Stream{
+			Status: r.status, Header: r.header, name: e.cfg.Name,
+			body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
+			release: func() { close(closed) },
+		}
+		ch <- opened{s: s}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+		}
+		r.cancel() // ends the request; a reader still in Next sees the error
+		return nil
+	}
+	onDone := executor.OnDone(func(err error) {
+		if err != nil {
+			ch <- opened{err: err}
+		}
+	})
+	if err := e.pool.Go(ctx, task, executor.Cost(pr.cost), onDone); err != nil {
+		return nil, e.poolErr(err)
+	}
+	o := <-ch
+	if o.err != nil {
+		return nil, e.poolErr(o.err)
+	}
+	return o.s, nil
+}

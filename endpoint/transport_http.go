@@ -1,0 +1,27 @@
+package endpoint
+
+import (
+	"net/http"
+	"time"
+)
+
+// newHTTPClient builds the endpoint's own client. With no base round
+// tripper, it gets its own *http.Transport (a clone of the default:
+// keep-alive on, idle pool sized to the endpoint's concurrency, TLS handshake
+// and response-header timeouts set), so closing it touches no one else.
+func newHTTPClient(cfg Config, base http.RoundTripper) *http.Client {
+	if base != nil {
+		return &http.Client{Transport: base}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	idle := cfg.Limits.MaxConcurrency
+	if idle == 0 {
+		idle = 100
+	}
+	t.MaxIdleConns = idle
+	t.MaxIdleConnsPerHost = idle
+	t.DisableKeepAlives = false
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = cfg.Timeout
+	return &http.Client{Transport: t}
+}
