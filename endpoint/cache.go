@@ -30,7 +30,8 @@ type cacheEntry struct {
 
 // flight is one upstream call that identical requests wait on.
 type flight struct {
-	done chan struct{}
+	waiters int // guarded by cache.mu
+	done    chan struct{}
 	resp *Response
 	err  error
 }
@@ -85,6 +86,7 @@ func (c *cache) do(ctx context.Context, key [32]byte, fetch func() (*Response, e
 			return resp, nil
 		}
 		if f, ok := c.inflight[key]; ok {
+			f.waiters++
 			c.mu.Unlock()
 			select {
 			case <-f.done:
@@ -146,4 +148,15 @@ func (c *cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()
+}
+
+// waiting is how many callers wait on in-flight identical requests.
+func (c *cache) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.inflight {
+		n += f.waiters
+	}
+	return n
 }

@@ -194,6 +194,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 	}
 	ch := make(chan opened, 1)
 	closed := make(chan struct{})
+	delivered := false // set by the task before it returns; read by OnDone after
 	task := func(ctx context.Context) error {
 		r, err := e.attempts(ctx, pr, true)
 		if err != nil {
@@ -204,16 +205,18 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 			body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 			release: func() { close(closed) },
 		}
+		delivered = true
 		ch <- opened{s: s}
+		defer r.cancel() // ends the request; a reader still in Next sees the error
 		select {
 		case <-closed:
+			return nil
 		case <-ctx.Done():
+			return ctx.Err() // cut by the caller's ctx or by Stop: counted as cancelled
 		}
-		r.cancel() // ends the request; a reader still in Next sees the error
-		return nil
 	}
 	onDone := executor.OnDone(func(err error) {
-		if err != nil {
+		if !delivered {
 			ch <- opened{err: err}
 		}
 	})
