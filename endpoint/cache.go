@@ -32,8 +32,8 @@ type cacheEntry struct {
 type flight struct {
 	waiters int // guarded by cache.mu
 	done    chan struct{}
-	resp *Response
-	err  error
+	resp    *Response
+	err     error
 }
 
 func newCache(cfg CacheConfig) *cache {
