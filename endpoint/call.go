@@ -25,7 +25,7 @@ func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
 	if err := e.usable(); err != nil {
 		return nil, err
 	}
-	pr, err := e.prepare(req)
+	pr, err := e.prepare(req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		}
 		r, err := e.attempt(ctx, c, pr, stream)
 		now := time.Now()
-		if r != nil {
+		if r != nil && len(e.adaptive) > 0 {
 			rl := executor.ParseRateLimit(r.header, now)
 			for _, a := range e.adaptive {
 				a.ObserveRateLimit(now, rl)
@@ -160,11 +160,12 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	if pr.body == nil {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
-	req.Header = pr.header.Clone()
 	var resp *http.Response
 	if c.sdk != nil {
+		req.Header = pr.header.Clone() // an SDK may add its own headers
 		resp, err = c.sdk.Do(req)
 	} else {
+		req.Header = pr.header // net/http does not modify a request's headers
 		resp, err = c.http.Do(req)
 	}
 	if headerTimer != nil && !headerTimer.Stop() && err == nil {

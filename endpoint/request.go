@@ -66,12 +66,18 @@ type prepared struct {
 	cost   int
 }
 
-func (e *Endpoint) prepare(req Request) (*prepared, error) {
+// prepare builds the request to send. Its header is the endpoint's shared,
+// read-only map unless the request adds headers or own is set (the caller
+// will modify it).
+func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 	u, err := e.url(req.Params)
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{method: e.cfg.Method, url: u, header: e.header.Clone()}
+	p := &prepared{method: e.cfg.Method, url: u, header: e.header}
+	if own || len(req.Headers) > 0 {
+		p.header = e.header.Clone()
+	}
 	for k, vs := range req.Headers {
 		if e.isAuthHeader(k) {
 			continue
@@ -159,7 +165,7 @@ func estimateTokens(body []byte) int {
 		MaxTokens           int `json:"max_tokens"`
 		MaxCompletionTokens int `json:"max_completion_tokens"`
 	}
-	if isJSONObject(body) && json.Unmarshal(body, &budget) == nil {
+	if bytes.Contains(body, []byte(`max_`)) && isJSONObject(body) && json.Unmarshal(body, &budget) == nil {
 		n += max(budget.MaxTokens, budget.MaxCompletionTokens)
 	}
 	return max(n, 1)

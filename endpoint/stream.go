@@ -182,7 +182,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 	if err := e.usable(); err != nil {
 		return nil, err
 	}
-	pr, err := e.prepare(req)
+	pr, err := e.prepare(req, true)
 	if err != nil {
 		return nil, err
 	}

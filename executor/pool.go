@@ -16,9 +16,9 @@ import (
 // request, token, keyed and adaptive rate limits. Build it with New, Start
 // it, and Stop it to drain. A Pool is safe for concurrent use.
 //
-// Each admitted task gets a goroutine that waits for its rate limits (tokens
-// are reserved at submission, so concurrent submitters never overshoot),
-// then for a running slot, then runs.
+// Go gives each admitted task a goroutine (Run uses the caller's) that waits
+// for its rate limits (tokens are reserved at submission, so concurrent
+// submitters never overshoot), then for a running slot, then runs.
 type Pool struct {
 	cfg     Config
 	log     *zap.Logger
@@ -151,17 +151,24 @@ func (p *Pool) Stop(ctx context.Context) error {
 // Go schedules fn and returns at once. A nil error means fn will run, or be
 // reported cancelled in Stats if its ctx ends first.
 func (p *Pool) Go(ctx context.Context, fn Func, opts ...TaskOption) error {
-	return p.submit(ctx, fn, nil, opts)
+	t, err := p.submit(ctx, fn, opts)
+	if err != nil {
+		return err
+	}
+	go p.run(t)
+	return nil
 }
 
 // Run schedules fn and waits for its result, a submission error, or the
-// error of a task that never ran because its ctx ended.
+// error of a task that never ran because its ctx ended. The task waits for
+// its limits and slot, and runs, on the caller's goroutine: the caller waits
+// anyway, and a hand-off to another goroutine would only add latency.
 func (p *Pool) Run(ctx context.Context, fn Func, opts ...TaskOption) error {
-	done := make(chan error, 1)
-	if err := p.submit(ctx, fn, done, opts); err != nil {
+	t, err := p.submit(ctx, fn, opts)
+	if err != nil {
 		return err
 	}
-	return <-done
+	return p.run(t)
 }
 
 // Stats returns a snapshot of the counters.
@@ -185,11 +192,11 @@ type task struct {
 	unhook func() bool        // detaches cancel from the pool's hard stop
 	fn     Func
 	res    reservations
-	done   chan error // Run's result; nil for Go
 	onDone func(error)
 }
 
-func (p *Pool) submit(ctx context.Context, fn Func, done chan error, opts []TaskOption) error {
+// submit admits a task and reserves its limits; the caller then runs it.
+func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, error) {
 	p.submitted.Add(1)
 	var o taskOptions
 	if len(opts) > 0 {
@@ -197,9 +204,9 @@ func (p *Pool) submit(ctx context.Context, fn Func, done chan error, opts []Task
 	}
 	if err := p.admitTask(ctx, o.waitForSpace); err != nil {
 		p.rejected.Add(1)
-		return err
+		return nil, err
 	}
-	t := &task{fn: fn, done: done, onDone: o.onDone}
+	t := &task{fn: fn, onDone: o.onDone}
 	if len(p.gates) > 0 {
 		now := time.Now()
 		for _, g := range p.gates {
@@ -208,7 +215,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, done chan error, opts []Task
 				t.res.cancel(now)
 				p.unadmit()
 				p.rejected.Add(1)
-				return fmt.Errorf("executor %q: %w", p.cfg.Name, err)
+				return nil, fmt.Errorf("executor %q: %w", p.cfg.Name, err)
 			}
 			if r != nil {
 				t.res = append(t.res, r)
@@ -217,8 +224,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, done chan error, opts []Task
 	}
 	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
 	p.queued.Add(1)
-	go p.run(t)
-	return nil
+	return t, nil
 }
 
 func collect(opts []TaskOption) taskOptions {
@@ -290,7 +296,8 @@ func (p *Pool) taskContext(ctx context.Context) (context.Context, context.Cancel
 	return tctx, cancel, context.AfterFunc(p.hardCtx, cancel)
 }
 
-func (p *Pool) run(t *task) {
+// run executes an admitted task to its end, counts it and releases it.
+func (p *Pool) run(t *task) error {
 	out, err := p.exec(t)
 	switch {
 	case out == outNotRun:
@@ -312,13 +319,11 @@ func (p *Pool) run(t *task) {
 	if p.admit != nil {
 		<-p.admit
 	}
-	if t.done != nil {
-		t.done <- err
-	}
 	if t.onDone != nil {
 		t.onDone(err)
 	}
 	p.leave()
+	return err
 }
 
 // outcome says how far a task got.

@@ -35,6 +35,46 @@ type RateLimit struct {
 
 var unknownWindow = Window{Limit: -1, Remaining: -1, Reset: -1}
 
+// Anthropic's extra windows, beside Requests and Tokens.
+const (
+	inputTokens WindowKind = iota + 100
+	outputTokens
+)
+
+// headerFamily names one window's three headers, canonicalised once.
+type headerFamily struct {
+	window                  WindowKind
+	limit, remaining, reset string
+	parseReset              resetParser
+}
+
+// headerFamilies in the order they are read: generic single-window headers
+// first, so provider-specific ones win.
+var headerFamilies = func() []headerFamily {
+	var fs []headerFamily
+	add := func(w WindowKind, limit, remaining, reset string, p resetParser) {
+		c := http.CanonicalHeaderKey
+		fs = append(fs, headerFamily{w, c(limit), c(remaining), c(reset), p})
+	}
+	for _, p := range []string{"x-rl-", "ratelimit-", "x-rate-limit-", "x-ratelimit-"} {
+		add(Requests, p+"limit", p+"remaining", p+"reset", parseGenericReset)
+	}
+	for _, k := range []struct {
+		w    WindowKind
+		name string
+	}{{Requests, "requests"}, {Tokens, "tokens"}} {
+		add(k.w, "x-ratelimit-limit-"+k.name, "x-ratelimit-remaining-"+k.name, "x-ratelimit-reset-"+k.name, parseDurationReset)
+	}
+	for _, k := range []struct {
+		w    WindowKind
+		name string
+	}{{Requests, "requests"}, {Tokens, "tokens"}, {inputTokens, "input-tokens"}, {outputTokens, "output-tokens"}} {
+		p := "anthropic-ratelimit-" + k.name + "-"
+		add(k.w, p+"limit", p+"remaining", p+"reset", parseTimeReset)
+	}
+	return fs
+}()
+
 // ParseRateLimit reads rate-limit headers as of now. It understands
 //
 //   - OpenAI and Groq: x-ratelimit-{limit,remaining,reset}-{requests,tokens},
@@ -56,24 +96,17 @@ func ParseRateLimit(h http.Header, now time.Time) RateLimit {
 	if len(h) == 0 {
 		return rl
 	}
-	// Generic single-window headers first, so provider-specific ones win.
-	for _, prefix := range []string{"x-rl-", "ratelimit-", "x-rate-limit-", "x-ratelimit-"} {
-		mergeWindow(&rl.Requests, readWindow(h, now, prefix+"limit", prefix+"remaining", prefix+"reset", parseGenericReset))
-	}
-	for _, kind := range []struct {
-		dst  *Window
-		name string
-	}{{&rl.Requests, "requests"}, {&rl.Tokens, "tokens"}} {
-		mergeWindow(kind.dst, readWindow(h, now,
-			"x-ratelimit-limit-"+kind.name, "x-ratelimit-remaining-"+kind.name, "x-ratelimit-reset-"+kind.name,
-			parseDurationReset))
-	}
-	for _, kind := range []struct {
-		dst  *Window
-		name string
-	}{{&rl.Requests, "requests"}, {&rl.Tokens, "tokens"}, {&rl.InputTokens, "input-tokens"}, {&rl.OutputTokens, "output-tokens"}} {
-		p := "anthropic-ratelimit-" + kind.name + "-"
-		mergeWindow(kind.dst, readWindow(h, now, p+"limit", p+"remaining", p+"reset", parseTimeReset))
+	for _, f := range headerFamilies {
+		dst := &rl.Requests
+		switch f.window {
+		case Tokens:
+			dst = &rl.Tokens
+		case inputTokens:
+			dst = &rl.InputTokens
+		case outputTokens:
+			dst = &rl.OutputTokens
+		}
+		mergeWindow(dst, readWindow(h, now, f.limit, f.remaining, f.reset, f.parseReset))
 	}
 	rl.RetryAfter = parseRetryAfter(h, now)
 	return rl
@@ -114,18 +147,26 @@ type resetParser func(v string, now time.Time) (time.Duration, bool)
 
 func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey string, parseReset resetParser) Window {
 	w := unknownWindow
-	if n, ok := parseCount(h.Get(limitKey)); ok {
+	if n, ok := parseCount(headerValue(h, limitKey)); ok {
 		w.Limit = n
 	}
-	if n, ok := parseCount(h.Get(remainingKey)); ok {
+	if n, ok := parseCount(headerValue(h, remainingKey)); ok {
 		w.Remaining = n
 	}
-	if v := strings.TrimSpace(h.Get(resetKey)); v != "" {
+	if v := strings.TrimSpace(headerValue(h, resetKey)); v != "" {
 		if d, ok := parseReset(v, now); ok {
 			w.Reset = d
 		}
 	}
 	return w
+}
+
+// headerValue reads an already canonical key without canonicalising again.
+func headerValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func mergeWindow(dst *Window, src Window) {

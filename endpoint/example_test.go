@@ -1,0 +1,100 @@
+package endpoint_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/khive-go/khive/endpoint"
+)
+
+// exampleUpstream stands in for a provider on loopback.
+func exampleUpstream() *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept") == "text/event-stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: {\"delta\":\"Hel\"}\n\ndata: {\"delta\":\"lo\"}\n\ndata: [DONE]\n\n")
+			return
+		}
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"content":"Hello"}}]}`)
+	}))
+}
+
+func ExampleEndpoint_Call() {
+	srv := exampleUpstream()
+	defer srv.Close()
+
+	e, err := endpoint.New(endpoint.Config{
+		Name:     "chat",
+		Provider: "openai",
+		BaseURL:  srv.URL + "/v1",
+		Path:     "chat/completions",
+		APIKey:   endpoint.NewSecret("sk-example"),
+		Limits:   endpoint.Limits{MaxConcurrency: 4, QueueSize: 16},
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if err := e.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer e.Stop(ctx)
+
+	resp, err := e.Call(ctx, endpoint.Request{Body: map[string]any{
+		"model":    "gpt-4o-mini",
+		"messages": []map[string]string{{"role": "user", "content": "Say hello"}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	var out struct {
+		Choices []struct{ Message struct{ Content string } }
+	}
+	_ = resp.Decode(&out)
+	fmt.Println(resp.Status, out.Choices[0].Message.Content)
+	// Output: 200 Hello
+}
+
+func ExampleEndpoint_Stream() {
+	srv := exampleUpstream()
+	defer srv.Close()
+	e, _ := endpoint.New(endpoint.Config{Name: "chat", BaseURL: srv.URL, Path: "chat/completions", Auth: endpoint.AuthNone})
+	ctx := context.Background()
+	_ = e.Start(ctx)
+	defer e.Stop(ctx)
+
+	s, err := e.Stream(ctx, endpoint.Request{Body: map[string]any{"stream": true}})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	for s.Next() {
+		fmt.Println(s.Event().Data)
+	}
+	fmt.Println("err:", s.Err())
+	// Output:
+	// {"delta":"Hel"}
+	// {"delta":"lo"}
+	// err: <nil>
+}
+
+func ExampleEndpoint_Stop() {
+	srv := exampleUpstream()
+	defer srv.Close()
+	e, _ := endpoint.New(endpoint.Config{Name: "chat", BaseURL: srv.URL, Auth: endpoint.AuthNone})
+	_ = e.Start(context.Background())
+
+	// Drain for up to 5 s, then cancel what is left; release the client.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fmt.Println("stop:", e.Stop(ctx))
+	_, err := e.Call(context.Background(), endpoint.Request{})
+	fmt.Println(err)
+	// Output:
+	// stop: <nil>
+	// endpoint "chat": endpoint: closed
+}
