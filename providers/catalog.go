@@ -1,0 +1,125 @@
+package providers
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/khive-go/khive/endpoint"
+)
+
+// Kind is what an endpoint does; the gateway routes by it.
+type Kind string
+
+const (
+	KindChat       Kind = "chat"       // OpenAI chat completions
+	KindEmbeddings Kind = "embeddings" // OpenAI embeddings
+	KindResponses  Kind = "responses"  // OpenAI responses
+	KindMessages   Kind = "messages"   // Anthropic messages
+	KindSearch     Kind = "search"     // Exa search
+)
+
+// Spec is one endpoint of a provider.
+type Spec struct {
+	Path string
+	Kind Kind
+}
+
+// Provider is a catalog entry.
+type Provider struct {
+	Name    string
+	BaseURL string
+	Auth    string // endpoint.AuthBearer, AuthXAPIKey or AuthNone
+	// KeyEnv is the environment variable holding the key. For ollama it
+	// holds the host instead (OLLAMA_HOST), and no key is needed.
+	KeyEnv     string
+	Headers    map[string]string
+	Transports []string // supported transports; the first is the default
+	Endpoints  map[string]Spec
+}
+
+// OpenAICompatible reports whether the provider speaks OpenAI's wire format.
+func (p Provider) OpenAICompatible() bool {
+	return slices.Contains(p.Transports, endpoint.TransportSDK)
+}
+
+// needsKey reports whether calls need an API key.
+func (p Provider) needsKey() bool { return p.Auth != endpoint.AuthNone }
+
+var (
+	httpAndSDK = []string{endpoint.TransportHTTP, endpoint.TransportSDK}
+	httpOnly   = []string{endpoint.TransportHTTP}
+	chat       = Spec{Path: "chat/completions", Kind: KindChat}
+	embeddings = Spec{Path: "embeddings", Kind: KindEmbeddings}
+)
+
+// DefaultAnthropicVersion is sent as anthropic-version unless overridden.
+const DefaultAnthropicVersion = "2023-06-01"
+
+var catalog = map[string]Provider{
+	"openai": {
+		Name: "openai", BaseURL: "https://api.openai.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENAI_API_KEY",
+		Transports: httpAndSDK,
+		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "responses": {Path: "responses", Kind: KindResponses}},
+	},
+	"anthropic": {
+		Name: "anthropic", BaseURL: "https://api.anthropic.com/v1", Auth: endpoint.AuthXAPIKey, KeyEnv: "ANTHROPIC_API_KEY",
+		Headers:    map[string]string{"anthropic-version": DefaultAnthropicVersion},
+		Transports: httpOnly,
+		Endpoints:  map[string]Spec{"messages": {Path: "messages", Kind: KindMessages}},
+	},
+	"groq": {
+		Name: "groq", BaseURL: "https://api.groq.com/openai/v1", Auth: endpoint.AuthBearer, KeyEnv: "GROQ_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+	},
+	"openrouter": {
+		Name: "openrouter", BaseURL: "https://openrouter.ai/api/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENROUTER_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+	},
+	"perplexity": {
+		Name: "perplexity", BaseURL: "https://api.perplexity.ai", Auth: endpoint.AuthBearer, KeyEnv: "PERPLEXITY_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+	},
+	"ollama": {
+		Name: "ollama", BaseURL: "http://localhost:11434/v1", Auth: endpoint.AuthNone, KeyEnv: "OLLAMA_HOST",
+		Transports: httpAndSDK,
+		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "models": {Path: "models", Kind: "models"}},
+	},
+	"gemini": {
+		Name: "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", Auth: endpoint.AuthBearer, KeyEnv: "GEMINI_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+	},
+	"deepseek": {
+		Name: "deepseek", BaseURL: "https://api.deepseek.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "DEEPSEEK_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+	},
+	"mistral": {
+		Name: "mistral", BaseURL: "https://api.mistral.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "MISTRAL_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+	},
+	"together": {
+		Name: "together", BaseURL: "https://api.together.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "TOGETHER_API_KEY",
+		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+	},
+	"exa": {
+		Name: "exa", BaseURL: "https://api.exa.ai", Auth: endpoint.AuthXAPIKey, KeyEnv: "EXA_API_KEY",
+		Transports: httpOnly, Endpoints: map[string]Spec{"search": {Path: "search", Kind: KindSearch}},
+	},
+}
+
+// Names lists the catalog's providers, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(catalog)) }
+
+// Lookup returns a provider's entry. The returned maps are copies.
+func Lookup(name string) (Provider, bool) {
+	p, ok := catalog[name]
+	if !ok {
+		return Provider{}, false
+	}
+	p.Headers = maps.Clone(p.Headers)
+	p.Endpoints = maps.Clone(p.Endpoints)
+	p.Transports = slices.Clone(p.Transports)
+	return p, true
+}
+
+// EndpointNames lists a provider's endpoints, sorted.
+func (p Provider) EndpointNames() []string { return slices.Sorted(maps.Keys(p.Endpoints)) }

@@ -1,0 +1,176 @@
+package providers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/providers"
+)
+
+const upstreamKey = "sk-upstream-secret"
+
+func startOpenAI(t *testing.T, up *fakeupstream.Server, name, transport string) *endpoint.Endpoint {
+	t.Helper()
+	cfg, err := providers.Match("openai", name, env(),
+		providers.WithBaseURL(up.BaseURL()), providers.WithAPIKey(endpoint.NewSecret(upstreamKey)),
+		providers.WithTransport(transport))
+	require.NoError(t, err)
+	cfg.Retry = endpoint.RetryConfig{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxRetryAfter: time.Second}
+	e, err := providers.NewEndpoint(cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.Start(context.Background()))
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e
+}
+
+var chatBody = map[string]any{"model": "gpt-4o-mini", "messages": []any{map[string]any{"role": "user", "content": "hello world"}}}
+
+// The same table runs over both transports: Call and Stream behave alike.
+func TestTransportsBehaveAlike(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, up *fakeupstream.Server, chat, emb *endpoint.Endpoint)
+	}{
+		{"requests go through the chosen transport", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			require.NoError(t, err)
+			viaSDK := up.Last().Header.Get("X-Stainless-Lang") == "go"
+			assert.Equal(t, chat.Config().Transport == endpoint.TransportSDK, viaSDK)
+		}},
+		{"chat", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			require.NoError(t, err)
+			var out providers.ChatResponse
+			require.NoError(t, resp.Decode(&out))
+			assert.Equal(t, "echo: hello world", string(mustString(t, out.Choices[0].Message.Content)))
+			assert.Equal(t, "Bearer "+upstreamKey, up.Last().Header.Get("Authorization"))
+		}},
+		{"stream with usage", func(t *testing.T, _ *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			body := map[string]any{"stream": true, "stream_options": map[string]any{"include_usage": true}}
+			for k, v := range chatBody {
+				body[k] = v
+			}
+			s, err := chat.Stream(context.Background(), endpoint.Request{Body: body})
+			require.NoError(t, err)
+			defer s.Close()
+			var text string
+			var usage *providers.Usage
+			for s.Next() {
+				var c providers.ChatChunk
+				require.NoError(t, json.Unmarshal([]byte(s.Event().Data), &c))
+				for _, ch := range c.Choices {
+					text += ch.Delta.Content
+				}
+				if c.Usage != nil {
+					usage = c.Usage
+				}
+			}
+			require.NoError(t, s.Err())
+			assert.Equal(t, "echo: hello world", text)
+			require.NotNil(t, usage)
+			assert.Positive(t, usage.TotalTokens)
+		}},
+		{"embeddings float and base64", func(t *testing.T, _ *fakeupstream.Server, _, emb *endpoint.Endpoint) {
+			for _, format := range []string{"float", "base64"} {
+				resp, err := emb.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "e", "input": []string{"a", "b"}, "encoding_format": format}})
+				require.NoError(t, err)
+				var out providers.EmbeddingsResponse
+				require.NoError(t, resp.Decode(&out))
+				assert.Len(t, out.Data, 2)
+				if format == "base64" {
+					assert.Equal(t, byte('"'), out.Data[0].Embedding[0])
+				} else {
+					assert.Equal(t, byte('['), out.Data[0].Embedding[0])
+				}
+			}
+		}},
+		{"retry after 500", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 500})
+			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			require.NoError(t, err)
+			assert.Equal(t, 2, resp.Attempts)
+		}},
+		{"400 is a StatusError with the provider's message", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400})
+			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			var se *endpoint.StatusError
+			require.True(t, errors.As(err, &se), "%v", err)
+			assert.Equal(t, 400, se.Status)
+			assert.Equal(t, "fake upstream answered 400", se.Message)
+			assert.Equal(t, 1, se.Attempts)
+		}},
+		{"429 hint above the cap", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: map[string]string{"retry-after": "30"}})
+			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			var se *endpoint.StatusError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, 429, se.Status)
+			assert.Equal(t, 30*time.Second, se.RetryAfter)
+		}},
+		{"cut stream is an error", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(fakeupstream.Fault{Kind: fakeupstream.CutStream})
+			body := map[string]any{"stream": true, "model": "m", "messages": []any{map[string]any{"role": "user", "content": "a b c"}}}
+			s, err := chat.Stream(context.Background(), endpoint.Request{Body: body})
+			require.NoError(t, err)
+			defer s.Close()
+			for s.Next() {
+			}
+			assert.Error(t, s.Err())
+		}},
+		{"connection reset is retried", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(fakeupstream.Fault{Kind: fakeupstream.ResetBefore})
+			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
+			require.NoError(t, err)
+			assert.Equal(t, 2, resp.Attempts)
+		}},
+	}
+	for _, transport := range []string{endpoint.TransportHTTP, endpoint.TransportSDK} {
+		for _, c := range cases {
+			t.Run(transport+"/"+c.name, func(t *testing.T) {
+				up := fakeupstream.New()
+				defer up.Close()
+				up.Key = upstreamKey
+				c.run(t, up, startOpenAI(t, up, "chat", transport), startOpenAI(t, up, "embeddings", transport))
+			})
+		}
+	}
+}
+
+func mustString(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var s string
+	require.NoError(t, json.Unmarshal(raw, &s))
+	return s
+}
+
+func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
+	up := fakeupstream.New()
+	defer up.Close()
+	up.Key = upstreamKey
+	e := startOpenAI(t, up, "chat", endpoint.TransportSDK)
+	client, err := providers.OpenAIClient(e)
+	require.NoError(t, err)
+	out, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "gpt-4o-mini",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("typed hello")},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "echo: typed hello", out.Choices[0].Message.Content)
+
+	httpEP := startOpenAI(t, up, "chat", endpoint.TransportHTTP)
+	_, err = providers.OpenAIClient(httpEP)
+	assert.ErrorContains(t, err, `no openai-go client (transport "http"`)
+
+	require.NoError(t, e.Stop(context.Background()))
+	_, err = providers.OpenAIClient(e)
+	assert.Error(t, err, "released on Stop")
+}

@@ -1,0 +1,118 @@
+package providers
+
+import "encoding/json"
+
+// MessagesRequest is an Anthropic messages request.
+type MessagesRequest struct {
+	Model     string             `json:"model"`
+	MaxTokens int                `json:"max_tokens"`
+	Messages  []AnthropicMessage `json:"messages"`
+	// System is a string or an array of text blocks.
+	System        json.RawMessage `json:"system,omitempty"`
+	StopSequences []string        `json:"stop_sequences,omitempty"`
+	Stream        bool            `json:"stream,omitempty"`
+	Temperature   *float64        `json:"temperature,omitempty"`
+	TopP          *float64        `json:"top_p,omitempty"`
+	TopK          *int            `json:"top_k,omitempty"`
+	Extra         Extra           `json:"-"`
+}
+
+// AnthropicMessage is one turn. Content is a string or an array of blocks.
+type AnthropicMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// MessagesResponse is a non-streaming Anthropic answer.
+type MessagesResponse struct {
+	ID           string         `json:"id"`
+	Type         string         `json:"type"` // "message"
+	Role         string         `json:"role"`
+	Model        string         `json:"model"`
+	Content      []ContentBlock `json:"content"`
+	StopReason   string         `json:"stop_reason"`
+	StopSequence *string        `json:"stop_sequence"`
+	Usage        AnthropicUsage `json:"usage"`
+	Extra        Extra          `json:"-"`
+}
+
+// ContentBlock is one block of content. Text is set for type "text";
+// other block types keep their fields in Extra.
+type ContentBlock struct {
+	Type  string `json:"type"`
+	Text  string `json:"text,omitempty"`
+	Extra Extra  `json:"-"`
+}
+
+// AnthropicUsage counts tokens.
+type AnthropicUsage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+}
+
+// StreamEvent is any event of an Anthropic stream; which fields are set
+// depends on Type: message_start (Message), content_block_start (Index,
+// ContentBlock), content_block_delta (Index, Delta), content_block_stop
+// (Index), message_delta (Delta, Usage), message_stop, ping, error (Error).
+type StreamEvent struct {
+	Type         string            `json:"type"`
+	Message      *MessagesResponse `json:"message,omitempty"`
+	Index        *int              `json:"index,omitempty"`
+	ContentBlock *ContentBlock     `json:"content_block,omitempty"`
+	Delta        *EventDelta       `json:"delta,omitempty"`
+	Usage        *AnthropicUsage   `json:"usage,omitempty"`
+	Error        *AnthropicError   `json:"error,omitempty"`
+}
+
+// EventDelta is a content_block_delta's or message_delta's delta.
+type EventDelta struct {
+	Type         string  `json:"type,omitempty"` // text_delta, input_json_delta, ...
+	Text         string  `json:"text,omitempty"`
+	StopReason   string  `json:"stop_reason,omitempty"`
+	StopSequence *string `json:"stop_sequence,omitempty"`
+}
+
+// AnthropicErrorBody is Anthropic's error envelope.
+type AnthropicErrorBody struct {
+	Type  string         `json:"type"` // "error"
+	Error AnthropicError `json:"error"`
+}
+
+// AnthropicError describes an error.
+type AnthropicError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type (
+	messagesRequestFields  MessagesRequest
+	messagesResponseFields MessagesResponse
+	contentBlockFields     ContentBlock
+)
+
+func (r MessagesRequest) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(messagesRequestFields(r), r.Extra)
+}
+
+func (r *MessagesRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = unmarshalWithExtra(b, (*messagesRequestFields)(r))
+	return err
+}
+
+func (r MessagesResponse) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(messagesResponseFields(r), r.Extra)
+}
+
+func (r *MessagesResponse) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = unmarshalWithExtra(b, (*messagesResponseFields)(r))
+	return err
+}
+
+func (c ContentBlock) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(contentBlockFields(c), c.Extra)
+}
+
+func (c *ContentBlock) UnmarshalJSON(b []byte) (err error) {
+	c.Extra, err = unmarshalWithExtra(b, (*contentBlockFields)(c))
+	return err
+}

@@ -1,0 +1,184 @@
+package providers
+
+import "encoding/json"
+
+// ChatRequest is an OpenAI chat completions request. Fields it does not
+// model are kept in Extra and sent on.
+type ChatRequest struct {
+	Model               string         `json:"model"`
+	Messages            []ChatMessage  `json:"messages"`
+	Stream              bool           `json:"stream,omitempty"`
+	StreamOptions       *StreamOptions `json:"stream_options,omitempty"`
+	MaxTokens           *int           `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int           `json:"max_completion_tokens,omitempty"`
+	Temperature         *float64       `json:"temperature,omitempty"`
+	TopP                *float64       `json:"top_p,omitempty"`
+	// Stop is a string or an array of strings.
+	Stop  json.RawMessage `json:"stop,omitempty"`
+	Extra Extra           `json:"-"`
+}
+
+// StreamOptions asks for a final usage chunk.
+type StreamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// ChatMessage is one message. Content is a string or an array of parts.
+type ChatMessage struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content,omitempty"`
+	Name       string          `json:"name,omitempty"`
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+	Extra      Extra           `json:"-"`
+}
+
+// TextContent returns the message's content as a JSON string value.
+func TextContent(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// ChatResponse is a non-streaming chat completion.
+type ChatResponse struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   *Usage       `json:"usage,omitempty"`
+	Extra   Extra        `json:"-"`
+}
+
+// ChatChoice is one choice of a chat completion.
+type ChatChoice struct {
+	Index        int         `json:"index"`
+	Message      ChatMessage `json:"message"`
+	FinishReason string      `json:"finish_reason"`
+}
+
+// Usage counts tokens.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens,omitempty"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// ChatChunk is one streamed chunk (object "chat.completion.chunk"). The
+// final usage chunk has no choices.
+type ChatChunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage,omitempty"`
+}
+
+// ChunkChoice is a choice's delta in a chunk.
+type ChunkChoice struct {
+	Index        int       `json:"index"`
+	Delta        ChatDelta `json:"delta"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+// ChatDelta is the new part of a streamed message.
+type ChatDelta struct {
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content,omitempty"`
+}
+
+// EmbeddingsRequest asks for embeddings. Input is a string or an array.
+type EmbeddingsRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat string          `json:"encoding_format,omitempty"` // float or base64
+	Dimensions     *int            `json:"dimensions,omitempty"`
+	Extra          Extra           `json:"-"`
+}
+
+// EmbeddingsResponse lists embeddings. Each Embedding is a JSON array of
+// floats, or a base64 string of little-endian float32s.
+type EmbeddingsResponse struct {
+	Object string      `json:"object"`
+	Data   []Embedding `json:"data"`
+	Model  string      `json:"model"`
+	Usage  *Usage      `json:"usage,omitempty"`
+}
+
+// Embedding is one vector.
+type Embedding struct {
+	Object    string          `json:"object"`
+	Index     int             `json:"index"`
+	Embedding json.RawMessage `json:"embedding"`
+}
+
+// ErrorBody is OpenAI's error envelope.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail describes an error.
+type ErrorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+// ModelList is GET /v1/models.
+type ModelList struct {
+	Object string  `json:"object"`
+	Data   []Model `json:"data"`
+}
+
+// Model is one entry of a ModelList.
+type Model struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type (
+	chatRequestFields       ChatRequest
+	chatMessageFields       ChatMessage
+	chatResponseFields      ChatResponse
+	embeddingsRequestFields EmbeddingsRequest
+)
+
+func (r ChatRequest) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(chatRequestFields(r), r.Extra)
+}
+
+func (r *ChatRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = unmarshalWithExtra(b, (*chatRequestFields)(r))
+	return err
+}
+
+func (m ChatMessage) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(chatMessageFields(m), m.Extra)
+}
+
+func (m *ChatMessage) UnmarshalJSON(b []byte) (err error) {
+	m.Extra, err = unmarshalWithExtra(b, (*chatMessageFields)(m))
+	return err
+}
+
+func (r ChatResponse) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(chatResponseFields(r), r.Extra)
+}
+
+func (r *ChatResponse) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = unmarshalWithExtra(b, (*chatResponseFields)(r))
+	return err
+}
+
+func (r EmbeddingsRequest) MarshalJSON() ([]byte, error) {
+	return marshalWithExtra(embeddingsRequestFields(r), r.Extra)
+}
+
+func (r *EmbeddingsRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = unmarshalWithExtra(b, (*embeddingsRequestFields)(r))
+	return err
+}
