@@ -127,17 +127,9 @@ func (p *Pool) Stop(ctx context.Context) error {
 	}
 	var err error
 	select {
-	case <-p.drained:
-	case <-ctx.Done():
-		inFlight := p.running.Load() + p.queued.Load()
-		before := p.cancelled.Load()
-		p.hard()
-		<-p.drained
-		n := p.cancelled.Load() - before
-		err = fmt.Errorf("executor %q: stop deadline passed with %d tasks in flight, %d cancelled: %w",
-			p.cfg.Name, inFlight, n, ctx.Err())
-		p.log.Error("executor stop cancelled tasks",
-			zap.Int64("in_flight", inFlight), zap.Int64("cancelled", n), zap.Error(err))
+	case <-p.drained: // checked first: an expired ctx with nothing in flight is a clean stop
+	default:
+		err = p.drainOrCancel(ctx)
 	}
 	p.hard()
 	if old&startedBit != 0 {
@@ -146,6 +138,26 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.stopErr = err
 	close(p.stopDone)
 	return err
+}
+
+// drainOrCancel waits for the tasks to finish until ctx is done, then
+// cancels the rest and waits for them to return.
+func (p *Pool) drainOrCancel(ctx context.Context) error {
+	select {
+	case <-p.drained:
+		return nil
+	case <-ctx.Done():
+		inFlight := p.running.Load() + p.queued.Load()
+		before := p.cancelled.Load()
+		p.hard()
+		<-p.drained
+		n := p.cancelled.Load() - before
+		err := fmt.Errorf("executor %q: stop deadline passed with %d tasks in flight, %d cancelled: %w",
+			p.cfg.Name, inFlight, n, ctx.Err())
+		p.log.Error("executor stop cancelled tasks",
+			zap.Int64("in_flight", inFlight), zap.Int64("cancelled", n), zap.Error(err))
+		return err
+	}
 }
 
 // Go schedules fn and returns at once. A nil error means fn will run, or be

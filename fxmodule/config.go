@@ -1,0 +1,90 @@
+package fxmodule
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/providers"
+)
+
+// Config is the module's configuration: the shared executor and the named
+// endpoints.
+type Config struct {
+	Executor  executor.Config           `yaml:"executor"`
+	Endpoints map[string]EndpointConfig `yaml:"endpoints"`
+}
+
+// EndpointConfig is either a catalog reference (Provider and Endpoint, with
+// any other field overriding the catalog's) or, without Endpoint, a full
+// endpoint.Config. The map key is the endpoint's name.
+type EndpointConfig struct {
+	// Endpoint names the catalog endpoint of Provider (chat, embeddings, ...).
+	Endpoint        string `yaml:"endpoint"`
+	endpoint.Config `yaml:",inline"`
+}
+
+// Validate reports every error in the config at once, each with its path
+// (executor.burst, endpoints.NAME.timeout, ...). It starts nothing.
+func (c Config) Validate() error {
+	_, err := c.Resolve()
+	return err
+}
+
+// Resolve validates the config and returns each endpoint's full config.
+func (c Config) Resolve() (map[string]endpoint.Config, error) {
+	var errs []error
+	if err := c.executorConfig().Validate(); err != nil {
+		errs = append(errs, prefixed("executor.", err)...)
+	}
+	out := make(map[string]endpoint.Config, len(c.Endpoints))
+	for _, name := range slices.Sorted(maps.Keys(c.Endpoints)) {
+		cfg, err := c.Endpoints[name].resolve(name)
+		if err != nil {
+			errs = append(errs, prefixed("endpoints."+name+".", err)...)
+			continue
+		}
+		out[name] = cfg
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c Config) executorConfig() executor.Config {
+	cfg := c.Executor
+	if cfg.Name == "" {
+		cfg.Name = "khive"
+	}
+	return cfg
+}
+
+func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
+	cfg := ec.Config
+	cfg.Name = name
+	if ec.Endpoint != "" {
+		if cfg.Provider == "" {
+			return cfg, errors.New("provider: is required with endpoint")
+		}
+		matched, err := providers.Match(cfg.Provider, ec.Endpoint, providers.WithOverrides(cfg))
+		if err != nil {
+			return cfg, err
+		}
+		cfg = matched
+	}
+	return cfg, cfg.Validate()
+}
+
+// prefixed splits a joined error and puts prefix before each part.
+func prefixed(prefix string, err error) []error {
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	out := make([]error, len(parts))
+	for i, p := range parts {
+		out[i] = fmt.Errorf("%s%w", prefix, p)
+	}
+	return out
+}

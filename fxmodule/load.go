@@ -1,0 +1,108 @@
+package fxmodule
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadConfig reads a YAML config file, expands ${VAR} and ${VAR:-default}
+// in its values, rejects unknown fields and validates everything, reporting
+// all errors with their paths.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	if err := LoadYAML(path, &c); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// LoadYAML decodes the YAML file at path into out with environment
+// expansion and unknown fields rejected. Applications embedding Config in a
+// larger file use it with their own type.
+func LoadYAML(path string, out any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := DecodeYAML(b, out, os.Getenv); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// DecodeYAML is LoadYAML on bytes, with getenv supplying the variables.
+func DecodeYAML(b []byte, out any, getenv func(string) string) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return err
+	}
+	if root.Kind == 0 {
+		return nil // empty file
+	}
+	expandNode(&root, getenv)
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// expandNode expands variables in every scalar value. An unquoted value
+// whose expansion changed is re-resolved, so "${N:-4}" can fill an int.
+func expandNode(n *yaml.Node, getenv func(string) string) {
+	if n.Kind == yaml.ScalarNode {
+		if v := Expand(n.Value, getenv); v != n.Value {
+			n.Value = v
+			if n.Style == 0 || n.Style == yaml.TaggedStyle && n.Tag == "!!str" {
+				n.Tag = ""
+			}
+		}
+		return
+	}
+	for _, c := range n.Content {
+		expandNode(c, getenv)
+	}
+}
+
+// Expand replaces ${VAR} with getenv(VAR) and ${VAR:-default} with the
+// default when VAR is unset or empty. Anything else is left as written.
+func Expand(s string, getenv func(string) string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		name, def, hasDef := strings.Cut(s[i+2:i+j], ":-")
+		v := getenv(name)
+		if v == "" && hasDef {
+			v = def
+		}
+		b.WriteString(v)
+		s = s[i+j+1:]
+	}
+}

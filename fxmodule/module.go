@@ -1,0 +1,50 @@
+package fxmodule
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// Module provides a *Registry of the configured endpoints and the shared
+// executor.Executor, with lifecycle hooks in shutdown order: user services
+// → shared executor → endpoints. It needs a Config (fx.Supply it) and takes
+// an optional *zap.Logger.
+var Module = fx.Module("khive",
+	fx.Provide(NewRegistry, NewExecutor),
+	// Build both even when nothing asks for them, so config errors fail
+	// fx.New and the endpoints get their hooks.
+	fx.Invoke(func(*Registry, executor.Executor) {}),
+)
+
+// ExecutorParams are NewExecutor's inputs.
+type ExecutorParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	// Registry orders shutdown: the executor's hooks are appended after the
+	// endpoints', so it drains before any endpoint closes.
+	Registry *Registry
+	Logger   *zap.Logger `optional:"true"`
+}
+
+// NewExecutor builds the shared executor (named "khive" unless the config
+// names it) and registers its Start and Stop.
+func NewExecutor(p ExecutorParams) (executor.Executor, error) {
+	pool, err := executor.New(p.Config.executorConfig(), executor.WithLogger(moduleLogger(p.Logger)))
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: pool.Start,
+		OnStop: func(ctx context.Context) error {
+			// Past the deadline fx skips the endpoints' hooks: stop them here.
+			return errors.Join(pool.Stop(ctx), p.Registry.stopRestIfExpired(ctx, len(p.Registry.names)))
+		},
+	})
+	return pool, nil
+}

@@ -1,0 +1,105 @@
+package fxmodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers"
+)
+
+// Registry holds the application's endpoints by name: those of the config
+// and those users add to the value group "khive.endpoints".
+type Registry struct {
+	byName map[string]*endpoint.Endpoint
+	names  []string
+}
+
+// RegistryParams are NewRegistry's inputs.
+type RegistryParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Logger    *zap.Logger `optional:"true"`
+	// Endpoints are the user's own, built with endpoint.New; the registry
+	// gives them the same hooks.
+	Endpoints []*endpoint.Endpoint `group:"khive.endpoints"`
+}
+
+// NewRegistry validates the config, builds its endpoints, and registers
+// every endpoint's Start and Stop with the lifecycle, sorted by name: fx
+// starts them in that order and stops them in reverse.
+func NewRegistry(p RegistryParams) (*Registry, error) {
+	cfgs, err := p.Config.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("khive config: %w", err)
+	}
+	log := moduleLogger(p.Logger)
+	r := &Registry{byName: make(map[string]*endpoint.Endpoint, len(cfgs)+len(p.Endpoints))}
+	for name, cfg := range cfgs {
+		e, err := providers.NewEndpoint(cfg, endpoint.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		r.byName[name] = e
+	}
+	for _, e := range p.Endpoints {
+		if e == nil {
+			continue
+		}
+		if _, dup := r.byName[e.Name()]; dup {
+			return nil, fmt.Errorf("khive: endpoint %q is defined twice", e.Name())
+		}
+		r.byName[e.Name()] = e
+	}
+	r.names = slices.Sorted(maps.Keys(r.byName))
+	for i, name := range r.names {
+		e := r.byName[name]
+		p.Lifecycle.Append(fx.Hook{
+			OnStart: func(ctx context.Context) error { return e.Start(ctx) },
+			OnStop: func(ctx context.Context) error {
+				return errors.Join(e.Stop(ctx), r.stopRestIfExpired(ctx, i))
+			},
+		})
+	}
+	return r, nil
+}
+
+// stopRestIfExpired stops the endpoints before the i-th, in reverse order,
+// when ctx is done: fx runs no further OnStop hooks once the stop context
+// has expired, and every endpoint must still cancel its work and release its
+// client. Stop is idempotent, so hooks fx does run later are harmless.
+func (r *Registry) stopRestIfExpired(ctx context.Context, i int) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	var errs []error
+	for j := i - 1; j >= 0; j-- {
+		errs = append(errs, r.byName[r.names[j]].Stop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Get returns the endpoint called name.
+func (r *Registry) Get(name string) (*endpoint.Endpoint, bool) {
+	e, ok := r.byName[name]
+	return e, ok
+}
+
+// Names lists the endpoints' names, sorted.
+func (r *Registry) Names() []string { return slices.Clone(r.names) }
+
+// All lists the endpoints, sorted by name.
+func (r *Registry) All() []*endpoint.Endpoint {
+	out := make([]*endpoint.Endpoint, len(r.names))
+	for i, n := range r.names {
+		out[i] = r.byName[n]
+	}
+	return out
+}
