@@ -351,4 +351,3 @@ func embeddings(body map[string]any) (map[string]any, error) {
 	return map[string]any{"object": "list", "data": data, "model": model,
 		"usage": map[string]any{"prompt_tokens": total, "total_tokens": total}}, nil
 }
-
