@@ -1,0 +1,45 @@
+package fxmodule_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive/fxmodule"
+)
+
+func TestDecodeYAMLTypesAfterExpansion(t *testing.T) {
+	env := map[string]string{"NUMKEY": "123456", "BOOLKEY": "true", "TRICKY": "a: b # not a comment", "TIMEOUT": "45s"}
+	var c fxmodule.Config
+	err := fxmodule.DecodeYAML([]byte(`
+endpoints:
+  a:
+    provider: custom
+    base_url: https://x.example
+    api_key: ${NUMKEY}
+    timeout: ${TIMEOUT}
+    allow_insecure: ${BOOLKEY}
+  b:
+    provider: custom
+    base_url: https://x.example
+    api_key: ${TRICKY}
+  c:
+    provider: custom
+    base_url: https://x.example
+    api_key: '${BOOLKEY}'
+`), &c, func(k string) string { return env[k] })
+	require.NoError(t, err)
+	assert.Equal(t, "123456", c.Endpoints["a"].APIKey.Reveal(), "a numeric key stays a string")
+	assert.Equal(t, 45*time.Second, c.Endpoints["a"].Timeout)
+	assert.True(t, c.Endpoints["a"].AllowInsecure)
+	assert.Equal(t, "a: b # not a comment", c.Endpoints["b"].APIKey.Reveal(), "values are not re-parsed as YAML")
+	assert.Equal(t, "true", c.Endpoints["c"].APIKey.Reveal())
+}
+
+func TestDecodeYAMLEmpty(t *testing.T) {
+	var c fxmodule.Config
+	require.NoError(t, fxmodule.DecodeYAML(nil, &c, func(string) string { return "" }))
+	assert.NoError(t, c.Validate())
+}
