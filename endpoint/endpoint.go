@@ -67,7 +67,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		log:      zap.NewNop(),
 		base:     strings.TrimRight(cfg.BaseURL, "/"),
 		rnd:      defaultRand,
-		sleep:    waitRetry,
+		sleep:    executor.Sleep,
 		stopDone: make(chan struct{}),
 	}
 	for _, o := range opts {

@@ -2,7 +2,6 @@ package endpoint
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -68,22 +67,6 @@ func backoff(cfg RetryConfig, retry int, rnd func() float64) time.Duration {
 		ceil = min(cfg.MaxDelay, cfg.BaseDelay<<retry)
 	}
 	return time.Duration(rnd() * float64(ceil))
-}
-
-// waitRetry sleeps d unless ctx ends first or its deadline comes before d
-// is over, in which case it returns at once.
-func waitRetry(ctx context.Context, d time.Duration) error {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return fmt.Errorf("retry wait %v does not fit before the deadline: %w", d, context.DeadlineExceeded)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func defaultRand() float64 { return rand.Float64() }

@@ -387,7 +387,7 @@ func call(ctx context.Context, fn Func) (out outcome, err error) {
 func (p *Pool) waitLimits(t *task) error {
 	start := time.Now()
 	defer func() { p.limiterWait.Add(int64(time.Since(start))) }()
-	if err := sleep(t.ctx, t.res.delay(start)); err != nil {
+	if err := Sleep(t.ctx, t.res.delay(start)); err != nil {
 		t.res.cancel(time.Now())
 		return err
 	}
@@ -402,7 +402,7 @@ func (p *Pool) waitLimits(t *task) error {
 		if d <= 0 {
 			return nil
 		}
-		if err := sleep(t.ctx, d); err != nil {
+		if err := Sleep(t.ctx, d); err != nil {
 			return err
 		}
 	}
