@@ -3,6 +3,7 @@ package fxmodule
 import (
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // moduleLogger names the application's logger "khive". Without one it falls
@@ -18,9 +19,12 @@ func moduleLogger(l *zap.Logger) *zap.Logger {
 	return l.Named("khive")
 }
 
-// ZapEventLogger sends fx's own events to the application's zap logger:
+// ZapEventLogger sends fx's own events to the application's zap logger,
+// named "fx": routine events at Debug, failures at Error.
 //
 //	fx.New(fx.Supply(logger), fx.WithLogger(fxmodule.ZapEventLogger), khive.Module, ...)
 func ZapEventLogger(l *zap.Logger) fxevent.Logger {
-	return &fxevent.ZapLogger{Logger: l.Named("fx")}
+	el := &fxevent.ZapLogger{Logger: l.Named("fx")}
+	el.UseLogLevel(zapcore.DebugLevel)
+	return el
 }

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/fxmodule"
+)
+
+// Config is the gateway section of the config file.
+type Config struct {
+	Listen string `yaml:"listen"`
+	// Keys are the client keys; empty means no auth, allowed only when
+	// listening on loopback.
+	Keys            []string      `yaml:"keys"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	RequestTimeout  time.Duration `yaml:"request_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Models are aliases: each names targets tried in order.
+	Models map[string][]Target `yaml:"models"`
+}
+
+// Target is an endpoint and the model name to send it.
+type Target struct {
+	Endpoint string `yaml:"endpoint"`
+	Model    string `yaml:"model"`
+}
+
+// File is the whole config file: the module's config plus the gateway's.
+type File struct {
+	fxmodule.Config `yaml:",inline"`
+	Gateway         Config `yaml:"gateway"`
+}
+
+// Defaults for fields left zero.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultMaxBodyBytes    = 10 << 20
+	DefaultRequestTimeout  = 10 * time.Minute
+	DefaultShutdownTimeout = 30 * time.Second
+)
+
+// WithDefaults fills zero fields.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	return c
+}
+
+// Validate checks the gateway section against the endpoints it can route
+// to, reporting every error with its path.
+func (c Config) Validate(endpoints map[string]endpoint.Config) error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("gateway.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		bad("listen", "want host:port, got %q", c.Listen)
+	} else if len(c.clientKeys()) == 0 && !loopbackHost(host) {
+		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
+	}
+	if c.MaxBodyBytes < 0 {
+		bad("max_body_bytes", "must be >= 0")
+	}
+	if c.RequestTimeout < 0 {
+		bad("request_timeout", "must be >= 0")
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must be >= 0")
+	}
+	for _, alias := range slices.Sorted(maps.Keys(c.Models)) {
+		targets := c.Models[alias]
+		if len(targets) == 0 {
+			bad("models."+alias, "needs at least one target")
+		}
+		for i, t := range targets {
+			field := fmt.Sprintf("models.%s[%d]", alias, i)
+			if _, ok := endpoints[t.Endpoint]; !ok {
+				bad(field+".endpoint", "unknown endpoint %q", t.Endpoint)
+			}
+			if t.Model == "" {
+				bad(field+".model", "is required")
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clientKeys are the non-empty keys: "${KHIVE_GATEWAY_KEY}" with the
+// variable unset means no key, not an empty one.
+func (c Config) clientKeys() []string {
+	var ks []string
+	for _, k := range c.Keys {
+		if k != "" {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/providers"
+)
+
+// apiError is an error to answer in OpenAI's format.
+type apiError struct {
+	status  int
+	typ     string
+	code    string
+	param   string
+	message string
+	header  http.Header // e.g. retry-after
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(param, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", param: param, message: fmt.Sprintf(format, args...)}
+}
+
+func notFoundModel(model string) *apiError {
+	return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
+		message: fmt.Sprintf("The model %q does not exist or is not routable by this gateway", model)}
+}
+
+// upstreamError maps an endpoint error to the answer the client gets. The
+// provider's message is kept; nothing of the upstream's key or URL is.
+func upstreamError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var se *endpoint.StatusError
+	var coe *endpoint.CircuitOpenError
+	switch {
+	case errors.As(err, &se):
+		e := &apiError{status: se.Status, typ: se.Type, code: se.Code, message: se.Message}
+		if e.typ == "" {
+			e.typ = "upstream_error"
+		}
+		if e.message == "" {
+			e.message = fmt.Sprintf("upstream answered %d", se.Status)
+		}
+		if se.RetryAfter > 0 {
+			e.header = http.Header{"Retry-After": {strconv.Itoa(int((se.RetryAfter + 999_999_999) / 1e9))}}
+		}
+		return e
+	case errors.As(err, &coe):
+		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "circuit_open",
+			message: "the upstream is failing; try again later",
+			header:  http.Header{"Retry-After": {strconv.Itoa(int(coe.Remaining.Seconds()) + 1)}}}
+	case errors.Is(err, executor.ErrQueueFull):
+		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "queue_full",
+			message: "the gateway's queue for this model is full"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: http.StatusGatewayTimeout, typ: "timeout", message: "the upstream did not answer in time"}
+	case errors.Is(err, endpoint.ErrClosed), errors.Is(err, executor.ErrClosed):
+		return drainingError()
+	}
+	return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream could not be reached"}
+}
+
+func drainingError() *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "draining", message: "the gateway is shutting down"}
+}
+
+// writeError answers in OpenAI's error format.
+func writeError(w http.ResponseWriter, e *apiError) {
+	for k, vs := range e.header {
+		w.Header()[k] = vs
+	}
+	body := providers.ErrorBody{Error: providers.ErrorDetail{Message: e.message, Type: e.typ}}
+	if e.param != "" {
+		body.Error.Param = &e.param
+	}
+	if e.code != "" {
+		body.Error.Code = &e.code
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/khive-go/khive/endpoint"
+)
+
+// metrics are the gateway's Prometheus series, on their own registry.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	total    *prometheus.HistogramVec
+	upstream *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+
+	mu     sync.Mutex
+	models map[string]bool // model label values seen, bounded
+}
+
+// maxModelLabels bounds the model label's values: models come from clients.
+const maxModelLabels = 200
+
+func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khive_gateway_requests_total", Help: "Requests by route, model, serving endpoint and status.",
+		}, []string{"route", "model", "endpoint", "status"}),
+		total: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "khive_gateway_request_duration_seconds", Help: "Time to answer a request, by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}, []string{"route"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "khive_gateway_upstream_duration_seconds", Help: "Time spent in upstream calls, by endpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+		}, []string{"endpoint"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "khive_gateway_in_flight_requests", Help: "Requests being answered now.",
+		}),
+		models: map[string]bool{},
+	}
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight)
+	for _, e := range endpoints {
+		labels := prometheus.Labels{"endpoint": e.Name()}
+		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "khive_gateway_upstream_retries_total", Help: "Retry attempts made by the endpoint.", ConstLabels: labels,
+			}, func() float64 { return float64(e.Retries()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "khive_gateway_breaker_state", Help: "Circuit breaker state: 0 closed, 1 open, 2 half-open.", ConstLabels: labels,
+			}, func() float64 { return float64(e.BreakerState()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "khive_gateway_limiter_wait_seconds_total", Help: "Time calls spent waiting on rate limits.", ConstLabels: labels,
+			}, func() float64 { return e.Stats().LimiterWait.Seconds() }),
+		)
+	}
+	return m
+}
+
+// modelLabel returns model, or "other" once too many distinct values were seen.
+func (m *metrics) modelLabel(model string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.models[model] {
+		return model
+	}
+	if len(m.models) >= maxModelLabels {
+		return "other"
+	}
+	m.models[model] = true
+	return model
+}

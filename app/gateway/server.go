@@ -1,0 +1,252 @@
+// Package gateway is an OpenAI-compatible HTTP service on khive.Module:
+// chat completions (streaming too), embeddings and the model list, routed to
+// the configured endpoints with aliases and fallbacks.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/fxmodule"
+)
+
+// Module runs the gateway's HTTP server in an fx app beside khive.Module.
+var Module = fx.Module("gateway",
+	fx.Provide(NewServer),
+	fx.Invoke(func(*Server) {}),
+)
+
+// Server is the gateway.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	reg     *fxmodule.Registry
+	exec    executor.Executor
+	router  *router
+	metrics *metrics
+	keys    [][]byte
+	srv     *http.Server
+	addr    atomic.Pointer[string]
+
+	ready    atomic.Bool // started and not draining
+	draining atomic.Bool
+	served   chan error
+}
+
+// Params are NewServer's inputs. Depending on the Registry and the shared
+// executor puts the server's hooks after theirs: it stops first.
+type Params struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Registry  *fxmodule.Registry
+	Executor  executor.Executor
+	Logger    *zap.Logger `optional:"true"`
+}
+
+// NewServer validates the gateway config against the registry and
+// registers the server's Start and Stop.
+func NewServer(p Params) (*Server, error) {
+	cfg := p.Config.WithDefaults()
+	if err := cfg.Validate(registryConfigs(p.Registry)); err != nil {
+		return nil, err
+	}
+	log := p.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     log.Named("gateway"),
+		reg:     p.Registry,
+		exec:    p.Executor,
+		router:  &router{reg: p.Registry, aliases: cfg.Models},
+		metrics: newMetrics(p.Registry.All()),
+	}
+	for _, k := range cfg.clientKeys() {
+		s.keys = append(s.keys, []byte(k))
+	}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+// Addr is the address the server listens on, once started.
+func (s *Server) Addr() string {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	s.addr.Store(&addr)
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.srv.Serve(ln) }()
+	s.ready.Store(true)
+	s.log.Info("gateway listening", zap.String("addr", addr), zap.Strings("endpoints", s.reg.Names()),
+		zap.Bool("auth", len(s.keys) > 0))
+	return nil
+}
+
+// Stop turns readyz to 503, stops accepting, lets in-flight requests and
+// streams finish for up to shutdown_timeout, then cuts what is left.
+func (s *Server) Stop(ctx context.Context) error {
+	s.ready.Store(false)
+	s.draining.Store(true)
+	s.log.Info("gateway draining", zap.Duration("shutdown_timeout", s.cfg.ShutdownTimeout))
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(dctx)
+	if err != nil {
+		s.log.Warn("gateway drain deadline passed; cutting open requests", zap.Error(err))
+		err = errors.Join(err, s.srv.Close())
+	}
+	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	s.log.Info("gateway stopped")
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil // cutting streams at the deadline is the documented behaviour, not a failure
+	}
+	return err
+}
+
+// Handler is the gateway's routes with auth, limits and logging.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat))
+	mux.Handle("POST /v1/embeddings", s.api("embeddings", s.embeddings))
+	mux.Handle("GET /v1/models", s.api("models", s.models))
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "draining\n", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// exchange is one API request's record for the access log and metrics.
+type exchange struct {
+	model    string
+	endpoint string
+	attempts int
+	upstream time.Duration
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
+
+// api wraps an API route: drain check, auth, body limit, timeout, access
+// log and metrics.
+func (s *Server) api(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec()
+		rw := &statusWriter{ResponseWriter: w}
+		x := &exchange{}
+		var aerr *apiError
+		switch {
+		case s.draining.Load():
+			rw.Header().Set("Connection", "close")
+			aerr = drainingError()
+		case !s.authorized(r):
+			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
+				message: "Missing or invalid API key: send Authorization: Bearer KEY"}
+		default:
+			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			aerr = h(rw, r.WithContext(ctx), x)
+			cancel()
+		}
+		if aerr != nil && !rw.wrote {
+			writeError(rw, aerr)
+		}
+		d := time.Since(start)
+		model := s.metrics.modelLabel(x.model)
+		s.metrics.requests.WithLabelValues(route, model, x.endpoint, fmt.Sprint(rw.code())).Inc()
+		s.metrics.total.WithLabelValues(route).Observe(d.Seconds())
+		if x.endpoint != "" {
+			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
+		}
+		s.log.Info("request",
+			zap.String("method", r.Method), zap.String("route", route), zap.String("model", x.model),
+			zap.String("endpoint", x.endpoint), zap.Int("status", rw.code()), zap.Duration("duration", d),
+			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts))
+	})
+}
+
+// authorized checks the bearer key in constant time against every key.
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.keys) == 0 {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		got = r.Header.Get("X-Api-Key") // Anthropic-style clients
+	}
+	match := 0
+	for _, k := range s.keys {
+		match |= subtle.ConstantTimeCompare([]byte(got), k)
+	}
+	return match == 1
+}
+
+// statusWriter remembers the status and whether anything was written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

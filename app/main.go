@@ -1,0 +1,102 @@
+// Command app is the khive gateway: an OpenAI-compatible HTTP service built
+// from khive.Module and the gateway module.
+//
+//	go run ./app [-config khive.yaml] [-listen 127.0.0.1:8080]
+//
+// Without -config (or KHIVE_CONFIG) it configures every provider whose key
+// variable is set, and ollama. SIGINT or SIGTERM drains and stops it; the
+// exit code is 0 on a clean stop and 1 when something failed.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/fxmodule"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("KHIVE_CONFIG"), "config file (YAML); default: KHIVE_CONFIG, else the built-in default")
+	listen := fs.String("listen", "", "listen address, overriding the config's gateway.listen")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "logger:", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+
+	file, err := loadFile(*configPath, log)
+	if err != nil {
+		log.Error("config", zap.Error(err))
+		return 1
+	}
+	if *listen != "" {
+		file.Gateway.Listen = *listen
+	}
+	stopTimeout := file.Gateway.WithDefaults().ShutdownTimeout + 10*time.Second
+
+	app := fx.New(
+		fx.Supply(file.Config, file.Gateway, log),
+		fx.WithLogger(fxmodule.ZapEventLogger),
+		fx.StopTimeout(stopTimeout),
+		khive.Module,
+		gateway.Module,
+	)
+	if err := app.Err(); err != nil {
+		log.Error("gateway could not be built", zap.Error(err))
+		return 1
+	}
+	startCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		log.Error("gateway could not start", zap.Error(err))
+		return 1
+	}
+	sig := <-app.Wait()
+	log.Info("shutting down", zap.String("signal", sig.Signal.String()))
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil {
+		log.Error("stopped with errors", zap.Error(err))
+		return 1
+	}
+	log.Info("stopped cleanly")
+	return 0
+}
+
+// loadFile reads the config file, or builds the default and logs what it
+// configured and skipped.
+func loadFile(path string, log *zap.Logger) (gateway.File, error) {
+	if path != "" {
+		var f gateway.File
+		if err := fxmodule.LoadYAML(path, &f); err != nil {
+			return f, err
+		}
+		return f, nil
+	}
+	f, decisions := gateway.DefaultFile(os.Getenv)
+	for _, d := range decisions {
+		if d.Skipped != "" {
+			log.Info("provider skipped", zap.String("provider", d.Provider), zap.String("reason", d.Skipped))
+			continue
+		}
+		log.Info("provider configured", zap.String("provider", d.Provider), zap.Strings("endpoints", d.Configured))
+	}
+	return f, nil
+}
