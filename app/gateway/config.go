@@ -21,6 +21,10 @@ type Config struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay keeps serving, with readyz at 503 and new API requests
+	// refused, for this long before the listener closes, so load balancers
+	// see the gateway leave (default 0).
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// Models are aliases: each names targets tried in order.
 	Models map[string][]Target `yaml:"models"`
 }
@@ -83,6 +87,9 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdown_timeout", "must be >= 0")
+	}
+	if c.DrainDelay < 0 {
+		bad("drain_delay", "must be >= 0")
 	}
 	for _, alias := range slices.Sorted(maps.Keys(c.Models)) {
 		targets := c.Models[alias]

@@ -116,9 +116,12 @@ func (s *Server) Start(context.Context) error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.ready.Store(false)
 	s.draining.Store(true)
-	s.log.Info("gateway draining", zap.Duration("shutdown_timeout", s.cfg.ShutdownTimeout))
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	s.log.Info("gateway draining", zap.Duration("shutdown_timeout", s.cfg.ShutdownTimeout), zap.Duration("drain_delay", s.cfg.DrainDelay))
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainDelay+s.cfg.ShutdownTimeout)
 	defer cancel()
+	if s.cfg.DrainDelay > 0 {
+		_ = executor.Sleep(dctx, s.cfg.DrainDelay)
+	}
 	err := s.srv.Shutdown(dctx)
 	if err != nil {
 		s.log.Warn("gateway drain deadline passed; cutting open requests", zap.Error(err))

@@ -1,0 +1,69 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/internal/fakeupstream"
+)
+
+func TestShutdownWithStreamsInFlight(t *testing.T) {
+	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) {
+		g.ShutdownTimeout = time.Second
+		g.DrainDelay = 200 * time.Millisecond
+	})
+	// A short stream that ends inside the timeout, and a long one that cannot.
+	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 50 * time.Millisecond})
+	e.ups["other"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 500 * time.Millisecond})
+	open := func(model, text string) *openaiStream {
+		s := e.client().Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+			Model: model, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
+		})
+		require.True(t, s.Next(), "the stream is flowing: %v", s.Err())
+		return s
+	}
+	short := open("up/m", "three short words")
+	long := open("other/m", strings.Repeat("word ", 30))
+
+	stopped := make(chan error, 1)
+	began := time.Now()
+	go func() { stopped <- e.app.Stop(context.Background()) }()
+
+	// While draining: readyz says 503 and new API requests are refused.
+	require.Eventually(t, func() bool { s, _ := e.get("/readyz"); return s == http.StatusServiceUnavailable }, time.Second, 5*time.Millisecond)
+	status, _, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Contains(t, body, `"code":"draining"`)
+
+	var text string
+	for short.Next() {
+		for _, c := range short.Current().Choices {
+			text += c.Delta.Content
+		}
+	}
+	assert.NoError(t, short.Err(), "a stream that ends within the timeout completes")
+	assert.Equal(t, "echo: three short words", text)
+
+	for long.Next() {
+	}
+	assert.Error(t, long.Err(), "a stream longer than the timeout is cut, and the client sees an error")
+
+	select {
+	case err := <-stopped:
+		assert.NoError(t, err, "cutting streams at the deadline is not a failure")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop hung")
+	}
+	assert.Less(t, time.Since(began), 200*time.Millisecond+time.Second+time.Second, "drain delay + timeout + a margin")
+	short.Close()
+	long.Close()
+}
