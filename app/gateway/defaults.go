@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 
+	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/providers"
 )
@@ -36,6 +37,16 @@ func DefaultFile(getenv func(string) string) (File, []Decision) {
 				}
 				ec := fxmodule.EndpointConfig{Endpoint: ep}
 				ec.Provider = name
+				if name == "ollama" {
+					if host := getenv("OLLAMA_HOST"); host != "" {
+						cfg, err := providers.Match(name, ep, providers.WithGetenv(getenv))
+						if err == nil {
+							ec.BaseURL = cfg.BaseURL
+						}
+					}
+				} else {
+					ec.APIKey = endpoint.NewSecret(getenv(p.KeyEnv))
+				}
 				n := name
 				if ep != "chat" {
 					n += "-" + ep
