@@ -182,3 +182,35 @@ func (r *EmbeddingsRequest) UnmarshalJSON(b []byte) (err error) {
 	r.Extra, err = unmarshalWithExtra(b, (*embeddingsRequestFields)(r))
 	return err
 }
+
+// Text returns the message's text: the content string, or its text parts
+// joined. Other part types are skipped.
+func (m ChatMessage) Text() string {
+	return contentText(m.Content)
+}
+
+// contentText reads content that is a JSON string or an array of parts
+// with {"type":"text","text":...}.
+func contentText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(raw, &parts) != nil {
+		return ""
+	}
+	var out string
+	for _, p := range parts {
+		if p.Type == "text" {
+			out += p.Text
+		}
+	}
+	return out
+}

@@ -73,3 +73,15 @@ func sortedKeys(m providers.Extra) []string {
 	sortStrings(ks)
 	return ks
 }
+
+func TestChatMessageText(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"plain"`: "plain",
+		`[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"b"}]`: "ab",
+		`null`: "",
+		`42`:   "",
+	} {
+		assert.Equal(t, want, providers.ChatMessage{Content: json.RawMessage(raw)}.Text(), raw)
+	}
+	assert.Equal(t, "", providers.ChatMessage{}.Text())
+}
