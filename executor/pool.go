@@ -41,8 +41,14 @@ type Pool struct {
 	stopDone chan struct{}
 	stopErr  error
 
-	submitted, running, queued, completed, failed atomic.Int64
-	panicked, rejected, cancelled, limiterWait    atomic.Int64
+	// Counters written by submitters and by tasks sit on separate cache
+	// lines so the two sides do not contend.
+	submitted, rejected atomic.Int64
+	_                   [48]byte
+	running, completed  atomic.Int64
+	failed, cancelled   atomic.Int64
+	panicked            atomic.Int64
+	limiterWait         atomic.Int64
 }
 
 const (
@@ -147,7 +153,7 @@ func (p *Pool) drainOrCancel(ctx context.Context) error {
 	case <-p.drained:
 		return nil
 	case <-ctx.Done():
-		inFlight := p.running.Load() + p.queued.Load()
+		inFlight := p.inFlight()
 		before := p.cancelled.Load()
 		p.hard()
 		<-p.drained
@@ -188,7 +194,7 @@ func (p *Pool) Stats() Stats {
 	return Stats{
 		Submitted:   p.submitted.Load(),
 		Running:     p.running.Load(),
-		Queued:      p.queued.Load(),
+		Queued:      max(p.inFlight()-p.running.Load(), 0),
 		Completed:   p.completed.Load(),
 		Failed:      p.failed.Load(),
 		Panicked:    p.panicked.Load(),
@@ -235,7 +241,6 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 		}
 	}
 	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
-	p.queued.Add(1)
 	return t, nil
 }
 
@@ -280,6 +285,9 @@ func (p *Pool) admitTask(ctx context.Context, wait bool) error {
 		return ErrClosed
 	}
 }
+
+// inFlight is the number of admitted tasks that have not finished.
+func (p *Pool) inFlight() int64 { return int64(p.state.Load() & countMask) }
 
 // unadmit undoes a successful admitTask.
 func (p *Pool) unadmit() {
@@ -351,7 +359,6 @@ const (
 func (p *Pool) exec(t *task) (outcome, error) {
 	if len(t.res) > 0 || len(p.holders) > 0 {
 		if err := p.waitLimits(t); err != nil {
-			p.queued.Add(-1)
 			return outNotRun, err
 		}
 	}
@@ -360,11 +367,9 @@ func (p *Pool) exec(t *task) (outcome, error) {
 		case p.slots <- struct{}{}:
 			defer func() { <-p.slots }()
 		case <-t.ctx.Done():
-			p.queued.Add(-1)
 			return outNotRun, t.ctx.Err()
 		}
 	}
-	p.queued.Add(-1)
 	if err := t.ctx.Err(); err != nil {
 		return outNotRun, err
 	}
