@@ -88,6 +88,9 @@ func loadFile(path string, log *zap.Logger) (gateway.File, error) {
 		if err := fxmodule.LoadYAML(path, &f); err != nil {
 			return f, err
 		}
+		if err := f.Config.Validate(); err != nil {
+			return f, fmt.Errorf("config %s: %w", path, err)
+		}
 		return f, nil
 	}
 	f, decisions := gateway.DefaultFile(os.Getenv)
