@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
@@ -69,19 +70,35 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 		}
 		matched, err := providers.Match(cfg.Provider, ec.Endpoint, providers.WithOverrides(cfg))
 		if err != nil {
-			return cfg, err
+			if matched.Provider == "" {
+				return cfg, err // unknown provider or endpoint: nothing more to check
+			}
+			// Report the other fields too, without repeating the key error.
+			errs := []error{err}
+			if verr := matched.Validate(); verr != nil {
+				for _, e := range unjoin(verr) {
+					if !strings.HasPrefix(e.Error(), "api_key:") {
+						errs = append(errs, e)
+					}
+				}
+			}
+			return cfg, errors.Join(errs...)
 		}
 		cfg = matched
 	}
 	return cfg, cfg.Validate()
 }
 
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // prefixed splits a joined error and puts prefix before each part.
 func prefixed(prefix string, err error) []error {
-	parts := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		parts = j.Unwrap()
-	}
+	parts := unjoin(err)
 	out := make([]error, len(parts))
 	for i, p := range parts {
 		out[i] = fmt.Errorf("%s%w", prefix, p)

@@ -410,11 +410,14 @@ endpoints:
   exa:
     provider: exa
     endpoint: search
+    retry: {max_attempts: -2}
 `), 0o600))
 	t.Setenv("EXA_API_KEY", "")
 	_, err = khive.LoadConfig(invalid)
 	assert.ErrorContains(t, err, "endpoints.openai-chat.timeout: must be >= 0")
 	assert.ErrorContains(t, err, "endpoints.exa.api_key: not set: set EXA_API_KEY or api_key")
+	assert.ErrorContains(t, err, "endpoints.exa.retry.max_attempts: must be >= 0", "other fields are still checked")
+	assert.NotContains(t, err.Error(), "api_key: is required", "the key error is not repeated")
 }
 
 func TestExpand(t *testing.T) {
