@@ -182,7 +182,7 @@ func TestErrorCases(t *testing.T) {
 		{"body over the limit", `{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("x", 2000) + `"}]}`, 413, "invalid_request_error", "request_too_large", "", "over 1024 bytes"},
 		{"unknown model", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`, 404, "invalid_request_error", "model_not_found", "model", "nope"},
 		{"unknown endpoint prefix", `{"model":"nope/gpt","messages":[{"role":"user","content":"x"}]}`, 404, "invalid_request_error", "model_not_found", "model", ""},
-		{"upstream error keeps status and message", `{"model":"other/m","messages":[{"role":"user","content":"x"}]}`, 422, "server_error", "", "", "fake upstream answered 422"},
+		{"upstream error keeps status and message", `{"model":"other/m","messages":[{"role":"user","content":"x"}]}`, 422, "invalid_request_error", "", "", "fake upstream answered 422"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, _, body := e.post("/v1/chat/completions", tt.body)

@@ -31,6 +31,7 @@ const (
 	SlowBody               // trickle the body a byte at a time, Fault.Delay apart
 	Malformed              // 200 with invalid JSON
 	CutStream              // streams: send one chunk, then close mid-event
+	ErrorEvent             // streams: send one chunk, then an error event
 )
 
 // Fault is one misbehaviour.
@@ -48,6 +49,7 @@ type Server struct {
 	Key string
 
 	mu      sync.Mutex
+	headers func(http.Header) // adds headers to every answer
 	latency time.Duration
 	script  []Fault // consumed one per request, before always
 	always  Fault
@@ -95,6 +97,14 @@ func (s *Server) Always(f Fault) {
 	s.always = f
 }
 
+// SetHeaders makes every answer carry the headers f writes (rate-limit
+// headers, say); f may count calls.
+func (s *Server) SetHeaders(f func(http.Header)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.headers = f
+}
+
 // Requests is the number of model requests served or failed.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 
@@ -129,17 +139,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.requests.Add(1)
-	if s.Key != "" && r.Header.Get("Authorization") != "Bearer "+s.Key {
-		writeError(w, 401, "invalid_request_error", "Incorrect API key provided", nil)
+	anthropic := strings.HasSuffix(r.URL.Path, "/messages")
+	fail := writeError
+	if anthropic {
+		fail = writeAnthropicError
+	}
+	if s.Key != "" && r.Header.Get("Authorization") != "Bearer "+s.Key && (!anthropic || r.Header.Get("X-Api-Key") != s.Key) {
+		fail(w, 401, "authentication_error", "invalid x-api-key", nil)
+		return
+	}
+	if anthropic && r.Header.Get("Anthropic-Version") == "" {
+		fail(w, 400, "invalid_request_error", "anthropic-version: header is required", nil)
 		return
 	}
 	var body map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		writeError(w, 400, "invalid_request_error", "could not parse the JSON body", nil)
+		fail(w, 400, "invalid_request_error", "could not parse the JSON body", nil)
 		return
 	}
 	s.mu.Lock()
 	s.last = Recorded{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	if s.headers != nil {
+		s.headers(w.Header())
+	}
 	s.mu.Unlock()
 
 	fault, latency := s.next()
@@ -152,7 +174,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch fault.Kind {
 	case Status:
-		writeError(w, fault.Status, "server_error", fmt.Sprintf("fake upstream answered %d", fault.Status), fault.Headers)
+		fail(w, fault.Status, errorType(fault.Status, anthropic), fmt.Sprintf("fake upstream answered %d", fault.Status), fault.Headers)
 		return
 	case ResetBefore:
 		hijackClose(w)
@@ -162,6 +184,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case anthropic:
+		if stream, _ := body["stream"].(bool); stream {
+			s.messagesStream(w, r, body, fault)
+			return
+		}
+		s.answer(w, fault, messagesResponse(body))
 	case strings.HasSuffix(r.URL.Path, "/chat/completions"):
 		if stream, _ := body["stream"].(bool); stream {
 			s.chatStream(w, r, body, fault)
@@ -225,6 +253,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// errorType is the error type a provider uses for a status.
+func errorType(status int, anthropic bool) string {
+	if !anthropic {
+		if status == 429 {
+			return "rate_limit_error"
+		}
+		if status < 500 {
+			return "invalid_request_error"
+		}
+		return "server_error"
+	}
+	switch status {
+	case 400:
+		return "invalid_request_error"
+	case 401:
+		return "authentication_error"
+	case 429:
+		return "rate_limit_error"
+	case 529:
+		return "overloaded_error"
+	}
+	return "api_error"
+}
+
 func writeError(w http.ResponseWriter, status int, typ, msg string, headers map[string]string) {
 	for k, v := range headers {
 		w.Header().Set(k, v)
@@ -249,13 +301,27 @@ func Reply(body map[string]any) string {
 
 func tokens(s string) int { return len(strings.Fields(s)) }
 
+// openAIReply is Reply cut to max_tokens (or max_completion_tokens) words,
+// with its finish reason.
+func openAIReply(body map[string]any) (string, string) {
+	reply := Reply(body)
+	limit, ok := body["max_completion_tokens"].(float64)
+	if !ok {
+		limit, ok = body["max_tokens"].(float64)
+	}
+	if words := strings.SplitAfter(reply, " "); ok && len(words) > int(limit) {
+		return strings.Join(words[:int(limit)], ""), "length"
+	}
+	return reply, "stop"
+}
+
 func chatCompletion(body map[string]any) map[string]any {
 	model, _ := body["model"].(string)
-	reply := Reply(body)
+	reply, finish := openAIReply(body)
 	prompt := tokens(fmt.Sprint(body["messages"]))
 	return map[string]any{
 		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+		"choices": []any{map[string]any{"index": 0, "finish_reason": finish,
 			"message": map[string]any{"role": "assistant", "content": reply}}},
 		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
 	}
@@ -265,7 +331,7 @@ func chatCompletion(body map[string]any) map[string]any {
 // [DONE].
 func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[string]any, f Fault) {
 	model, _ := body["model"].(string)
-	reply := Reply(body)
+	reply, finish := openAIReply(body)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	rc := http.NewResponseController(w)
@@ -281,6 +347,10 @@ func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[str
 	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
 	words := strings.SplitAfter(reply, " ")
 	for i, word := range words {
+		if f.Kind == ErrorEvent && i == 1 {
+			send(map[string]any{"error": map[string]any{"message": "The server had an error while processing your request.", "type": "server_error"}})
+			return
+		}
 		if f.Kind == CutStream && i == 1 {
 			fmt.Fprint(w, `data: {"id":"chatcmpl-fake","obj`)
 			_ = rc.Flush()
@@ -296,7 +366,7 @@ func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[str
 		}
 		send(chunk(map[string]any{"content": word}, nil))
 	}
-	send(chunk(map[string]any{}, "stop"))
+	send(chunk(map[string]any{}, finish))
 	if opts, _ := body["stream_options"].(map[string]any); opts["include_usage"] == true {
 		prompt := tokens(fmt.Sprint(body["messages"]))
 		send(map[string]any{"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
