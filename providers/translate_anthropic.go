@@ -1,0 +1,414 @@
+package providers
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// TranslationError is a request that cannot be carried to the other
+// format; Field names the offending field (messages[2].tool_calls).
+type TranslationError struct {
+	Field   string
+	Message string
+}
+
+func (e *TranslationError) Error() string { return e.Field + ": " + e.Message }
+
+func refuse(field, format string, args ...any) error {
+	return &TranslationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// anthropicBlock is a content block built for a request.
+type anthropicBlock = map[string]any
+
+// ChatToMessages translates an OpenAI chat request for an Anthropic
+// messages endpoint: system messages go to system, consecutive turns of one
+// role are merged, max_tokens comes from max_completion_tokens, max_tokens
+// or defaultMaxTokens, stop becomes stop_sequences, temperature and top_p
+// pass only when set, images become image blocks. Tool calls, tools and
+// n > 1 are refused with a TranslationError naming the field; other
+// OpenAI-only fields are dropped.
+func ChatToMessages(req ChatRequest, defaultMaxTokens int) (MessagesRequest, error) {
+	out := MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
+	for _, f := range []string{"tools", "tool_choice", "functions", "function_call"} {
+		if _, ok := req.Extra[f]; ok {
+			return out, refuse(f, "tool use is not supported when the model is served by Anthropic")
+		}
+	}
+	if n, ok := req.Extra["n"]; ok && string(n) != "1" && string(n) != "null" {
+		return out, refuse("n", "only one choice is supported when the model is served by Anthropic")
+	}
+	if t := req.Temperature; t != nil {
+		if *t > 1 {
+			return out, refuse("temperature", "must be between 0 and 1 when the model is served by Anthropic, got %v", *t)
+		}
+		out.Temperature = t
+	}
+	switch {
+	case req.MaxCompletionTokens != nil:
+		out.MaxTokens = *req.MaxCompletionTokens
+	case req.MaxTokens != nil:
+		out.MaxTokens = *req.MaxTokens
+	default:
+		out.MaxTokens = defaultMaxTokens
+	}
+	stops, err := stopSequences(req.Stop)
+	if err != nil {
+		return out, err
+	}
+	out.StopSequences = stops
+	if u, ok := req.Extra["user"]; ok {
+		out.Extra = Extra{"metadata": json.RawMessage(`{"user_id":` + string(u) + `}`)}
+	}
+
+	var system []string
+	var turns []struct {
+		role   string
+		blocks []anthropicBlock
+	}
+	for i, m := range req.Messages {
+		field := fmt.Sprintf("messages[%d]", i)
+		switch m.Role {
+		case "system", "developer":
+			text, err := textOnly(m.Content, field+".content")
+			if err != nil {
+				return out, err
+			}
+			if text != "" {
+				system = append(system, text)
+			}
+			continue
+		case "user", "assistant":
+		case "tool", "function":
+			return out, refuse(field+".role", "%s messages are not supported when the model is served by Anthropic", m.Role)
+		default:
+			return out, refuse(field+".role", "unknown role %q", m.Role)
+		}
+		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" && string(m.ToolCalls) != "[]" {
+			return out, refuse(field+".tool_calls", "tool calls are not supported when the model is served by Anthropic")
+		}
+		blocks, err := chatContentBlocks(m.Content, field+".content")
+		if err != nil {
+			return out, err
+		}
+		if len(blocks) == 0 {
+			continue // Anthropic rejects empty content
+		}
+		if n := len(turns); n > 0 && turns[n-1].role == m.Role {
+			turns[n-1].blocks = append(turns[n-1].blocks, blocks...)
+			continue
+		}
+		turns = append(turns, struct {
+			role   string
+			blocks []anthropicBlock
+		}{m.Role, blocks})
+	}
+	if len(turns) == 0 {
+		return out, refuse("messages", "at least one user or assistant message with content is required")
+	}
+	if len(system) > 0 {
+		out.System, _ = json.Marshal(strings.Join(system, "\n\n"))
+	}
+	for _, t := range turns {
+		var content json.RawMessage
+		if len(t.blocks) == 1 && t.blocks[0]["type"] == "text" {
+			content, _ = json.Marshal(t.blocks[0]["text"]) // the plain form for a single text
+		} else {
+			content, _ = json.Marshal(t.blocks)
+		}
+		out.Messages = append(out.Messages, AnthropicMessage{Role: t.role, Content: content})
+	}
+	return out, nil
+}
+
+// stopSequences reads OpenAI's stop: a string or an array of strings.
+func stopSequences(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		if one == "" {
+			return nil, nil
+		}
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, refuse("stop", "must be a string or an array of strings")
+	}
+	return many, nil
+}
+
+// textOnly reads content that must be text (a string or text parts).
+func textOnly(raw json.RawMessage, field string) (string, error) {
+	blocks, err := chatContentBlocks(raw, field)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i, bl := range blocks {
+		if bl["type"] != "text" {
+			return "", refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
+		}
+		b.WriteString(bl["text"].(string))
+	}
+	return b.String(), nil
+}
+
+// chatContentBlocks turns OpenAI content (a string or parts) into
+// Anthropic blocks; empty texts are dropped.
+func chatContentBlocks(raw json.RawMessage, field string) ([]anthropicBlock, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if s == "" {
+			return nil, nil
+		}
+		return []anthropicBlock{{"type": "text", "text": s}}, nil
+	}
+	var parts []struct {
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, refuse(field, "must be a string or an array of content parts")
+	}
+	var blocks []anthropicBlock
+	for i, p := range parts {
+		pf := fmt.Sprintf("%s[%d]", field, i)
+		switch p.Type {
+		case "text":
+			if p.Text != "" {
+				blocks = append(blocks, anthropicBlock{"type": "text", "text": p.Text})
+			}
+		case "image_url":
+			if p.ImageURL == nil || p.ImageURL.URL == "" {
+				return nil, refuse(pf+".image_url.url", "is required")
+			}
+			src, err := imageSource(p.ImageURL.URL, pf+".image_url.url")
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, anthropicBlock{"type": "image", "source": src})
+		default:
+			return nil, refuse(pf+".type", "%q parts are not supported when the model is served by Anthropic", p.Type)
+		}
+	}
+	return blocks, nil
+}
+
+// imageSource turns an image URL (https or a base64 data URL) into an
+// Anthropic image source.
+func imageSource(u, field string) (map[string]any, error) {
+	if rest, ok := strings.CutPrefix(u, "data:"); ok {
+		meta, data, ok := strings.Cut(rest, ",")
+		mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
+		if !ok || !isBase64 || mediaType == "" {
+			return nil, refuse(field, "data URLs must be data:MEDIA_TYPE;base64,DATA")
+		}
+		return map[string]any{"type": "base64", "media_type": mediaType, "data": data}, nil
+	}
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return map[string]any{"type": "url", "url": u}, nil
+	}
+	return nil, refuse(field, "must be an http(s) URL or a base64 data URL")
+}
+
+// FinishReason maps an Anthropic stop_reason to OpenAI's finish_reason.
+func FinishReason(stopReason string) string {
+	switch stopReason {
+	case "max_tokens":
+		return "length"
+	case "tool_use":
+		return "tool_calls"
+	case "refusal":
+		return "content_filter"
+	}
+	return "stop" // end_turn, stop_sequence, pause_turn, and anything new
+}
+
+// StopReason maps an OpenAI finish_reason to Anthropic's stop_reason.
+func StopReason(finishReason string) string {
+	switch finishReason {
+	case "length":
+		return "max_tokens"
+	case "tool_calls", "function_call":
+		return "tool_use"
+	case "content_filter":
+		return "refusal"
+	}
+	return "end_turn"
+}
+
+// MessagesToChat translates an Anthropic answer to a chat completion:
+// text blocks joined, stop_reason mapped, usage summed.
+func MessagesToChat(resp MessagesResponse, created int64) ChatResponse {
+	var text strings.Builder
+	for _, b := range resp.Content {
+		if b.Type == "text" {
+			text.WriteString(b.Text)
+		}
+	}
+	return ChatResponse{
+		ID: resp.ID, Object: "chat.completion", Created: created, Model: resp.Model,
+		Choices: []ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason),
+			Message: ChatMessage{Role: "assistant", Content: TextContent(text.String())}}},
+		Usage: &Usage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
+			TotalTokens: resp.Usage.InputTokens + resp.Usage.OutputTokens},
+	}
+}
+
+// ChatToMessagesResponse translates a chat completion to an Anthropic answer.
+func ChatToMessagesResponse(resp ChatResponse) MessagesResponse {
+	out := MessagesResponse{ID: resp.ID, Type: "message", Role: "assistant", Model: resp.Model,
+		Content: []ContentBlock{}, StopReason: "end_turn"}
+	if len(resp.Choices) > 0 {
+		c := resp.Choices[0]
+		if t := c.Message.Text(); t != "" {
+			out.Content = append(out.Content, ContentBlock{Type: "text", Text: t})
+		}
+		out.StopReason = StopReason(c.FinishReason)
+	}
+	if resp.Usage != nil {
+		out.Usage = AnthropicUsage{InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens}
+	}
+	return out
+}
+
+// MessagesToChatRequest translates an Anthropic request for an
+// OpenAI-compatible endpoint: system becomes the first message, text and
+// image blocks become parts, stop_sequences becomes stop. Tool use is
+// refused with a TranslationError; top_k and metadata are dropped (user_id
+// becomes user).
+func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
+	out := ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
+	if req.MaxTokens > 0 {
+		mt := req.MaxTokens
+		out.MaxTokens = &mt
+	}
+	for _, f := range []string{"tools", "tool_choice"} {
+		if _, ok := req.Extra[f]; ok {
+			return out, refuse(f, "tool use is not supported when the model is served by an OpenAI-compatible endpoint")
+		}
+	}
+	if req.Stream {
+		out.StreamOptions = &StreamOptions{IncludeUsage: true}
+	}
+	if len(req.StopSequences) > 0 {
+		out.Stop, _ = json.Marshal(req.StopSequences)
+	}
+	if md, ok := req.Extra["metadata"]; ok {
+		var m struct {
+			UserID string `json:"user_id"`
+		}
+		if json.Unmarshal(md, &m) == nil && m.UserID != "" {
+			out.Extra = Extra{"user": TextContent(m.UserID)}
+		}
+	}
+	if len(req.System) > 0 && string(req.System) != "null" {
+		text, err := anthropicText(req.System, "system")
+		if err != nil {
+			return out, err
+		}
+		if text != "" {
+			out.Messages = append(out.Messages, ChatMessage{Role: "system", Content: TextContent(text)})
+		}
+	}
+	for i, m := range req.Messages {
+		field := fmt.Sprintf("messages[%d]", i)
+		if m.Role != "user" && m.Role != "assistant" {
+			return out, refuse(field+".role", "must be user or assistant, got %q", m.Role)
+		}
+		content, err := anthropicContentToChat(m.Content, field+".content")
+		if err != nil {
+			return out, err
+		}
+		out.Messages = append(out.Messages, ChatMessage{Role: m.Role, Content: content})
+	}
+	if len(out.Messages) == 0 {
+		return out, refuse("messages", "at least one message is required")
+	}
+	return out, nil
+}
+
+type anthropicInBlock struct {
+	Type   string `json:"type"`
+	Text   string `json:"text"`
+	Source *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type"`
+		Data      string `json:"data"`
+		URL       string `json:"url"`
+	} `json:"source"`
+}
+
+// anthropicText reads a string or text blocks.
+func anthropicText(raw json.RawMessage, field string) (string, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, nil
+	}
+	var blocks []anthropicInBlock
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return "", refuse(field, "must be a string or an array of text blocks")
+	}
+	var b strings.Builder
+	for i, bl := range blocks {
+		if bl.Type != "text" {
+			return "", refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
+		}
+		b.WriteString(bl.Text)
+	}
+	return b.String(), nil
+}
+
+// anthropicContentToChat turns Anthropic content into OpenAI content: a
+// string stays a string, text-only blocks are joined, images become
+// image_url parts.
+func anthropicContentToChat(raw json.RawMessage, field string) (json.RawMessage, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return TextContent(s), nil
+	}
+	var blocks []anthropicInBlock
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return nil, refuse(field, "must be a string or an array of content blocks")
+	}
+	var parts []map[string]any
+	textOnly := true
+	var text strings.Builder
+	for i, b := range blocks {
+		bf := fmt.Sprintf("%s[%d]", field, i)
+		switch b.Type {
+		case "text":
+			text.WriteString(b.Text)
+			parts = append(parts, map[string]any{"type": "text", "text": b.Text})
+		case "image":
+			textOnly = false
+			if b.Source == nil {
+				return nil, refuse(bf+".source", "is required")
+			}
+			u := b.Source.URL
+			if b.Source.Type == "base64" {
+				u = "data:" + b.Source.MediaType + ";base64," + b.Source.Data
+			}
+			if u == "" {
+				return nil, refuse(bf+".source", "needs a url or base64 data")
+			}
+			parts = append(parts, map[string]any{"type": "image_url", "image_url": map[string]string{"url": u}})
+		default:
+			return nil, refuse(bf+".type", "%q blocks are not supported when the model is served by an OpenAI-compatible endpoint", b.Type)
+		}
+	}
+	if textOnly {
+		return TextContent(text.String()), nil
+	}
+	return json.Marshal(parts)
+}
