@@ -145,6 +145,18 @@ func (e *Endpoint) BreakerState() BreakerState {
 	return e.breaker.State()
 }
 
+// RequestRate is the request rate per second the endpoint admits now: the
+// adaptive limiter's current rate when adaptive, else the configured rate;
+// 0 when there is no request limit.
+func (e *Endpoint) RequestRate() float64 {
+	for _, a := range e.adaptive {
+		if a.Window() == executor.Requests {
+			return a.Limit()
+		}
+	}
+	return e.cfg.Limits.RequestsPerMinute / 60
+}
+
 // Retries is the number of retry attempts made so far.
 func (e *Endpoint) Retries() int64 { return e.retries.Load() }
 

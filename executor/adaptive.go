@@ -83,6 +83,9 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
 	return &AdaptiveLimiter{cfg: cfg, lim: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)}, nil
 }
 
+// Window is the provider window the limiter follows.
+func (a *AdaptiveLimiter) Window() WindowKind { return a.cfg.Window }
+
 // Limit is the current rate per second.
 func (a *AdaptiveLimiter) Limit() float64 { return float64(a.lim.Limit()) }
 

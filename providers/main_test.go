@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -12,3 +13,5 @@ func TestMain(m *testing.M) {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+func strconvItoa(n int64) string { return strconv.FormatInt(n, 10) }
