@@ -45,6 +45,11 @@ func worthFallback(ctx context.Context, err error) bool {
 	if errors.As(err, &se) {
 		return se.Temporary()
 	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return false
+	}
+	// A TranslationError may not hold for a target of the other kind.
 	return !errors.Is(err, endpoint.ErrClosed) && !errors.Is(err, executor.ErrClosed)
 }
 
@@ -111,29 +116,70 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 		return badRequest("messages", "messages must be a non-empty array")
 	}
 	x.model = req.Model
-	routes, ok := s.router.resolve(req.Model, providers.KindChat)
+	routes, ok := s.router.resolve(req.Model, providers.KindChat, providers.KindMessages)
 	if !ok {
 		return notFoundModel(req.Model)
 	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return s.onExecutor(r.Context(), func(ctx context.Context) *apiError {
 		return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
 			req.Model = rt.model
+			if rt.kind == providers.KindMessages {
+				return s.chatViaAnthropic(ctx, w, rt, req, includeUsage, x)
+			}
 			body, err := json.Marshal(req)
 			if err != nil {
 				return false, badRequest("", "could not encode the request: %v", err)
 			}
+			ereq := endpoint.Request{Body: json.RawMessage(body)}
 			if req.Stream {
-				return s.relayStream(ctx, w, rt, body, x)
+				return s.relay(ctx, w, rt, ereq, x, chatPassThrough{})
 			}
-			resp, err := rt.ep.Call(ctx, endpoint.Request{Body: json.RawMessage(body)})
-			if err != nil {
-				return false, err
-			}
-			x.attempts += resp.Attempts
-			writeUpstream(w, rt, resp.Status, resp.Body)
-			return true, nil
+			return s.callAndWrite(ctx, w, rt, ereq, x, nil)
 		})
 	})
+}
+
+// chatViaAnthropic serves a chat request from an Anthropic endpoint.
+func (s *Server) chatViaAnthropic(ctx context.Context, w http.ResponseWriter, rt route, req providers.ChatRequest, includeUsage bool, x *exchange) (bool, error) {
+	mreq, err := providers.ChatToMessages(req, s.cfg.AnthropicMaxTokens)
+	if err != nil {
+		return false, err
+	}
+	body, err := json.Marshal(mreq)
+	if err != nil {
+		return false, err
+	}
+	ereq := endpoint.Request{Body: json.RawMessage(body)}
+	if req.Stream {
+		tr := chatFromAnthropic{&providers.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
+		return s.relay(ctx, w, rt, ereq, x, tr)
+	}
+	return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
+		var resp providers.MessagesResponse
+		if err := json.Unmarshal(b, &resp); err != nil {
+			return nil, err
+		}
+		return json.Marshal(providers.MessagesToChat(resp, time.Now().Unix()))
+	})
+}
+
+// callAndWrite calls the endpoint and writes its answer, through convert
+// when the formats differ.
+func (s *Server) callAndWrite(ctx context.Context, w http.ResponseWriter, rt route, req endpoint.Request, x *exchange, convert func([]byte) ([]byte, error)) (bool, error) {
+	resp, err := rt.ep.Call(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	x.attempts += resp.Attempts
+	body := resp.Body
+	if convert != nil {
+		if body, err = convert(resp.Body); err != nil {
+			return false, &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream's answer could not be read"}
+		}
+	}
+	writeUpstream(w, rt, resp.Status, body)
+	return true, nil
 }
 
 func writeUpstream(w http.ResponseWriter, rt route, status int, body []byte) {
@@ -141,51 +187,6 @@ func writeUpstream(w http.ResponseWriter, rt route, status int, body []byte) {
 	w.Header().Set("X-Khive-Endpoint", rt.ep.Name())
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// relayStream opens the upstream stream and relays it as SSE. It reads the
-// first event before writing anything, so a stream that fails at once can
-// still fall back.
-func (s *Server) relayStream(ctx context.Context, w http.ResponseWriter, rt route, body []byte, x *exchange) (bool, error) {
-	st, err := rt.ep.Stream(ctx, endpoint.Request{Body: json.RawMessage(body)})
-	if err != nil {
-		return false, err
-	}
-	defer st.Close()
-	x.attempts++
-	first := st.Next()
-	if !first && st.Err() != nil {
-		return false, st.Err()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Khive-Endpoint", rt.ep.Name())
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	for ok := first; ok; ok = st.Next() {
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", st.Event().Data); err != nil {
-			return true, nil // the client left
-		}
-		_ = rc.Flush()
-	}
-	if err := st.Err(); err != nil {
-		// Past the first byte there is no fallback: tell the client in-band.
-		aerr := upstreamError(err)
-		if se := (*endpoint.StreamError)(nil); errors.As(err, &se) {
-			aerr = &apiError{typ: orDefault(se.Type, "upstream_error"), message: orDefault(se.Message, "the upstream stream failed")}
-		} else if aerr.status == http.StatusBadGateway || aerr.status == http.StatusGatewayTimeout {
-			aerr.message = "the upstream stream was cut"
-		}
-		b, _ := json.Marshal(providers.ErrorBody{Error: providers.ErrorDetail{Message: aerr.message, Type: aerr.typ}})
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		_ = rc.Flush()
-		s.log.Warn("stream ended with an error", zap.String("endpoint", rt.ep.Name()), zap.Error(err))
-		return true, nil
-	}
-	_, _ = io.WriteString(w, "data: [DONE]\n\n")
-	_ = rc.Flush()
-	return true, nil
 }
 
 func orDefault(v, def string) string {

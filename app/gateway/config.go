@@ -25,6 +25,9 @@ type Config struct {
 	// refused, for this long before the listener closes, so load balancers
 	// see the gateway leave (default 0).
 	DrainDelay time.Duration `yaml:"drain_delay"`
+	// AnthropicMaxTokens is the max_tokens sent to Anthropic when an OpenAI
+	// request gives none (default 4096).
+	AnthropicMaxTokens int `yaml:"anthropic_max_tokens"`
 	// Models are aliases: each names targets tried in order.
 	Models map[string][]Target `yaml:"models"`
 }
@@ -63,6 +66,9 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if c.AnthropicMaxTokens == 0 {
+		c.AnthropicMaxTokens = 4096
+	}
 	return c
 }
 
@@ -87,6 +93,9 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdown_timeout", "must be >= 0")
+	}
+	if c.AnthropicMaxTokens < 0 {
+		bad("anthropic_max_tokens", "must be >= 0")
 	}
 	if c.DrainDelay < 0 {
 		bad("drain_delay", "must be >= 0")

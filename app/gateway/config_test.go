@@ -11,15 +11,15 @@ import (
 )
 
 func TestDefaultFile(t *testing.T) {
-	env := map[string]string{"GROQ_API_KEY": "gsk", "MISTRAL_API_KEY": "m", "OLLAMA_HOST": "127.0.0.1:11500"}
+	env := map[string]string{"GROQ_API_KEY": "gsk", "MISTRAL_API_KEY": "m", "OLLAMA_HOST": "127.0.0.1:11500", "ANTHROPIC_API_KEY": "ak"}
 	f, decisions := gateway.DefaultFile(func(k string) string { return env[k] })
-	assert.ElementsMatch(t, []string{"groq", "mistral", "mistral-embeddings", "ollama", "ollama-embeddings"}, keys(f.Endpoints))
+	assert.ElementsMatch(t, []string{"anthropic", "groq", "mistral", "mistral-embeddings", "ollama", "ollama-embeddings"}, keys(f.Endpoints))
 	byProvider := map[string]gateway.Decision{}
 	for _, d := range decisions {
 		byProvider[d.Provider] = d
 	}
 	assert.Equal(t, "OPENAI_API_KEY is not set", byProvider["openai"].Skipped)
-	assert.Contains(t, byProvider["exa"].Skipped, "not OpenAI-compatible")
+	assert.Contains(t, byProvider["exa"].Skipped, "no gateway route")
 	assert.Equal(t, []string{"mistral", "mistral-embeddings"}, byProvider["mistral"].Configured)
 	cfgs, err := f.Config.Resolve()
 	require.NoError(t, err, "the default config is valid")

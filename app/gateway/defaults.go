@@ -18,7 +18,8 @@ type Decision struct {
 // DefaultFile is the config used without a file: listen on 127.0.0.1:8080,
 // a chat (and, where the catalog has one, embeddings) endpoint for every
 // provider whose key variable is set, named PROVIDER and
-// PROVIDER-embeddings, and ollama at OLLAMA_HOST or localhost:11434.
+// PROVIDER-embeddings, anthropic's messages endpoint named anthropic, and
+// ollama at OLLAMA_HOST or localhost:11434.
 func DefaultFile(getenv func(string) string) (File, []Decision) {
 	f := File{Config: fxmodule.Config{Endpoints: map[string]fxmodule.EndpointConfig{}}}
 	var ds []Decision
@@ -26,12 +27,12 @@ func DefaultFile(getenv func(string) string) (File, []Decision) {
 		p, _ := providers.Lookup(name)
 		d := Decision{Provider: name}
 		switch {
-		case !p.OpenAICompatible():
-			d.Skipped = "not OpenAI-compatible: the gateway routes only chat and embeddings to OpenAI-compatible endpoints"
+		case !p.OpenAICompatible() && name != "anthropic":
+			d.Skipped = "no gateway route: the gateway serves chat, embeddings and messages"
 		case name != "ollama" && getenv(p.KeyEnv) == "":
 			d.Skipped = fmt.Sprintf("%s is not set", p.KeyEnv)
 		default:
-			for _, ep := range []string{"chat", "embeddings"} {
+			for _, ep := range []string{"chat", "embeddings", "messages"} {
 				if _, ok := p.Endpoints[ep]; !ok {
 					continue
 				}
@@ -48,7 +49,7 @@ func DefaultFile(getenv func(string) string) (File, []Decision) {
 					ec.APIKey = endpoint.NewSecret(getenv(p.KeyEnv))
 				}
 				n := name
-				if ep != "chat" {
+				if ep != "chat" && ep != "messages" {
 					n += "-" + ep
 				}
 				f.Endpoints[n] = ec

@@ -44,19 +44,11 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 			if err != nil {
 				return false, badRequest("", "could not encode the request: %v", err)
 			}
-			resp, err := rt.ep.Call(ctx, endpoint.Request{Body: json.RawMessage(body)})
-			if err != nil {
-				return false, err
-			}
-			x.attempts += resp.Attempts
-			out := resp.Body
+			var convert func([]byte) ([]byte, error)
 			if wantBase64 {
-				if out, err = toBase64(resp.Body); err != nil {
-					return false, &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream's embeddings could not be read"}
-				}
+				convert = toBase64
 			}
-			writeUpstream(w, rt, resp.Status, out)
-			return true, nil
+			return s.callAndWrite(ctx, w, rt, endpoint.Request{Body: json.RawMessage(body)}, x, convert)
 		})
 	})
 }

@@ -21,6 +21,9 @@ type apiError struct {
 	param   string
 	message string
 	header  http.Header // e.g. retry-after
+	// upstream is the provider's error, kept for routes that can pass its
+	// body through unchanged.
+	upstream *endpoint.StatusError
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -43,9 +46,15 @@ func upstreamError(err error) *apiError {
 	}
 	var se *endpoint.StatusError
 	var coe *endpoint.CircuitOpenError
+	var te *providers.TranslationError
 	switch {
+	case errors.As(err, &te):
+		return badRequest(te.Field, "%s", te.Error())
 	case errors.As(err, &se):
-		e := &apiError{status: se.Status, typ: se.Type, code: se.Code, message: se.Message}
+		e := &apiError{status: se.Status, typ: se.Type, code: se.Code, message: se.Message, upstream: se}
+		if se.Status == 529 { // Anthropic's "overloaded" has no place in HTTP: 503
+			e.status, e.typ = http.StatusServiceUnavailable, "overloaded_error"
+		}
 		if e.typ == "" {
 			e.typ = "upstream_error"
 		}

@@ -114,7 +114,8 @@ func TestModelsList(t *testing.T) {
 	for _, m := range page.Data {
 		ids = append(ids, m.ID)
 	}
-	assert.Equal(t, []string{"emb", "fast", "up-embed/text-embedding-3-small", "up/gpt-4o-mini", "other/llama-3.3-70b-versatile"}, ids)
+	assert.Equal(t, []string{"emb", "fast", "smart", "up-embed/text-embedding-3-small", "up/gpt-4o-mini",
+		"other/llama-3.3-70b-versatile", "claude/claude-sonnet-4-5", "up/gpt-4.1"}, ids)
 }
 
 func TestFallbackToTheSecondTarget(t *testing.T) {

@@ -56,7 +56,7 @@ func upstreamEndpoint(up *fakeupstream.Server, kind string) khive.EndpointConfig
 func newEnv(t *testing.T, opts ...option_) *env {
 	t.Helper()
 	e := &env{t: t, ups: map[string]*fakeupstream.Server{}}
-	for _, n := range []string{"up", "other"} {
+	for _, n := range []string{"up", "other", "anth"} {
 		up := fakeupstream.New()
 		up.Key = upstreamKey
 		t.Cleanup(up.Close)
@@ -67,6 +67,9 @@ func newEnv(t *testing.T, opts ...option_) *env {
 		"up-embed": upstreamEndpoint(e.ups["up"], "embeddings"),
 		"other":    upstreamEndpoint(e.ups["other"], "chat"),
 	}}
+	claude := upstreamEndpoint(e.ups["anth"], "messages")
+	claude.Provider = "anthropic"
+	cfg.Endpoints["claude"] = claude
 	other := cfg.Endpoints["other"]
 	other.Provider = "groq-like"
 	other.Endpoint = ""
@@ -76,8 +79,9 @@ func newEnv(t *testing.T, opts ...option_) *env {
 		Listen: "127.0.0.1:0",
 		Keys:   []string{clientKey},
 		Models: map[string][]gateway.Target{
-			"fast": {{Endpoint: "up", Model: "gpt-4o-mini"}, {Endpoint: "other", Model: "llama-3.3-70b-versatile"}},
-			"emb":  {{Endpoint: "up-embed", Model: "text-embedding-3-small"}},
+			"fast":  {{Endpoint: "up", Model: "gpt-4o-mini"}, {Endpoint: "other", Model: "llama-3.3-70b-versatile"}},
+			"emb":   {{Endpoint: "up-embed", Model: "text-embedding-3-small"}},
+			"smart": {{Endpoint: "claude", Model: "claude-sonnet-4-5"}, {Endpoint: "up", Model: "gpt-4.1"}},
 		},
 		ShutdownTimeout: 2 * time.Second,
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/khive-go/khive/endpoint"
@@ -11,7 +12,8 @@ import (
 // route is one place a request can go.
 type route struct {
 	ep    *endpoint.Endpoint
-	model string // the upstream model name
+	model string         // the upstream model name
+	kind  providers.Kind // what the endpoint speaks
 }
 
 // router resolves a request's model to routes for a kind of endpoint.
@@ -36,14 +38,22 @@ func kindOf(cfg endpoint.Config) providers.Kind {
 	return ""
 }
 
-// resolve finds the routes for model: an alias, else ENDPOINT/MODEL, else
-// PROVIDER/MODEL when exactly one endpoint of that provider serves kind.
-func (r *router) resolve(model string, kind providers.Kind) ([]route, bool) {
+// resolve finds the routes for model among endpoints of the given kinds
+// (a route's kinds: the ones it speaks and the ones it translates to): an
+// alias, else ENDPOINT/MODEL, else PROVIDER/MODEL when exactly one endpoint
+// of that provider serves the route.
+func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, bool) {
+	serves := func(e *endpoint.Endpoint) (providers.Kind, bool) {
+		k := kindOf(e.Config())
+		return k, slices.Contains(kinds, k)
+	}
 	if targets, ok := r.aliases[model]; ok {
 		var routes []route
 		for _, t := range targets {
-			if e, ok := r.reg.Get(t.Endpoint); ok && kindOf(e.Config()) == kind {
-				routes = append(routes, route{e, t.Model})
+			if e, ok := r.reg.Get(t.Endpoint); ok {
+				if k, ok := serves(e); ok {
+					routes = append(routes, route{e, t.Model, k})
+				}
 			}
 		}
 		return routes, len(routes) > 0
@@ -52,22 +62,21 @@ func (r *router) resolve(model string, kind providers.Kind) ([]route, bool) {
 	if !ok || upstream == "" {
 		return nil, false
 	}
-	if e, ok := r.reg.Get(prefix); ok && kindOf(e.Config()) == kind {
-		return []route{{e, upstream}}, true
-	}
-	var match *endpoint.Endpoint
-	for _, e := range r.reg.All() {
-		if e.Config().Provider == prefix && kindOf(e.Config()) == kind {
-			if match != nil {
-				return nil, false // ambiguous: name the endpoint instead
-			}
-			match = e
+	if e, ok := r.reg.Get(prefix); ok {
+		if k, ok := serves(e); ok {
+			return []route{{e, upstream, k}}, true
 		}
 	}
-	if match == nil {
-		return nil, false
+	var match []route
+	for _, e := range r.reg.All() {
+		if k, ok := serves(e); ok && e.Config().Provider == prefix {
+			match = append(match, route{e, upstream, k})
+		}
 	}
-	return []route{{match, upstream}}, true
+	if len(match) != 1 {
+		return nil, false // none, or ambiguous: name the endpoint instead
+	}
+	return match, true
 }
 
 // registryConfigs maps the registry's endpoints to their configs.

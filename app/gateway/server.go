@@ -143,9 +143,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat))
-	mux.Handle("POST /v1/embeddings", s.api("embeddings", s.embeddings))
-	mux.Handle("GET /v1/models", s.api("models", s.models))
+	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat, writeError))
+	mux.Handle("POST /v1/embeddings", s.api("embeddings", s.embeddings, writeError))
+	mux.Handle("GET /v1/models", s.api("models", s.models, writeError))
+	mux.Handle("POST /v1/messages", s.api("messages", s.messages, writeAnthropicError))
 	return mux
 }
 
@@ -168,8 +169,8 @@ type exchange struct {
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
 
 // api wraps an API route: drain check, auth, body limit, timeout, access
-// log and metrics.
-func (s *Server) api(route string, h handlerFunc) http.Handler {
+// log and metrics. Errors are written by fail, in the route's format.
+func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter, *apiError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.metrics.inFlight.Inc()
@@ -183,7 +184,7 @@ func (s *Server) api(route string, h handlerFunc) http.Handler {
 			aerr = drainingError()
 		case !s.authorized(r):
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
-				message: "Missing or invalid API key: send Authorization: Bearer KEY"}
+				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
 		default:
 			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -191,7 +192,7 @@ func (s *Server) api(route string, h handlerFunc) http.Handler {
 			cancel()
 		}
 		if aerr != nil && !rw.wrote {
-			writeError(rw, aerr)
+			fail(rw, aerr)
 		}
 		d := time.Since(start)
 		model := s.metrics.modelLabel(x.model)

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers"
+)
+
+// sseOut is one event to write to the client.
+type sseOut struct {
+	event string // "" for data-only (OpenAI) events
+	data  []byte
+}
+
+// streamTranslator turns upstream events into client events.
+type streamTranslator interface {
+	event(ev endpoint.Event) []sseOut
+	end() []sseOut           // after a clean end
+	fail(err error) []sseOut // after a failure past the first byte
+}
+
+// relay opens the upstream stream and relays it through tr. It reads the
+// first event before writing anything, so a stream that fails at once can
+// still fall back; once the client has bytes, failures are reported in-band.
+func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req endpoint.Request, x *exchange, tr streamTranslator) (bool, error) {
+	st, err := rt.ep.Stream(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	x.attempts++
+	first := st.Next()
+	if !first && st.Err() != nil {
+		return false, st.Err()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Khive-Endpoint", rt.ep.Name())
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	write := func(outs []sseOut) error {
+		for _, o := range outs {
+			if o.event != "" {
+				if _, err := fmt.Fprintf(w, "event: %s\n", o.event); err != nil {
+					return err
+				}
+			}
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", o.data); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	}
+	for ok := first; ok; ok = st.Next() {
+		if write(tr.event(st.Event())) != nil {
+			return true, nil // the client left
+		}
+	}
+	if err := st.Err(); err != nil {
+		s.log.Warn("stream ended with an error", zap.String("endpoint", rt.ep.Name()), zap.Error(err))
+		_ = write(tr.fail(err))
+		return true, nil
+	}
+	_ = write(tr.end())
+	return true, nil
+}
+
+// streamFailure describes a stream error for the client.
+func streamFailure(err error) (typ, msg string) {
+	var se *endpoint.StreamError
+	if errors.As(err, &se) {
+		return orDefault(se.Type, "upstream_error"), orDefault(se.Message, "the upstream stream failed")
+	}
+	return "upstream_error", "the upstream stream was cut"
+}
+
+func openAIErrorData(err error) []sseOut {
+	typ, msg := streamFailure(err)
+	b, _ := json.Marshal(providers.ErrorBody{Error: providers.ErrorDetail{Message: msg, Type: typ}})
+	return []sseOut{{data: b}}
+}
+
+func anthropicErrorData(err error) []sseOut {
+	typ, msg := streamFailure(err)
+	if typ == "upstream_error" || typ == "server_error" {
+		typ = "api_error"
+	}
+	b, _ := json.Marshal(providers.AnthropicErrorBody{Type: "error", Error: providers.AnthropicError{Type: typ, Message: msg}})
+	return []sseOut{{event: "error", data: b}}
+}
+
+var done = []sseOut{{data: []byte("[DONE]")}}
+
+// chatPassThrough relays an OpenAI-compatible stream as it is.
+type chatPassThrough struct{}
+
+func (chatPassThrough) event(ev endpoint.Event) []sseOut { return []sseOut{{data: []byte(ev.Data)}} }
+func (chatPassThrough) end() []sseOut                    { return done }
+func (chatPassThrough) fail(err error) []sseOut          { return openAIErrorData(err) }
+
+// chatFromAnthropic turns Anthropic events into chat chunks.
+type chatFromAnthropic struct {
+	t *providers.ChunksFromAnthropic
+}
+
+func (c chatFromAnthropic) event(ev endpoint.Event) []sseOut {
+	var e providers.StreamEvent
+	if json.Unmarshal([]byte(ev.Data), &e) != nil {
+		return nil
+	}
+	var out []sseOut
+	for _, ch := range c.t.Event(e) {
+		b, _ := json.Marshal(ch)
+		out = append(out, sseOut{data: b})
+	}
+	return out
+}
+func (chatFromAnthropic) end() []sseOut           { return done }
+func (chatFromAnthropic) fail(err error) []sseOut { return openAIErrorData(err) }
+
+// messagesPassThrough relays an Anthropic stream as it is.
+type messagesPassThrough struct{}
+
+func (messagesPassThrough) event(ev endpoint.Event) []sseOut {
+	return []sseOut{{event: orDefault(ev.Event, "message"), data: []byte(ev.Data)}}
+}
+func (messagesPassThrough) end() []sseOut           { return nil }
+func (messagesPassThrough) fail(err error) []sseOut { return anthropicErrorData(err) }
+
+// messagesFromChat turns chat chunks into Anthropic events.
+type messagesFromChat struct{ t *providers.EventsFromChat }
+
+func (m messagesFromChat) event(ev endpoint.Event) []sseOut {
+	var c providers.ChatChunk
+	if json.Unmarshal([]byte(ev.Data), &c) != nil {
+		return nil
+	}
+	return fromSSE(m.t.Chunk(c))
+}
+func (m messagesFromChat) end() []sseOut         { return fromSSE(m.t.End()) }
+func (messagesFromChat) fail(err error) []sseOut { return anthropicErrorData(err) }
+
+func fromSSE(evs []providers.SSEEvent) []sseOut {
+	out := make([]sseOut, len(evs))
+	for i, e := range evs {
+		out[i] = sseOut{event: e.Event, data: e.Data}
+	}
+	return out
+}
