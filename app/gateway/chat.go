@@ -174,13 +174,20 @@ func (s *Server) callAndWrite(ctx context.Context, w http.ResponseWriter, rt rou
 	x.attempts += resp.Attempts
 	body := resp.Body
 	if convert != nil {
-		if body, err = convert(resp.Body); err != nil {
-			return false, &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream's answer could not be read"}
-		}
+		body, err = convert(resp.Body)
+	} else if !json.Valid(body) {
+		err = errMalformed
+	}
+	if err != nil {
+		s.log.Warn("unreadable upstream answer", zap.String("endpoint", rt.ep.Name()), zap.Error(err))
+		return false, errMalformed // another target may answer properly
 	}
 	writeUpstream(w, rt, resp.Status, body)
 	return true, nil
 }
+
+// errMalformed is an upstream 2xx whose body is not what its format says.
+var errMalformed = errors.New("the upstream's answer could not be read")
 
 func writeUpstream(w http.ResponseWriter, rt route, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")

@@ -72,6 +72,8 @@ func upstreamError(err error) *apiError {
 	case errors.Is(err, executor.ErrQueueFull):
 		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "queue_full",
 			message: "the gateway's queue for this model is full"}
+	case errors.Is(err, errMalformed):
+		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: errMalformed.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusGatewayTimeout, typ: "timeout", message: "the upstream did not answer in time"}
 	case errors.Is(err, endpoint.ErrClosed), errors.Is(err, executor.ErrClosed):

@@ -35,6 +35,7 @@ type env struct {
 	t    *testing.T
 	app  *fxtest.App
 	srv  *gateway.Server
+	reg  *khive.Registry
 	logs *observer.ObservedLogs
 	ups  map[string]*fakeupstream.Server
 }
@@ -90,7 +91,7 @@ func newEnv(t *testing.T, opts ...option_) *env {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	e.app = fxtest.New(t, fx.Supply(cfg, gcfg, zap.New(core)), fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&e.srv))
+	e.app = fxtest.New(t, fx.Supply(cfg, gcfg, zap.New(core)), fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&e.srv, &e.reg))
 	e.app.RequireStart()
 	t.Cleanup(func() { _ = e.app.Stop(context.Background()) })
 	return e

@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,12 +53,17 @@ type Server struct {
 	mu      sync.Mutex
 	headers func(http.Header) // adds headers to every answer
 	latency time.Duration
+	jitter  time.Duration
+	mix     []Weighted
+	rnd     *rand.Rand
+	bucket  *bucket
 	script  []Fault // consumed one per request, before always
 	always  Fault
 	last    Recorded
 
 	requests atomic.Int64
 	inFlight atomic.Int64
+	limited  atomic.Int64
 }
 
 // Recorded is what the server saw of the last model request.
@@ -81,6 +88,57 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// SetJitter adds a random [0, d) to the latency of every answer.
+func (s *Server) SetJitter(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jitter = d
+}
+
+// Weighted is a fault and its share of requests.
+type Weighted struct {
+	Fault
+	Share float64 // 0..1
+}
+
+// Mix gives each request the faults' shares at random (seeded, so a run
+// can be repeated); the rest are served normally. It applies once the
+// script is spent, in place of Always.
+func (s *Server) Mix(seed int64, faults ...Weighted) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mix, s.rnd = faults, rand.New(rand.NewPCG(uint64(seed), 0))
+}
+
+// Enforce makes the server a rate-limited provider: a token bucket of
+// perSecond requests with burst; beyond it, 429 with OpenAI's rate-limit
+// headers and retry-after-ms. Every answer carries the headers.
+func (s *Server) Enforce(perSecond float64, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bucket = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+}
+
+// Limited is the number of requests answered 429 by Enforce's bucket.
+func (s *Server) Limited() int64 { return s.limited.Load() }
+
+// bucket is Enforce's token bucket.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// take spends a token, or says how long until one is there.
+func (b *bucket) take(now time.Time) (remaining int, wait time.Duration, ok bool) {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return int(b.tokens), 0, true
+	}
+	return 0, time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
 }
 
 // Script makes the next requests fail in order, one fault each.
@@ -121,12 +179,57 @@ func (s *Server) Last() Recorded {
 func (s *Server) next() (Fault, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	latency := s.latency
+	if s.jitter > 0 {
+		if s.rnd == nil {
+			s.rnd = rand.New(rand.NewPCG(1, 0))
+		}
+		latency += time.Duration(s.rnd.Int64N(int64(s.jitter)))
+	}
 	if len(s.script) > 0 {
 		f := s.script[0]
 		s.script = s.script[1:]
-		return f, s.latency
+		return f, latency
 	}
-	return s.always, s.latency
+	if len(s.mix) > 0 {
+		x := s.rnd.Float64()
+		for _, w := range s.mix {
+			if x < w.Share {
+				return w.Fault, latency
+			}
+			x -= w.Share
+		}
+		return Fault{}, latency
+	}
+	return s.always, latency
+}
+
+// admit applies Enforce's bucket: false means a 429 was written.
+func (s *Server) admit(w http.ResponseWriter, fail func(http.ResponseWriter, int, string, string, map[string]string)) bool {
+	s.mu.Lock()
+	b := s.bucket
+	var remaining int
+	var wait time.Duration
+	ok := true
+	if b != nil {
+		remaining, wait, ok = b.take(time.Now())
+	}
+	s.mu.Unlock()
+	if b == nil {
+		return true
+	}
+	h := w.Header()
+	h.Set("x-ratelimit-limit-requests", strconv.Itoa(int(b.burst)))
+	h.Set("x-ratelimit-remaining-requests", strconv.Itoa(remaining))
+	h.Set("x-ratelimit-reset-requests", (time.Duration((b.burst - float64(remaining)) / b.rate * float64(time.Second))).String())
+	if ok {
+		return true
+	}
+	s.limited.Add(1)
+	fail(w, 429, "rate_limit_error", "Rate limit reached for requests", map[string]string{
+		"retry-after-ms": strconv.FormatInt(wait.Milliseconds()+1, 10),
+	})
+	return false
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -164,6 +267,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	if !s.admit(w, fail) {
+		return
+	}
 	fault, latency := s.next()
 	if latency > 0 {
 		select {
