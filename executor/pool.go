@@ -370,8 +370,10 @@ func (p *Pool) exec(t *task) (outcome, error) {
 			return outNotRun, t.ctx.Err()
 		}
 	}
-	if err := t.ctx.Err(); err != nil {
-		return outNotRun, err
+	select { // cheaper than ctx.Err, which takes the context's lock
+	case <-t.ctx.Done():
+		return outNotRun, t.ctx.Err()
+	default:
 	}
 	p.running.Add(1)
 	defer p.running.Add(-1)
