@@ -77,8 +77,8 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			}
 		}
 		r, err := e.attempt(ctx, c, pr, stream)
-		now := time.Now()
 		if r != nil && len(e.adaptive) > 0 {
+			now := time.Now()
 			rl := executor.ParseRateLimit(r.header, now)
 			for _, a := range e.adaptive {
 				a.ObserveRateLimit(now, rl)
@@ -97,7 +97,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			retry = retryableError(ctx, err)
 			err = fmt.Errorf("endpoint %q: attempt %d: %w", e.cfg.Name, attempt, err)
 		} else {
-			hint, hinted = serverHint(r.status, r.header, now)
+			hint, hinted = serverHint(r.status, r.header, time.Now())
 			se := newStatusError(e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())
 			se.Attempts = attempt
 			retry, err = shouldRetryStatus(r.status, r.header), se
@@ -182,7 +182,7 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		return r, nil
 	}
 	defer cancel()
-	r.body, err = io.ReadAll(resp.Body)
+	r.body, err = readBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("reading response body: %w", err)
@@ -198,4 +198,17 @@ func unwrapURLError(err error) error {
 		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// readBody reads a response body in full, sized by Content-Length when the
+// server sent one.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(resp.Body)
 }

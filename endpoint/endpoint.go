@@ -24,6 +24,7 @@ type Endpoint struct {
 	log        *zap.Logger // with the endpoint's fields
 	rawLog     *zap.Logger // as given, for the endpoint's executor
 	base       string      // BaseURL without a trailing slash
+	fixedURL   string      // the request URL when Path has no {param}
 	header     http.Header // content type, defaults and auth
 	authKey    string      // the canonical auth header name, "" for none
 	defaults   map[string]json.RawMessage
@@ -75,6 +76,12 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	}
 	if cfg.Transport == TransportSDK && e.sdkFactory == nil {
 		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, errNoSDK)
+	}
+	if !strings.Contains(cfg.Path, "{") {
+		e.fixedURL = e.base
+		if cfg.Path != "" {
+			e.fixedURL += "/" + strings.TrimPrefix(cfg.Path, "/")
+		}
 	}
 	e.rawLog = e.log
 	e.log = e.log.With(zap.String("component", "endpoint"), zap.String("name", cfg.Name),

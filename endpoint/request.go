@@ -97,6 +97,9 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 }
 
 func (e *Endpoint) url(params map[string]string) (string, error) {
+	if e.fixedURL != "" {
+		return e.fixedURL, nil
+	}
 	path := e.cfg.Path
 	for strings.Contains(path, "{") {
 		i := strings.IndexByte(path, '{')
@@ -158,17 +161,46 @@ func isJSONObject(b []byte) bool {
 }
 
 // estimateTokens guesses a request's token cost: characters/4 for the
-// prompt plus the completion budget it asks for.
+// prompt plus the completion budget it asks for (max_tokens or
+// max_completion_tokens). It scans for the fields rather than decoding the
+// body: this runs on every call.
 func estimateTokens(body []byte) int {
 	n := (len(body) + 3) / 4
-	var budget struct {
-		MaxTokens           int `json:"max_tokens"`
-		MaxCompletionTokens int `json:"max_completion_tokens"`
-	}
-	if bytes.Contains(body, []byte(`max_`)) && isJSONObject(body) && json.Unmarshal(body, &budget) == nil {
-		n += max(budget.MaxTokens, budget.MaxCompletionTokens)
-	}
+	n += max(intField(body, `"max_tokens"`), intField(body, `"max_completion_tokens"`))
 	return max(n, 1)
+}
+
+// intField finds key (quoted) followed by a colon and returns the
+// non-negative integer after it, or 0. An escaped key inside a string
+// (\"max_tokens\") is not a field and is skipped.
+func intField(body []byte, key string) int {
+	for off := 0; ; {
+		i := bytes.Index(body[off:], []byte(key))
+		if i < 0 {
+			return 0
+		}
+		i += off
+		off = i + len(key)
+		if i > 0 && body[i-1] == '\\' {
+			continue
+		}
+		j := off
+		for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+			j++
+		}
+		if j >= len(body) || body[j] != ':' {
+			continue
+		}
+		j++
+		for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+			j++
+		}
+		v, digits := 0, 0
+		for ; j < len(body) && body[j] >= '0' && body[j] <= '9' && digits < 9; j++ {
+			v, digits = v*10+int(body[j]-'0'), digits+1
+		}
+		return v
+	}
 }
 
 func isContextErr(err error) bool {
