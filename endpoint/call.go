@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/khive-go/khive/executor"
@@ -138,18 +139,24 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 	e.breaker.done(o)
 }
 
-// attempt sends once. For a call it reads the whole body under the attempt
-// timeout; for a stream the timeout covers only the response headers, and a
-// 2xx body is left open. Non-2xx bodies are always read and closed, so the
-// connection is reused.
+// attempt sends once. For a call the attempt timeout covers the whole
+// exchange; for a stream only the response headers, and a 2xx body is left
+// open. Non-2xx bodies are always read and closed, so the connection is
+// reused.
+//
+// On the endpoint's own transport a call needs no per-attempt context: the
+// dialer, TLS handshake and response-header timeouts bound the exchange up
+// to the headers, and a timer that closes the body bounds the rest. That
+// saves net/http the cost of a cancellable request context on every call.
 func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream bool) (*result, error) {
-	var actx context.Context
-	var cancel context.CancelFunc
+	start := time.Now()
+	actx, cancel := ctx, context.CancelFunc(func() {})
 	var headerTimer *time.Timer
-	if stream {
+	switch {
+	case stream:
 		actx, cancel = context.WithCancel(ctx)
 		headerTimer = time.AfterFunc(e.cfg.Timeout, cancel)
-	} else {
+	case !c.ownTransport:
 		actx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
 	}
 	req, err := http.NewRequestWithContext(actx, pr.method, pr.url, bytes.NewReader(pr.body))
@@ -174,6 +181,9 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	}
 	if err != nil {
 		cancel()
+		if isTimeout(err) {
+			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+		}
 		return nil, unwrapURLError(err)
 	}
 	r := &result{status: resp.StatusCode, header: resp.Header}
@@ -182,12 +192,28 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		return r, nil
 	}
 	defer cancel()
+	var timedOut atomic.Bool
+	bodyTimer := time.AfterFunc(e.cfg.Timeout-time.Since(start), func() {
+		timedOut.Store(true)
+		resp.Body.Close() // unblocks the read below
+	})
 	r.body, err = readBody(resp)
+	bodyTimer.Stop()
 	resp.Body.Close()
+	if timedOut.Load() {
+		return nil, fmt.Errorf("reading response body: attempt timeout %v: %w", e.cfg.Timeout, context.DeadlineExceeded)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
 	return r, nil
+}
+
+// isTimeout reports a transport timeout (dial, TLS handshake, response
+// headers).
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // unwrapURLError drops *url.Error's "Post URL:" prefix: the URL is noise in

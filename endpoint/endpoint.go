@@ -49,6 +49,8 @@ type Endpoint struct {
 type client struct {
 	http *http.Client
 	sdk  SDKClient // nil for transport http
+	// ownTransport: the endpoint built the transport, with its timeouts.
+	ownTransport bool
 }
 
 const (
@@ -207,7 +209,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}
-	c := &client{http: newHTTPClient(e.cfg, e.baseRT)}
+	c := &client{http: newHTTPClient(e.cfg, e.baseRT), ownTransport: e.baseRT == nil}
 	if e.cfg.Transport == TransportSDK {
 		sdk, err := e.sdkFactory(ctx, e.cfg, c.http)
 		if err != nil {

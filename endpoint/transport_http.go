@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"net"
 	"net/http"
 	"time"
 )
@@ -25,7 +26,8 @@ func newHTTPClient(cfg Config, base http.RoundTripper) *http.Client {
 	t.MaxIdleConns = idle
 	t.MaxIdleConnsPerHost = idle
 	t.DisableKeepAlives = false
-	t.TLSHandshakeTimeout = 10 * time.Second
+	t.TLSHandshakeTimeout = min(10*time.Second, cfg.Timeout)
 	t.ResponseHeaderTimeout = cfg.Timeout
+	t.DialContext = (&net.Dialer{Timeout: min(30*time.Second, cfg.Timeout), KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: t}
 }
