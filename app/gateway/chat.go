@@ -16,17 +16,26 @@ import (
 	"github.com/khive-go/khive/providers"
 )
 
-// readJSON decodes the request body into v: 413 over the size limit, 400
-// for anything that is not JSON.
-func readJSON(r *http.Request, v any) *apiError {
+// readBody reads the request body: 413 over the size limit.
+func readBody(r *http.Request) ([]byte, *apiError) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+			return nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 				message: fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)}
 		}
-		return badRequest("", "could not read the request body")
+		return nil, badRequest("", "could not read the request body")
+	}
+	return b, nil
+}
+
+// readJSON decodes the request body into v: 413 over the size limit, 400
+// for anything that is not JSON.
+func readJSON(r *http.Request, v any) *apiError {
+	b, aerr := readBody(r)
+	if aerr != nil {
+		return aerr
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return badRequest("", "could not parse the JSON body: %v", err)
@@ -104,35 +113,88 @@ func (s *Server) onExecutor(ctx context.Context, fn func(ctx context.Context) *a
 	return aerr
 }
 
+// chatFields is what the gateway reads of a chat request to route it; the
+// rest of the body passes through untouched.
+type chatFields struct {
+	raw          []byte
+	fields       map[string]json.RawMessage
+	model        string
+	stream       bool
+	includeUsage bool
+	hasMessages  bool
+}
+
+// readChat reads a chat request with one pass over the body: its top-level
+// fields stay raw, so a pass-through costs one decode and one encode.
+func readChat(r *http.Request) (*chatFields, *apiError) {
+	raw, aerr := readBody(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	c := &chatFields{raw: raw}
+	if err := json.Unmarshal(raw, &c.fields); err != nil {
+		return nil, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	if m, ok := c.fields["model"]; ok && json.Unmarshal(m, &c.model) != nil {
+		return nil, badRequest("model", "model must be a string")
+	}
+	if m, ok := c.fields["messages"]; ok {
+		var msgs []json.RawMessage
+		if json.Unmarshal(m, &msgs) != nil {
+			return nil, badRequest("messages", "messages must be an array")
+		}
+		c.hasMessages = len(msgs) > 0
+	}
+	if v, ok := c.fields["stream"]; ok {
+		_ = json.Unmarshal(v, &c.stream)
+	}
+	if v, ok := c.fields["stream_options"]; ok {
+		var so providers.StreamOptions
+		_ = json.Unmarshal(v, &so)
+		c.includeUsage = so.IncludeUsage
+	}
+	return c, nil
+}
+
+// withModel is the body with the upstream model in place of the client's.
+func (c *chatFields) withModel(model string) ([]byte, error) {
+	m, _ := json.Marshal(model)
+	c.fields["model"] = m
+	return json.Marshal(c.fields)
+}
+
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	var req providers.ChatRequest
-	if aerr := readJSON(r, &req); aerr != nil {
+	c, aerr := readChat(r)
+	if aerr != nil {
 		return aerr
 	}
-	if req.Model == "" {
+	if c.model == "" {
 		return badRequest("model", "you must provide a model parameter")
 	}
-	if len(req.Messages) == 0 {
+	if !c.hasMessages {
 		return badRequest("messages", "messages must be a non-empty array")
 	}
-	x.model = req.Model
-	routes, ok := s.router.resolve(req.Model, providers.KindChat, providers.KindMessages)
+	x.model = c.model
+	routes, ok := s.router.resolve(c.model, providers.KindChat, providers.KindMessages)
 	if !ok {
-		return notFoundModel(req.Model)
+		return notFoundModel(c.model)
 	}
-	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	return s.onExecutor(r.Context(), func(ctx context.Context) *apiError {
 		return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
-			req.Model = rt.model
 			if rt.kind == providers.KindMessages {
-				return s.chatViaAnthropic(ctx, w, rt, req, includeUsage, x)
+				var req providers.ChatRequest
+				if err := json.Unmarshal(c.raw, &req); err != nil {
+					return false, badRequest("", "could not parse the JSON body: %v", err)
+				}
+				req.Model = rt.model
+				return s.chatViaAnthropic(ctx, w, rt, req, c.includeUsage, x)
 			}
-			body, err := json.Marshal(req)
+			body, err := c.withModel(rt.model)
 			if err != nil {
 				return false, badRequest("", "could not encode the request: %v", err)
 			}
 			ereq := endpoint.Request{Body: json.RawMessage(body)}
-			if req.Stream {
+			if c.stream {
 				return s.relay(ctx, w, rt, ereq, x, chatPassThrough{})
 			}
 			return s.callAndWrite(ctx, w, rt, ereq, x, nil)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/khive-go/khive"
@@ -32,7 +33,7 @@ const (
 
 // env is one gateway in front of fake upstreams, as `go run ./app` would run it.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	app  *fxtest.App
 	srv  *gateway.Server
 	reg  *khive.Registry
@@ -56,6 +57,19 @@ func upstreamEndpoint(up *fakeupstream.Server, kind string) khive.EndpointConfig
 // endpoints up, up-embed, other; aliases fast (up, then other) and emb.
 func newEnv(t *testing.T, opts ...option_) *env {
 	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	e := startEnv(t, zap.New(core), opts...)
+	e.logs = logs
+	return e
+}
+
+// newBenchEnv logs as production does: JSON at Info, here to nowhere.
+func newBenchEnv(b *testing.B, opts ...option_) *env {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return startEnv(b, zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel)), opts...)
+}
+
+func startEnv(t testing.TB, log *zap.Logger, opts ...option_) *env {
 	e := &env{t: t, ups: map[string]*fakeupstream.Server{}}
 	for _, n := range []string{"up", "other", "anth"} {
 		up := fakeupstream.New()
@@ -89,9 +103,7 @@ func newEnv(t *testing.T, opts ...option_) *env {
 	for _, o := range opts {
 		o(&cfg, &gcfg)
 	}
-	core, logs := observer.New(zap.DebugLevel)
-	e.logs = logs
-	e.app = fxtest.New(t, fx.Supply(cfg, gcfg, zap.New(core)), fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&e.srv, &e.reg))
+	e.app = fxtest.New(t, fx.Supply(cfg, gcfg, log), fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&e.srv, &e.reg))
 	e.app.RequireStart()
 	t.Cleanup(func() { _ = e.app.Stop(context.Background()) })
 	return e

@@ -1,0 +1,43 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// BenchmarkChat sends chat completions through the gateway, one at a time,
+// and straight to the fake upstream as the baseline.
+//
+//	go test -run XXX -bench Chat -benchmem ./app/gateway/
+func BenchmarkChat(b *testing.B) {
+	e := newBenchEnv(b)
+	body := `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+	send := func(b *testing.B, url, key string) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.StatusCode)
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			send(b, e.ups["up"].BaseURL()+"/chat/completions", upstreamKey)
+		}
+	})
+	b.Run("gateway", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			send(b, e.url("/v1/chat/completions"), clientKey)
+		}
+	})
+}

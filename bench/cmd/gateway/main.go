@@ -1,0 +1,166 @@
+// Command gateway measures the latency the gateway adds: an open-loop load
+// at a constant rate (each request sent at its scheduled time, whether or not
+// earlier ones have finished, like Vegeta) against a fake upstream with a
+// fixed latency, sent once straight to the upstream and once through the
+// gateway (`go run ./app`, built and started as its own process). It reports
+// mean, p50 and p99 of both and of their difference, and the gateway
+// process's peak RSS.
+//
+//	cd bench && go run ./cmd/gateway [-duration 5s] [-rates 500,2000,5000]
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/khive-go/khive/bench/internal/stats"
+	"github.com/khive-go/khive/internal/fakeupstream"
+)
+
+const body = `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "load duration per rate and target")
+	rates := flag.String("rates", "500,2000,5000", "requests per second")
+	upLatency := flag.Duration("upstream-latency", time.Millisecond, "the fake upstream's fixed latency")
+	flag.Parse()
+
+	up := fakeupstream.New()
+	defer up.Close()
+	up.SetLatency(*upLatency)
+
+	dir, err := os.MkdirTemp("", "khive-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "gateway")
+	build := exec.Command("go", "build", "-o", bin, "./app")
+	build.Dir = ".."
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		log.Fatal("build the gateway: ", err)
+	}
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	_ = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+endpoints:
+  up:
+    provider: openai
+    endpoint: chat
+    base_url: %s
+    api_key: sk-bench
+    limits: {max_concurrency: 4096, queue_size: 4096}
+`, up.BaseURL())), 0o600)
+	addr := freeAddr()
+	gw := exec.Command(bin, "-config", cfgPath, "-listen", addr)
+	if err := gw.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = gw.Process.Signal(os.Interrupt); _ = gw.Wait() }()
+	waitReady("http://" + addr + "/readyz")
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}}
+	direct := up.BaseURL() + "/chat/completions"
+	viaGateway := "http://" + addr + "/v1/chat/completions"
+	fmt.Printf("upstream latency %v, %v per run\n\n", *upLatency, *duration)
+	fmt.Println("| rate/s | direct mean / p50 / p99 | gateway mean / p50 / p99 | added mean / p50 / p99 | errors |")
+	fmt.Println("| ---: | --- | --- | --- | ---: |")
+	for _, rs := range strings.Split(*rates, ",") {
+		rate, _ := strconv.Atoi(rs)
+		run(client, direct, rate, time.Second) // warm up
+		run(client, viaGateway, rate, time.Second)
+		d, derr := run(client, direct, rate, *duration)
+		g, gerr := run(client, viaGateway, rate, *duration)
+		fmt.Printf("| %d | %v / %v / %v | %v / %v / %v | %v / %v / %v | %d / %d |\n", rate,
+			d.Mean, d.P50, d.P99, g.Mean, g.P50, g.P99, g.Mean-d.Mean, g.P50-d.P50, g.P99-d.P99, derr, gerr)
+	}
+	fmt.Printf("\ngateway peak RSS: %s\n", peakRSS(gw.Process.Pid))
+}
+
+// run sends rate requests per second for d, open loop, and summarises the
+// latencies measured from each request's scheduled time.
+func run(client *http.Client, url string, rate int, d time.Duration) (stats.Summary, int) {
+	n := int(d.Seconds() * float64(rate))
+	lat := make([]time.Duration, n)
+	var errs int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer sk-bench")
+			resp, err := client.Do(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			lat[i] = time.Since(at)
+			if err != nil {
+				mu.Lock()
+				errs++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	s := stats.Of(lat)
+	round := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	s.Mean, s.P50, s.P99 = round(s.Mean), round(s.P50), round(s.P99)
+	return s, errs
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitReady(url string) {
+	for range 200 {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log.Fatal("the gateway did not become ready")
+}
+
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
