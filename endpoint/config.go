@@ -71,6 +71,9 @@ type Limits struct {
 	// Adaptive lets the provider's rate-limit headers lower the request and
 	// token rates below the configured ceilings, and pause on exhaustion.
 	Adaptive bool `yaml:"adaptive" json:"adaptive"`
+	// AdaptiveSafety scales the rate the headers allow (default 0.9): the
+	// share of the provider's limit this endpoint claims.
+	AdaptiveSafety float64 `yaml:"adaptive_safety" json:"adaptive_safety"`
 }
 
 // RetryConfig tunes retries. Zero fields take the defaults.
@@ -210,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if r := c.Breaker.FailureRate; r < 0 || r > 1 {
 		bad("breaker.failure_rate", "must be in [0, 1], got %v", r)
+	}
+	if s := c.Limits.AdaptiveSafety; s < 0 || s > 1 {
+		bad("limits.adaptive_safety", "must be in (0, 1], got %v", s)
 	}
 	if c.Limits.Adaptive && c.Limits.RequestsPerMinute == 0 && c.Limits.TokensPerMinute == 0 {
 		bad("limits.adaptive", "needs a ceiling: set limits.requests_per_minute or limits.tokens_per_minute")

@@ -123,14 +123,14 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	}
 	if l := cfg.Limits; l.Adaptive {
 		if l.RequestsPerMinute > 0 {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: l.RequestsPerMinute / 60, Burst: l.Burst})
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: l.RequestsPerMinute / 60, Burst: l.Burst, Safety: l.AdaptiveSafety})
 			if err != nil {
 				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
 			}
 			e.adaptive = append(e.adaptive, a)
 		}
 		if l.TokensPerMinute > 0 {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Tokens, Rate: l.TokensPerMinute / 60, Burst: int(l.TokensPerMinute)})
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Tokens, Rate: l.TokensPerMinute / 60, Burst: int(l.TokensPerMinute), Safety: l.AdaptiveSafety})
 			if err != nil {
 				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
 			}
