@@ -36,6 +36,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "load duration per rate and target")
 	rates := flag.String("rates", "500,2000,5000", "requests per second")
 	upLatency := flag.Duration("upstream-latency", time.Millisecond, "the fake upstream's fixed latency")
+	gogc := flag.String("gateway-gogc", "", "GOGC for the gateway process (default: Go's)")
 	flag.Parse()
 
 	up := fakeupstream.New()
@@ -66,6 +67,10 @@ endpoints:
 `, up.BaseURL())), 0o600)
 	addr := freeAddr()
 	gw := exec.Command(bin, "-config", cfgPath, "-listen", addr)
+	gw.Env = os.Environ()
+	if *gogc != "" {
+		gw.Env = append(gw.Env, "GOGC="+*gogc)
+	}
 	if err := gw.Start(); err != nil {
 		log.Fatal(err)
 	}
