@@ -258,7 +258,7 @@ func checkBaseURL(raw string, allowInsecure bool) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !allowInsecure && !isLoopback(u.Hostname()) {
+		if !allowInsecure && !IsLoopback(u.Hostname()) {
 			return fmt.Errorf("http:// to non-loopback host %q needs allow_insecure", u.Hostname())
 		}
 	default:
@@ -270,7 +270,8 @@ func checkBaseURL(raw string, allowInsecure bool) error {
 	return nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

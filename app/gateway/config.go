@@ -82,7 +82,7 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	} else if len(c.clientKeys()) == 0 && !loopbackHost(host) {
+	} else if len(c.clientKeys()) == 0 && !endpoint.IsLoopback(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
 	}
 	if c.MaxBodyBytes < 0 {
@@ -128,12 +128,4 @@ func (c Config) clientKeys() []string {
 		}
 	}
 	return ks
-}
-
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
