@@ -31,10 +31,14 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "run length per client")
 	limit := flag.Float64("limit", 200, "the upstream's allowed requests per second")
 	workers := flag.Int("workers", 32, "concurrent callers")
+	safety := flag.Float64("safety", 0, "khive's limits.adaptive_safety (0: the default, 0.9)")
 	flag.Parse()
 	burst := int(*limit / 10)
 
 	fmt.Printf("upstream limit %.0f/s (burst %d), %d callers, %v each\n\n", *limit, burst, *workers, *duration)
+	if *safety == 0 {
+		*safety = 0.9
+	}
 	fmt.Println("| client | goodput/s | of allowed | upstream requests | answered 429 |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 
@@ -42,7 +46,7 @@ func main() {
 	up.Enforce(*limit, burst)
 	cfg, err := providers.Match("openai", "chat", providers.WithBaseURL(up.BaseURL()), providers.WithAPIKey(endpoint.NewSecret("k")),
 		providers.WithLimits(endpoint.Limits{RequestsPerMinute: *limit * 2 * 60, Burst: burst, MaxConcurrency: *workers,
-			QueueSize: 1024, BlockWhenFull: true, Adaptive: true}))
+			QueueSize: 1024, BlockWhenFull: true, Adaptive: true, AdaptiveSafety: *safety}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -58,7 +62,7 @@ func main() {
 		return err == nil
 	})
 	_ = e.Stop(ctx)
-	report("khive endpoint (adaptive)", ok, *duration, *limit, up)
+	report(fmt.Sprintf("khive endpoint (adaptive, safety %v)", e.Config().Limits.AdaptiveSafety), ok, *duration, *limit, up)
 	up.Close()
 
 	up = fakeupstream.New()
