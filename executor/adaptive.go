@@ -43,9 +43,10 @@ type AdaptiveConfig struct {
 // AdaptiveLimiter is a token bucket whose rate follows a provider's
 // rate-limit headers. Observe lowers the rate to remaining/time-until-reset
 // × Safety (never below Min), drains the bucket and pauses all admission
-// until the reset when the window is exhausted or a Retry-After arrives, and
-// climbs back toward Rate, halving the gap per observation, while headers
-// show room. Safe for concurrent use.
+// until the reset when the window is exhausted or a Retry-After arrives
+// (restarting, when the headers give the window's limit, at limit/reset ×
+// Safety), and climbs back toward Rate, halving the gap per observation,
+// while headers show room. Safe for concurrent use.
 type AdaptiveLimiter struct {
 	cfg   AdaptiveConfig
 	lim   *rate.Limiter
@@ -118,6 +119,13 @@ func (a *AdaptiveLimiter) ObserveRateLimit(now time.Time, rl RateLimit) {
 	switch {
 	case w.Remaining == 0 && w.Reset > 0:
 		a.pauseLocked(now, now.Add(w.Reset))
+		if w.Limit > 0 {
+			// After the pause the window holds its limit again: restart at
+			// the rate that spends it over the time it took to refill,
+			// not at whatever low rate the emptying window had led to.
+			restart := float64(w.Limit) / w.Reset.Seconds() * a.cfg.Safety
+			a.lim.SetLimitAt(now, rate.Limit(min(max(restart, a.cfg.Min), a.cfg.Rate)))
+		}
 	case w.Remaining > 0 && w.Reset > 0:
 		allowed := float64(w.Remaining) / w.Reset.Seconds() * a.cfg.Safety
 		target := min(max(allowed, a.cfg.Min), a.cfg.Rate)

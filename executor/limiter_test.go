@@ -186,6 +186,17 @@ func TestAdaptiveLimiterFollowsHeaders(t *testing.T) {
 	}
 }
 
+func TestAdaptiveRestartsAtTheWindowsRateAfterExhaustion(t *testing.T) {
+	now := time.Now()
+	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 1000, Burst: 1, Min: 1, Safety: 1})
+	require.NoError(t, err)
+	a.ObserveAt(now, http.Header{"X-Ratelimit-Remaining-Requests": {"1"}, "X-Ratelimit-Reset-Requests": {"1s"}})
+	assert.InDelta(t, 1, a.Limit(), 1e-9, "one left for a second: the rule drops to 1/s")
+	a.ObserveAt(now, http.Header{"X-Ratelimit-Limit-Requests": {"200"}, "X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"500ms"}})
+	assert.Equal(t, now.Add(500*time.Millisecond), a.PausedUntil())
+	assert.InDelta(t, 400, a.Limit(), 1e-9, "after the pause the window holds 200 again: 200 per 0.5 s")
+}
+
 func TestAdaptiveLimiterClimbsBack(t *testing.T) {
 	now := time.Now()
 	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 100, Burst: 1, Min: 1, Safety: 1})
