@@ -6,15 +6,11 @@
 package fakeupstream
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,35 +108,6 @@ func (s *Server) Mix(seed int64, faults ...Weighted) {
 	s.mix, s.rnd = faults, rand.New(rand.NewPCG(uint64(seed), 0))
 }
 
-// Enforce makes the server a rate-limited provider: a token bucket of
-// perSecond requests with burst; beyond it, 429 with OpenAI's rate-limit
-// headers and retry-after-ms. Every answer carries the headers.
-func (s *Server) Enforce(perSecond float64, burst int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bucket = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
-}
-
-// Limited is the number of requests answered 429 by Enforce's bucket.
-func (s *Server) Limited() int64 { return s.limited.Load() }
-
-// bucket is Enforce's token bucket.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-// take spends a token, or says how long until one is there.
-func (b *bucket) take(now time.Time) (remaining int, wait time.Duration, ok bool) {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return int(b.tokens), 0, true
-	}
-	return 0, time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
-}
-
 // Script makes the next requests fail in order, one fault each.
 func (s *Server) Script(faults ...Fault) {
 	s.mu.Lock()
@@ -202,34 +169,6 @@ func (s *Server) next() (Fault, time.Duration) {
 		return Fault{}, latency
 	}
 	return s.always, latency
-}
-
-// admit applies Enforce's bucket: false means a 429 was written.
-func (s *Server) admit(w http.ResponseWriter, fail func(http.ResponseWriter, int, string, string, map[string]string)) bool {
-	s.mu.Lock()
-	b := s.bucket
-	var remaining int
-	var wait time.Duration
-	ok := true
-	if b != nil {
-		remaining, wait, ok = b.take(time.Now())
-	}
-	s.mu.Unlock()
-	if b == nil {
-		return true
-	}
-	h := w.Header()
-	h.Set("x-ratelimit-limit-requests", strconv.Itoa(int(b.burst)))
-	h.Set("x-ratelimit-remaining-requests", strconv.Itoa(remaining))
-	h.Set("x-ratelimit-reset-requests", (time.Duration((b.burst - float64(remaining)) / b.rate * float64(time.Second))).String())
-	if ok {
-		return true
-	}
-	s.limited.Add(1)
-	fail(w, 429, "rate_limit_error", "Rate limit reached for requests", map[string]string{
-		"retry-after-ms": strconv.FormatInt(wait.Milliseconds()+1, 10),
-	})
-	return false
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -388,142 +327,4 @@ func writeError(w http.ResponseWriter, status int, typ, msg string, headers map[
 		w.Header().Set(k, v)
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
-}
-
-// Reply is the fake's answer to a chat: "echo: " and the last user message.
-func Reply(body map[string]any) string {
-	msgs, _ := body["messages"].([]any)
-	last := ""
-	for _, m := range msgs {
-		mm, _ := m.(map[string]any)
-		if mm["role"] == "user" {
-			if c, ok := mm["content"].(string); ok {
-				last = c
-			}
-		}
-	}
-	return "echo: " + last
-}
-
-func tokens(s string) int { return len(strings.Fields(s)) }
-
-// openAIReply is Reply cut to max_tokens (or max_completion_tokens) words,
-// with its finish reason.
-func openAIReply(body map[string]any) (string, string) {
-	reply := Reply(body)
-	limit, ok := body["max_completion_tokens"].(float64)
-	if !ok {
-		limit, ok = body["max_tokens"].(float64)
-	}
-	if words := strings.SplitAfter(reply, " "); ok && len(words) > int(limit) {
-		return strings.Join(words[:int(limit)], ""), "length"
-	}
-	return reply, "stop"
-}
-
-func chatCompletion(body map[string]any) map[string]any {
-	model, _ := body["model"].(string)
-	reply, finish := openAIReply(body)
-	prompt := tokens(fmt.Sprint(body["messages"]))
-	return map[string]any{
-		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": finish,
-			"message": map[string]any{"role": "assistant", "content": reply}}},
-		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
-	}
-}
-
-// chatStream sends the reply in word chunks, a usage chunk when asked, and
-// [DONE].
-func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[string]any, f Fault) {
-	model, _ := body["model"].(string)
-	reply, finish := openAIReply(body)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	rc := http.NewResponseController(w)
-	send := func(v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "data: %s\n\n", b)
-		_ = rc.Flush()
-	}
-	chunk := func(delta map[string]any, finish any) map[string]any {
-		return map[string]any{"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
-	}
-	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
-	words := strings.SplitAfter(reply, " ")
-	for i, word := range words {
-		if f.Kind == ErrorEvent && i == 1 {
-			send(map[string]any{"error": map[string]any{"message": "The server had an error while processing your request.", "type": "server_error"}})
-			return
-		}
-		if f.Kind == CutStream && i == 1 {
-			fmt.Fprint(w, `data: {"id":"chatcmpl-fake","obj`)
-			_ = rc.Flush()
-			hijackClose(w)
-			return
-		}
-		if f.Kind == SlowBody && f.Delay > 0 {
-			select {
-			case <-time.After(f.Delay):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		send(chunk(map[string]any{"content": word}, nil))
-	}
-	send(chunk(map[string]any{}, finish))
-	if opts, _ := body["stream_options"].(map[string]any); opts["include_usage"] == true {
-		prompt := tokens(fmt.Sprint(body["messages"]))
-		send(map[string]any{"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
-			"choices": []any{}, "usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)}})
-	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-	_ = rc.Flush()
-}
-
-// Vector is the fake embedding of a text: 4 floats derived from it.
-func Vector(text string) []float32 {
-	v := make([]float32, 4)
-	for i, c := range text {
-		v[i%4] += float32(c) / 1000
-	}
-	return v
-}
-
-func embeddings(body map[string]any) (map[string]any, error) {
-	var inputs []string
-	switch in := body["input"].(type) {
-	case string:
-		inputs = []string{in}
-	case []any:
-		for _, x := range in {
-			s, ok := x.(string)
-			if !ok {
-				return nil, fmt.Errorf("input: only strings are supported")
-			}
-			inputs = append(inputs, s)
-		}
-	default:
-		return nil, fmt.Errorf("input: must be a string or an array of strings")
-	}
-	format, _ := body["encoding_format"].(string)
-	model, _ := body["model"].(string)
-	data := make([]any, len(inputs))
-	total := 0
-	for i, in := range inputs {
-		vec := Vector(in)
-		total += tokens(in)
-		var emb any = vec
-		if format == "base64" {
-			buf := make([]byte, 4*len(vec))
-			for j, f := range vec {
-				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(f))
-			}
-			emb = base64.StdEncoding.EncodeToString(buf)
-		}
-		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": emb}
-	}
-	return map[string]any{"object": "list", "data": data, "model": model,
-		"usage": map[string]any{"prompt_tokens": total, "total_tokens": total}}, nil
 }
