@@ -291,3 +291,31 @@ func TestBreakerOpensOnFailingUpstreamAndRecovers(t *testing.T) {
 	assert.Equal(t, "open", changes[0].ContextMap()["to"])
 	assert.Equal(t, "closed", changes[2].ContextMap()["to"])
 }
+
+// countingRT is a user-supplied round tripper.
+type countingRT struct {
+	rt    http.RoundTripper
+	calls atomic.Int64
+	idle  atomic.Int64
+}
+
+func (c *countingRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+func (c *countingRT) CloseIdleConnections() { c.idle.Add(1) }
+
+func TestWithRoundTripper(t *testing.T) {
+	u := newUpstream(t, okJSON)
+	rt := &countingRT{rt: http.DefaultTransport.(*http.Transport).Clone()}
+	defer rt.rt.(*http.Transport).CloseIdleConnections()
+	cfg := baseConfig(u)
+	cfg.Timeout = time.Second
+	e := start(t, cfg, endpoint.WithRoundTripper(rt))
+	_, err := e.Call(context.Background(), endpoint.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rt.calls.Load())
+	require.NoError(t, e.Stop(context.Background()))
+	assert.Equal(t, int64(1), rt.idle.Load(), "Stop reaches the user's transport")
+}

@@ -4,6 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,4 +46,15 @@ func TestDecodeYAMLEmpty(t *testing.T) {
 	var c fxmodule.Config
 	require.NoError(t, fxmodule.DecodeYAML(nil, &c, func(string) string { return "" }))
 	assert.NoError(t, c.Validate())
+}
+
+func TestZapEventLogger(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	app := fx.New(fx.Supply(zap.New(core)), fx.WithLogger(fxmodule.ZapEventLogger), fx.Invoke(func() {}))
+	require.NoError(t, app.Err())
+	fxLogs := logs.FilterLoggerName("fx").All()
+	require.NotEmpty(t, fxLogs, "fx's events go to the application's logger, named fx")
+	for _, e := range fxLogs {
+		assert.Equal(t, zap.DebugLevel, e.Level, "routine events at Debug")
+	}
 }

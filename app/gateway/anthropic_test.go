@@ -283,3 +283,20 @@ func eventNames(evs []sseEvent) []string {
 	}
 	return out
 }
+
+func TestMessagesStreamErrorsInBand(t *testing.T) {
+	e := newEnv(t)
+	// Anthropic upstream sends an error event mid-stream: passed on as one.
+	e.ups["anth"].Script(fakeupstream.Fault{Kind: fakeupstream.ErrorEvent})
+	events := e.sse(t, "/v1/messages", `{"model":"claude/c","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"a b c d"}]}`)
+	last := events[len(events)-1]
+	assert.Equal(t, "error", last.name)
+	assert.JSONEq(t, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, last.data)
+
+	// An OpenAI-compatible upstream cut mid-stream: an Anthropic error event.
+	e.ups["up"].Script(fakeupstream.Fault{Kind: fakeupstream.CutStream})
+	events = e.sse(t, "/v1/messages", `{"model":"up/m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"a b c d"}]}`)
+	last = events[len(events)-1]
+	assert.Equal(t, "error", last.name)
+	assert.JSONEq(t, `{"type":"error","error":{"type":"api_error","message":"the upstream stream was cut"}}`, last.data)
+}
