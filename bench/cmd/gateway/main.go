@@ -10,8 +10,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -66,7 +68,14 @@ endpoints:
     limits: {max_concurrency: 4096, queue_size: 4096}
 `, up.BaseURL())), 0o600)
 	addr := freeAddr()
+	logPath := filepath.Join(dir, "gateway.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer logFile.Close()
 	gw := exec.Command(bin, "-config", cfgPath, "-listen", addr)
+	gw.Stderr = logFile // the access log: duration and upstream_duration per request
 	gw.Env = os.Environ()
 	if *gogc != "" {
 		gw.Env = append(gw.Env, "GOGC="+*gogc)
@@ -81,16 +90,18 @@ endpoints:
 	direct := up.BaseURL() + "/chat/completions"
 	viaGateway := "http://" + addr + "/v1/chat/completions"
 	fmt.Printf("upstream latency %v, %v per run\n\n", *upLatency, *duration)
-	fmt.Println("| rate/s | direct mean / p50 / p99 | gateway mean / p50 / p99 | added mean / p50 / p99 | errors |")
-	fmt.Println("| ---: | --- | --- | --- | ---: |")
+	fmt.Println("| rate/s | direct mean / p50 / p99 | gateway mean / p50 / p99 | added mean / p50 / p99 | inside the gateway mean / p50 / p99 | errors |")
+	fmt.Println("| ---: | --- | --- | --- | --- | ---: |")
 	for _, rs := range strings.Split(*rates, ",") {
 		rate, _ := strconv.Atoi(rs)
 		run(client, direct, rate, time.Second) // warm up
 		run(client, viaGateway, rate, time.Second)
 		d, derr := run(client, direct, rate, *duration)
+		logStart, _ := logFile.Seek(0, io.SeekCurrent)
 		g, gerr := run(client, viaGateway, rate, *duration)
-		fmt.Printf("| %d | %v / %v / %v | %v / %v / %v | %v / %v / %v | %d / %d |\n", rate,
-			d.Mean, d.P50, d.P99, g.Mean, g.P50, g.P99, g.Mean-d.Mean, g.P50-d.P50, g.P99-d.P99, derr, gerr)
+		in := insideGateway(logPath, logStart)
+		fmt.Printf("| %d | %v / %v / %v | %v / %v / %v | %v / %v / %v | %v / %v / %v | %d / %d |\n", rate,
+			d.Mean, d.P50, d.P99, g.Mean, g.P50, g.P99, g.Mean-d.Mean, g.P50-d.P50, g.P99-d.P99, in.Mean, in.P50, in.P99, derr, gerr)
 	}
 	fmt.Printf("\ngateway peak RSS: %s\n", peakRSS(gw.Process.Pid))
 }
@@ -133,6 +144,36 @@ func run(client *http.Client, url string, rate int, d time.Duration) (stats.Summ
 	round := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 	s.Mean, s.P50, s.P99 = round(s.Mean), round(s.P50), round(s.P99)
 	return s, errs
+}
+
+// insideGateway reads the access log from offset on and summarises each
+// request's duration minus its upstream duration: the time the gateway
+// itself spent, whatever the machine's other load did to the network hops.
+func insideGateway(path string, offset int64) stats.Summary {
+	f, err := os.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	_, _ = f.Seek(offset, io.SeekStart)
+	var own []time.Duration
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg      string  `json:"msg"`
+			Duration float64 `json:"duration"`
+			Upstream float64 `json:"upstream_duration"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil || line.Msg != "request" {
+			continue
+		}
+		own = append(own, time.Duration((line.Duration-line.Upstream)*float64(time.Second)))
+	}
+	s := stats.Of(own)
+	round := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	s.Mean, s.P50, s.P99 = round(s.Mean), round(s.P50), round(s.P99)
+	return s
 }
 
 func freeAddr() string {
