@@ -18,7 +18,7 @@ import (
 )
 
 func TestStopWithCallsAndStreamsInFlight(t *testing.T) {
-	var stuck, openStreams atomic.Int64
+	var stuck, openStreams, slowIn atomic.Int64
 	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ Kind string }
 		_ = json.NewDecoder(r.Body).Decode(&body)
@@ -26,6 +26,7 @@ func TestStopWithCallsAndStreamsInFlight(t *testing.T) {
 		case "quick":
 			okJSON(w, r)
 		case "slow": // finishes inside the drain window
+			slowIn.Add(1)
 			time.Sleep(100 * time.Millisecond)
 			okJSON(w, r)
 		case "stuck":
@@ -75,7 +76,9 @@ func TestStopWithCallsAndStreamsInFlight(t *testing.T) {
 	for range 20 {
 		call("slow")
 	}
-	time.Sleep(20 * time.Millisecond) // let the slow calls reach the upstream
+	for slowIn.Load() < 20 { // the slow calls have reached the upstream
+		time.Sleep(time.Millisecond)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

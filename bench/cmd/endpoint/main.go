@@ -66,13 +66,7 @@ func main() {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer k")
 			req.Header.Set("Content-Type", "application/json")
-			resp, err := c.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return err
+			return drain(c.Do(req))
 		}
 	}
 	clients := []struct {
@@ -84,13 +78,7 @@ func main() {
 		{"go-retryablehttp", func() error {
 			req, _ := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, url, body)
 			req.Header.Set("Authorization", "Bearer k")
-			resp, err := rh.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return err
+			return drain(rh.Do(req))
 		}},
 		{"failsafe-go failsafehttp", doHTTP(fs)},
 	}
@@ -120,4 +108,14 @@ func main() {
 		s := stats.Of(samples[i])
 		fmt.Printf("| %s | %v | %v | %.2fx |\n", c.name, s.P50, s.P99, float64(s.P50)/float64(base.P50))
 	}
+}
+
+// drain reads and closes a response body so the connection is reused.
+func drain(resp *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	return err
 }
