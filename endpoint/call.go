@@ -39,19 +39,16 @@ func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
 }
 
 func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
-	var resp *Response
-	err := e.pool.Run(ctx, func(ctx context.Context) error {
-		r, err := e.attempts(ctx, pr, false)
-		if err != nil {
-			return err
-		}
-		resp = &Response{Status: r.status, Header: r.header, Body: r.body, Attempts: r.attempts}
-		return nil
-	}, executor.Cost(pr.cost))
+	cl, err := e.calls.Acquire(ctx)
 	if err != nil {
 		return nil, e.poolErr(err)
 	}
-	return resp, nil
+	r, err := e.attempts(cl.Context(), pr, false)
+	cl.Release(err)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: r.status, Header: r.header, Body: r.body, Attempts: r.attempts}, nil
 }
 
 // result is one successful attempt: a read body, or an open stream.
@@ -61,10 +58,16 @@ type result struct {
 	body     []byte
 	stream   *http.Response     // open body, streams only
 	cancel   context.CancelFunc // ends the stream's request
+	lease    *executor.Lease    // a stream's admission, held until Close
 	attempts int
+	sent     time.Time // when the attempt went out
 }
 
-// attempts runs the retry loop: breaker, one attempt, classify, wait.
+// attempts runs the retry loop. Every attempt, first or retry, is admitted
+// on its own (rate limits and a concurrency slot, within max_wait), then
+// passes the breaker and goes out; a retry first waits its backoff or the
+// server's hint, then for admission, so refused callers come back spread
+// by the limiter instead of in a herd.
 func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*result, error) {
 	c := e.client.Load()
 	if c == nil {
@@ -72,22 +75,27 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 	}
 	rc := e.cfg.Retry
 	for attempt := 1; ; attempt++ {
+		lease, err := e.pool.Acquire(ctx, executor.Cost(pr.cost))
+		if err != nil {
+			return nil, e.admissionErr(attempt, err)
+		}
 		if e.breaker != nil {
 			if remaining, ok := e.breaker.allow(); !ok {
-				return nil, &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
+				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
+				lease.Release(err)
+				return nil, err
 			}
 		}
-		r, err := e.attempt(ctx, c, pr, stream)
-		if r != nil && len(e.adaptive) > 0 {
-			now := time.Now()
-			rl := executor.ParseRateLimit(r.header, now)
-			for _, a := range e.adaptive {
-				a.ObserveRateLimit(now, rl)
-			}
-		}
+		r, err := e.attempt(lease.Context(), c, pr, stream)
+		e.observe(lease, r, stream)
 		e.report(ctx, r, err)
 		if err == nil && r.status < 300 {
 			r.attempts = attempt
+			if stream {
+				r.lease = lease // released when the stream closes
+			} else {
+				lease.Release(nil)
+			}
 			return r, nil
 		}
 
@@ -103,6 +111,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			se.Attempts = attempt
 			retry, err = shouldRetryStatus(r.status, r.header), se
 		}
+		lease.Release(err)
 		if !retry || attempt >= rc.MaxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
@@ -118,6 +127,38 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		}
 		e.retries.Add(1)
 	}
+}
+
+// observe feeds an attempt's answer back to the limits: the rate-limit
+// headers to the adaptive limiters, the usage a call's body reports to the
+// token limits. A stream's usage comes at its end and is not read.
+func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
+	if !e.learns {
+		return
+	}
+	used := -1
+	if r != nil && !stream && r.status < 300 {
+		used = usedTokens(r.body)
+	}
+	var rl *executor.RateLimit
+	if r != nil && e.cfg.Limits.Adaptive {
+		// Resets given as instants (Anthropic) are read against the time the
+		// request went out, when the provider measured what remains; read
+		// against the answer's arrival they would be short by the latency.
+		parsed := executor.ParseRateLimit(r.header, r.sent)
+		rl = &parsed
+	}
+	lease.Observe(rl, used)
+}
+
+// admissionErr names the endpoint (and the attempt, for a retry) in an
+// admission refusal.
+func (e *Endpoint) admissionErr(attempt int, err error) error {
+	err = e.poolErr(err)
+	if attempt > 1 {
+		return fmt.Errorf("attempt %d: %w", attempt, err)
+	}
+	return err
 }
 
 // report tells the breaker what an attempt says of the upstream's health.
@@ -186,7 +227,7 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		}
 		return nil, unwrapURLError(err)
 	}
-	r := &result{status: resp.StatusCode, header: resp.Header}
+	r := &result{status: resp.StatusCode, header: resp.Header, sent: start}
 	if stream && resp.StatusCode < 300 {
 		r.stream, r.cancel = resp, cancel
 		return r, nil

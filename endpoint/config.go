@@ -68,13 +68,29 @@ type Limits struct {
 	// with executor.ErrQueueFull unless BlockWhenFull is set.
 	QueueSize     int  `yaml:"queue_size" json:"queue_size"`
 	BlockWhenFull bool `yaml:"block_when_full" json:"block_when_full"`
-	// Adaptive lets the provider's rate-limit headers lower the request and
-	// token rates below the configured ceilings, and pause on exhaustion.
+	// MaxWait bounds the time an attempt may wait for its rate limits and a
+	// concurrency slot (default 10s; negative: no bound but the caller's
+	// ctx). An attempt that would wait longer is refused at once, its tokens
+	// given back, with an *executor.OverloadError saying when capacity is
+	// expected; one waiting for a slot is refused at MaxWait.
+	MaxWait time.Duration `yaml:"max_wait" json:"max_wait"`
+	// Adaptive makes the endpoint learn the provider's bucket from its
+	// rate-limit headers (size, refill, what is left) and admit what it
+	// holds, requests and tokens, pausing on Retry-After. The configured
+	// rates, when set, are ceilings it never exceeds and the rates it uses
+	// until the first headers arrive; without them it admits freely until
+	// then, bounded only by MaxConcurrency.
 	Adaptive bool `yaml:"adaptive" json:"adaptive"`
-	// AdaptiveSafety scales the rate the headers allow (default 0.9): the
-	// share of the provider's limit this endpoint claims.
+	// AdaptiveSafety is the share of the provider's bucket the endpoint
+	// claims (default 0.9): it admits at that share of the refill rate and
+	// leaves the rest of the bucket, at least one request, unspent.
 	AdaptiveSafety float64 `yaml:"adaptive_safety" json:"adaptive_safety"`
 }
+
+// DefaultMaxWait is Limits.MaxWait when unset: long enough to smooth a
+// burst, short enough that a client is told to come back rather than
+// queued behind minutes of backlog.
+const DefaultMaxWait = 10 * time.Second
 
 // RetryConfig tunes retries. Zero fields take the defaults.
 type RetryConfig struct {
@@ -142,6 +158,7 @@ func (c Config) withDefaults() Config {
 	b.OpenFor = orDefault(b.OpenFor, 30*time.Second)
 	b.HalfOpenCalls = orDefault(b.HalfOpenCalls, 1)
 	c.Cache.MaxEntries = orDefault(c.Cache.MaxEntries, 1000)
+	c.Limits.MaxWait = orDefault(c.Limits.MaxWait, DefaultMaxWait)
 	return c
 }
 
@@ -217,9 +234,6 @@ func (c Config) Validate() error {
 	if s := c.Limits.AdaptiveSafety; s < 0 || s > 1 {
 		bad("limits.adaptive_safety", "must be in (0, 1], got %v", s)
 	}
-	if c.Limits.Adaptive && c.Limits.RequestsPerMinute == 0 && c.Limits.TokensPerMinute == 0 {
-		bad("limits.adaptive", "needs a ceiling: set limits.requests_per_minute or limits.tokens_per_minute")
-	}
 	if err := c.Limits.executorConfig(c.Name).Validate(); err != nil {
 		for _, e := range unjoin(err) {
 			errs = append(errs, fmt.Errorf("limits.%w", e))
@@ -287,6 +301,7 @@ func (l Limits) executorConfig(name string) executor.Config {
 		MaxConcurrency: l.MaxConcurrency,
 		QueueSize:      l.QueueSize,
 		BlockWhenFull:  l.BlockWhenFull,
+		MaxWait:        max(l.MaxWait, 0),
 	}
 	if !l.Adaptive {
 		cfg.RequestsPerMinute = l.RequestsPerMinute

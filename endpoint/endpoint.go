@@ -35,12 +35,14 @@ type Endpoint struct {
 	breaker    *breaker
 	cache      *cache
 	adaptive   []*executor.AdaptiveLimiter
+	learns     bool // answers are fed back to the limits
 
 	state    atomic.Int32
 	mu       sync.Mutex // serialises Start and Stop
 	stopDone chan struct{}
 	stopErr  error
-	pool     *executor.Pool
+	calls    *executor.Pool // tracks calls and streams for the drain; no limits
+	pool     *executor.Pool // admits each attempt: rate limits, slots, max_wait
 	client   atomic.Pointer[client]
 
 	retries atomic.Int64
@@ -122,21 +124,22 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		e.cache = newCache(cfg.Cache)
 	}
 	if l := cfg.Limits; l.Adaptive {
-		if l.RequestsPerMinute > 0 {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: l.RequestsPerMinute / 60, Burst: l.Burst, Safety: l.AdaptiveSafety})
-			if err != nil {
-				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
-			}
-			e.adaptive = append(e.adaptive, a)
-		}
-		if l.TokensPerMinute > 0 {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Tokens, Rate: l.TokensPerMinute / 60, Burst: int(l.TokensPerMinute), Safety: l.AdaptiveSafety})
+		for _, w := range []struct {
+			kind  executor.WindowKind
+			rate  float64
+			burst int
+		}{
+			{executor.Requests, l.RequestsPerMinute / 60, l.Burst},
+			{executor.Tokens, l.TokensPerMinute / 60, int(l.TokensPerMinute)},
+		} {
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: w.kind, Rate: w.rate, Burst: w.burst, Safety: l.AdaptiveSafety})
 			if err != nil {
 				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
 			}
 			e.adaptive = append(e.adaptive, a)
 		}
 	}
+	e.learns = cfg.Limits.Adaptive || cfg.Limits.TokensPerMinute > 0
 	return e, nil
 }
 
@@ -155,8 +158,9 @@ func (e *Endpoint) BreakerState() BreakerState {
 }
 
 // RequestRate is the request rate per second the endpoint admits now: the
-// adaptive limiter's current rate when adaptive, else the configured rate;
-// 0 when there is no request limit.
+// adaptive limiter's current rate when adaptive (+Inf before anything was
+// learned without a ceiling), else the configured rate; 0 when there is no
+// request limit.
 func (e *Endpoint) RequestRate() float64 {
 	for _, a := range e.adaptive {
 		if a.Window() == executor.Requests {
@@ -169,7 +173,10 @@ func (e *Endpoint) RequestRate() float64 {
 // Retries is the number of retry attempts made so far.
 func (e *Endpoint) Retries() int64 { return e.retries.Load() }
 
-// Stats are the endpoint's executor counters; zero before Start.
+// Stats are the counters of the endpoint's admissions, one per attempt:
+// Submitted counts attempts, Rejected the refused ones (queue full, over
+// max_wait), Running the requests and streams holding a slot; zero before
+// Start.
 func (e *Endpoint) Stats() executor.Stats {
 	e.mu.Lock()
 	p := e.pool
@@ -209,6 +216,10 @@ func (e *Endpoint) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}
+	calls, err := executor.New(executor.Config{Name: e.cfg.Name + " calls"}, executor.WithLogger(e.rawLog))
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
+	}
 	c := &client{http: newHTTPClient(e.cfg, e.baseRT), ownTransport: e.baseRT == nil}
 	if e.cfg.Transport == TransportSDK {
 		sdk, err := e.sdkFactory(ctx, e.cfg, c.http)
@@ -218,11 +229,11 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		}
 		c.sdk = sdk
 	}
-	if err := pool.Start(ctx); err != nil {
+	if err := errors.Join(pool.Start(ctx), calls.Start(ctx)); err != nil {
 		e.closeClient(ctx, c)
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}
-	e.pool = pool
+	e.pool, e.calls = pool, calls
 	e.client.Store(c)
 	e.state.Store(stateStarted)
 	e.log.Debug("endpoint started", zap.String("base_url", e.base))
@@ -246,7 +257,7 @@ func (e *Endpoint) Stop(ctx context.Context) error {
 		}
 	}
 	wasStarted := e.state.Swap(stateStopping) == stateStarted
-	pool := e.pool
+	pool, calls := e.pool, e.calls
 	e.mu.Unlock()
 	defer close(e.stopDone)
 	if !wasStarted {
@@ -254,6 +265,11 @@ func (e *Endpoint) Stop(ctx context.Context) error {
 	}
 
 	var errs []error
+	// Calls first (between attempts a call holds no admission), then the
+	// admissions, which are empty by then.
+	if err := calls.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
+	}
 	if err := pool.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
 	}
@@ -299,7 +315,7 @@ func (e *Endpoint) poolErr(err error) error {
 	if errors.Is(err, executor.ErrClosed) {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
 	}
-	if errors.Is(err, executor.ErrQueueFull) || errors.Is(err, executor.ErrCostTooHigh) {
+	if errors.Is(err, executor.ErrQueueFull) || errors.Is(err, executor.ErrCostTooHigh) || errors.Is(err, executor.ErrOverloaded) {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}
 	return err

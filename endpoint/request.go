@@ -90,7 +90,7 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 		}
 	}
 	p.cost = req.Cost
-	if p.cost == 0 && e.cfg.Limits.TokensPerMinute > 0 {
+	if p.cost == 0 && e.learns {
 		p.cost = estimateTokens(p.body)
 	}
 	return p, nil
@@ -166,18 +166,33 @@ func isJSONObject(b []byte) bool {
 // body: this runs on every call.
 func estimateTokens(body []byte) int {
 	n := (len(body) + 3) / 4
-	n += max(intField(body, `"max_tokens"`), intField(body, `"max_completion_tokens"`))
-	return max(n, 1)
+	mt, _ := intField(body, `"max_tokens"`)
+	mct, _ := intField(body, `"max_completion_tokens"`)
+	return max(n+max(mt, mct), 1)
+}
+
+// usedTokens reads the usage an answer reports: total_tokens (OpenAI), or
+// input_tokens + output_tokens (Anthropic); -1 when it reports none.
+func usedTokens(body []byte) int {
+	if n, ok := intField(body, `"total_tokens"`); ok {
+		return n
+	}
+	in, okIn := intField(body, `"input_tokens"`)
+	out, okOut := intField(body, `"output_tokens"`)
+	if !okIn && !okOut {
+		return -1
+	}
+	return in + out
 }
 
 // intField finds key (quoted) followed by a colon and returns the
-// non-negative integer after it, or 0. An escaped key inside a string
-// (\"max_tokens\") is not a field and is skipped.
-func intField(body []byte, key string) int {
+// non-negative integer after it, and whether there was one. An escaped key
+// inside a string (\"max_tokens\") is not a field and is skipped.
+func intField(body []byte, key string) (int, bool) {
 	for off := 0; ; {
 		i := bytes.Index(body[off:], []byte(key))
 		if i < 0 {
-			return 0
+			return 0, false
 		}
 		i += off
 		off = i + len(key)
@@ -199,7 +214,7 @@ func intField(body []byte, key string) int {
 		for ; j < len(body) && body[j] >= '0' && body[j] <= '9' && digits < 9; j++ {
 			v, digits = v*10+int(body[j]-'0'), digits+1
 		}
-		return v
+		return v, digits > 0
 	}
 }
 

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-
-	"github.com/khive-go/khive/executor"
 )
 
 // Event is one server-sent event.
@@ -52,7 +50,7 @@ type Stream struct {
 	cur     Event
 	err     error
 	done    bool
-	release func()
+	release func() // ends the request and frees the stream's admissions
 	once    sync.Once
 	closed  atomic.Bool
 }
@@ -92,11 +90,8 @@ func (s *Stream) Err() error { return s.err }
 
 // Close releases the connection and the concurrency slot. It is idempotent.
 func (s *Stream) Close() error {
-	s.once.Do(func() {
-		s.closed.Store(true)
-		s.body.Close()
-		s.release()
-	})
+	s.closed.Store(true)
+	s.once.Do(s.release)
 	return nil
 }
 
@@ -175,9 +170,10 @@ func streamError(name, data string) *StreamError {
 }
 
 // Stream opens a server-sent-events call. Retries happen only before the
-// stream is handed over. The stream holds a concurrency slot until Close;
-// when the caller's ctx ends, or Stop's deadline passes, the stream is cut
-// and Next reports the error.
+// stream is handed over. The stream holds its admission (a concurrency
+// slot) through a lease until Close; when the caller's ctx ends, or Stop's
+// deadline passes, the stream is cut, its admission freed, and Next reports
+// the error.
 func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 	if err := e.usable(); err != nil {
 		return nil, err
@@ -187,45 +183,30 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	pr.header.Set("Accept", "text/event-stream")
-
-	type opened struct {
-		s   *Stream
-		err error
-	}
-	ch := make(chan opened, 1)
-	closed := make(chan struct{})
-	delivered := false // set by the task before it returns; read by OnDone after
-	task := func(ctx context.Context) error {
-		r, err := e.attempts(ctx, pr, true)
-		if err != nil {
-			return err
-		}
-		s := &Stream{
-			Status: r.status, Header: r.header, name: e.cfg.Name,
-			body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
-			release: func() { close(closed) },
-		}
-		delivered = true
-		ch <- opened{s: s}
-		defer r.cancel() // ends the request; a reader still in Next sees the error
-		select {
-		case <-closed:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err() // cut by the caller's ctx or by Stop: counted as cancelled
-		}
-	}
-	onDone := executor.OnDone(func(err error) {
-		if !delivered {
-			ch <- opened{err: err}
-		}
-	})
-	if err := e.pool.Go(ctx, task, executor.Cost(pr.cost), onDone); err != nil {
+	cl, err := e.calls.Acquire(ctx)
+	if err != nil {
 		return nil, e.poolErr(err)
 	}
-	o := <-ch
-	if o.err != nil {
-		return nil, e.poolErr(o.err)
+	r, err := e.attempts(cl.Context(), pr, true)
+	if err != nil {
+		cl.Release(err)
+		return nil, err
 	}
-	return o.s, nil
+	s := &Stream{
+		Status: r.status, Header: r.header, name: e.cfg.Name,
+		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
+	}
+	var stopCut func() bool
+	s.release = func() {
+		stopCut()
+		r.stream.Body.Close()
+		r.cancel()
+		err := cl.Context().Err() // cut by the caller's ctx or by Stop: counted as cancelled
+		r.lease.Release(err)
+		cl.Release(err)
+	}
+	// A stream abandoned without Close still frees its admission when its
+	// context ends, so Stop never waits on a reader that has gone.
+	stopCut = context.AfterFunc(cl.Context(), func() { s.once.Do(s.release) })
+	return s, nil
 }

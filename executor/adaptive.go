@@ -3,11 +3,10 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // WindowKind names the provider window an AdaptiveLimiter follows.
@@ -30,35 +29,53 @@ func (k WindowKind) String() string {
 // AdaptiveConfig configures an AdaptiveLimiter.
 type AdaptiveConfig struct {
 	Window WindowKind
-	// Rate is the configured ceiling per second and Burst the bucket size.
+	// Rate (per second) and Burst are the ceiling: the limiter never admits
+	// faster, and admits at that rate until the provider's headers have
+	// taught it the provider's bucket. Rate 0 means no ceiling: until the
+	// first headers arrive nothing is held back (concurrency still is).
 	Rate  float64
 	Burst int
-	// Min is the floor the rate never drops below (default Rate/100).
-	Min float64
-	// Safety scales the rate the headers allow (default 0.9), leaving room
-	// for other clients of the same key.
+	// Safety is the share of the provider's bucket this limiter claims
+	// (default 0.9): it refills its estimate at Safety × the learned refill
+	// rate and leaves (1 − Safety) × the bucket's size, at least one unit,
+	// unspent, so it never drives the provider's bucket to zero by itself.
 	Safety float64
 }
 
-// AdaptiveLimiter is a token bucket whose rate follows a provider's
-// rate-limit headers. Observe lowers the rate to remaining/time-until-reset
-// × Safety (never below Min), drains the bucket and pauses all admission
-// until the reset when the window is exhausted or a Retry-After arrives
-// (restarting, when the headers give the window's limit, at limit/reset ×
-// Safety), and climbs back toward Rate, halving the gap per observation,
-// while headers show room. Safe for concurrent use.
+// AdaptiveLimiter learns a provider's rate-limit bucket from its response
+// headers and admits what that bucket holds. For each window it keeps the
+// bucket's size (the header's limit), its refill rate (OpenAI and
+// Anthropic: (limit − remaining) / time-until-full) or, for fixed windows,
+// the instant it refills, and an estimate of what is left. Each answer's
+// remaining count replaces the estimate, less what was sent and not yet
+// answered (those the provider has not counted yet). A Retry-After pauses
+// admission for the hint; afterwards it resumes at the learned rate.
+// Token windows admit with a task's estimated Cost and are corrected by the
+// usage the answer reports.
+//
+// Feed answers through a Lease (Lease.Observe), or call Observe for answers
+// that did not go through the pool. Safe for concurrent use.
 type AdaptiveLimiter struct {
-	cfg   AdaptiveConfig
-	lim   *rate.Limiter
-	mu    sync.Mutex
-	until time.Time // admission paused until then
+	cfg AdaptiveConfig
+
+	mu      sync.Mutex
+	learned bool      // headers have given the bucket's size or level
+	size    float64   // the provider bucket's size; +Inf when unknown
+	refill  float64   // learned refill per second; 0 when unknown
+	missing float64   // decayed sum of (limit − remaining) over samples
+	toFull  float64   // decayed sum of their resets, in seconds
+	tokens  float64   // what may still be sent; negative: reserved ahead
+	last    time.Time // tokens are as of last
+	resetAt time.Time // fixed window (or unknown refill): refills whole then
+	period  time.Duration
+	until   time.Time     // admission paused until then
+	shift   time.Duration // total pause inserted; moves queued reservations
+	sent    float64       // reserved or sent, not yet answered
+	moved   chan struct{} // closed when queued reservations move earlier
 }
 
-// NewAdaptiveLimiter validates cfg and builds the limiter at its full rate.
+// NewAdaptiveLimiter validates cfg and builds the limiter.
 func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
-	if cfg.Min == 0 {
-		cfg.Min = cfg.Rate / 100
-	}
 	if cfg.Safety == 0 {
 		cfg.Safety = 0.9
 	}
@@ -66,14 +83,11 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
 	if cfg.Window != Requests && cfg.Window != Tokens {
 		errs = append(errs, fmt.Errorf("window: unknown kind %d", int(cfg.Window)))
 	}
-	if !(cfg.Rate > 0) {
-		errs = append(errs, fmt.Errorf("rate: must be > 0, got %v", cfg.Rate))
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		errs = append(errs, fmt.Errorf("rate: must be a finite number >= 0, got %v", cfg.Rate))
 	}
-	if cfg.Burst < 1 {
-		errs = append(errs, fmt.Errorf("burst: must be >= 1, got %d", cfg.Burst))
-	}
-	if !(cfg.Min > 0) || cfg.Min > cfg.Rate {
-		errs = append(errs, fmt.Errorf("min: must be > 0 and <= rate, got %v", cfg.Min))
+	if cfg.Burst < 0 || (cfg.Rate > 0 && cfg.Burst < 1) {
+		errs = append(errs, fmt.Errorf("burst: must be >= 1 with a rate, got %d", cfg.Burst))
 	}
 	if !(cfg.Safety > 0 && cfg.Safety <= 1) {
 		errs = append(errs, fmt.Errorf("safety: must be in (0, 1], got %v", cfg.Safety))
@@ -81,14 +95,39 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return &AdaptiveLimiter{cfg: cfg, lim: rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)}, nil
+	a := &AdaptiveLimiter{cfg: cfg, size: math.Inf(1)}
+	a.tokens = a.capacity()
+	return a, nil
 }
 
 // Window is the provider window the limiter follows.
 func (a *AdaptiveLimiter) Window() WindowKind { return a.cfg.Window }
 
-// Limit is the current rate per second.
-func (a *AdaptiveLimiter) Limit() float64 { return float64(a.lim.Limit()) }
+// Limit is the rate per second at which the limiter admits now: the
+// learned refill × Safety (capped by the ceiling), the ceiling before
+// anything was learned, +Inf when there is neither.
+func (a *AdaptiveLimiter) Limit() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.rate()
+}
+
+// Size is the provider bucket's learned size, 0 when unknown.
+func (a *AdaptiveLimiter) Size() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if math.IsInf(a.size, 1) {
+		return 0
+	}
+	return a.size
+}
+
+// Refill is the provider bucket's learned refill per second, 0 when unknown.
+func (a *AdaptiveLimiter) Refill() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refill
+}
 
 // PausedUntil is the time admission resumes; zero or past when not paused.
 func (a *AdaptiveLimiter) PausedUntil() time.Time {
@@ -97,7 +136,8 @@ func (a *AdaptiveLimiter) PausedUntil() time.Time {
 	return a.until
 }
 
-// Observe adapts to a response's headers.
+// Observe adapts to the headers of an answer that did not go through a
+// Lease.
 func (a *AdaptiveLimiter) Observe(h http.Header) { a.ObserveAt(time.Now(), h) }
 
 // ObserveAt is Observe at an explicit time.
@@ -107,62 +147,298 @@ func (a *AdaptiveLimiter) ObserveAt(now time.Time, h http.Header) {
 
 // ObserveRateLimit adapts to already parsed headers.
 func (a *AdaptiveLimiter) ObserveRateLimit(now time.Time, rl RateLimit) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.observeLocked(now, rl)
+}
+
+// rate is the refill of the estimate per second.
+func (a *AdaptiveLimiter) rate() float64 {
+	switch {
+	case a.refill > 0 && a.cfg.Rate > 0:
+		return min(a.refill*a.cfg.Safety, a.cfg.Rate)
+	case a.refill > 0:
+		return a.refill * a.cfg.Safety
+	case a.learned:
+		return 0 // the level is known, the refill not (yet): wait for resetAt
+	case a.cfg.Rate > 0:
+		return a.cfg.Rate
+	}
+	return math.Inf(1)
+}
+
+// capacity is the most the estimate may hold: the bucket less the margin
+// left to others, or the ceiling's burst before anything was learned.
+func (a *AdaptiveLimiter) capacity() float64 {
+	switch {
+	case a.learned:
+		return a.size - a.margin()
+	case a.cfg.Rate > 0:
+		return float64(a.cfg.Burst)
+	}
+	return math.Inf(1)
+}
+
+func (a *AdaptiveLimiter) margin() float64 {
+	if math.IsInf(a.size, 1) {
+		return 1
+	}
+	return max(1, math.Ceil((1-a.cfg.Safety)*a.size))
+}
+
+// advanceLocked brings tokens to now: continuous refill, or a whole refill
+// at resetAt.
+func (a *AdaptiveLimiter) advanceLocked(now time.Time) {
+	if now.Before(a.until) {
+		return // nothing accrues during a pause
+	}
+	from := a.last
+	if a.until.After(from) {
+		from = a.until
+	}
+	if !a.resetAt.IsZero() && !now.Before(a.resetAt) {
+		if math.IsInf(a.size, 1) {
+			a.forgetLocked() // refilled to an unknown size: back to the ceiling
+		} else {
+			a.tokens = max(a.tokens, a.capacity()-a.sent)
+		}
+		last := a.resetAt
+		a.resetAt = time.Time{}
+		if a.period > 0 && a.refill == 0 {
+			a.resetAt = nextReset(now, last, a.period)
+		}
+		from = now
+	}
+	if r := a.rate(); r > 0 && now.After(from) {
+		a.tokens += r * now.Sub(from).Seconds()
+	}
+	a.last = now
+	if c := a.capacity() - max(a.sent, 0); a.tokens > c {
+		a.tokens = max(c, min(a.tokens, 0))
+	}
+}
+
+// nextReset is the first reset after now of a window of period that last
+// reset at last.
+func nextReset(now, last time.Time, period time.Duration) time.Time {
+	t := last.Add(period)
+	for !t.After(now) {
+		t = t.Add(period)
+	}
+	return t
+}
+
+// forgetLocked drops what was learned: the ceiling applies again.
+func (a *AdaptiveLimiter) forgetLocked() {
+	a.learned, a.size, a.refill, a.period = false, math.Inf(1), 0, 0
+	a.missing, a.toFull = 0, 0
+	a.tokens = min(a.capacity(), a.capacity()-a.sent)
+}
+
+// observeLocked learns from one answer's headers.
+func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
+	a.advanceLocked(now)
 	w := rl.Requests
 	if a.cfg.Window == Tokens {
 		w = rl.Tokens
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if rl.RetryAfter >= 0 {
+	if w.Limit > 0 {
+		a.size, a.learned = float64(w.Limit), true
+	}
+	if w.Reset > 0 {
+		if w.Fixed {
+			a.refill = 0
+			a.resetAt = now.Add(w.Reset)
+			a.period = max(a.period, w.Reset)
+		} else if w.Limit > 0 && w.Remaining >= 0 && w.Remaining < w.Limit {
+			// A ratio of decayed sums, not an average of ratios: remaining
+			// is a whole number, so a bucket that is nearly full gives a
+			// sample that can be off many times over; weighting each by its
+			// reset lets the informative ones dominate.
+			// Remaining is the level rounded down: the level is taken as
+			// half a unit more, else a bucket kept nearly empty looks as if
+			// it refilled up to a unit faster per reset than it does.
+			const keep = 0.75
+			a.missing = a.missing*keep + float64(w.Limit-w.Remaining) - 0.5
+			a.toFull = a.toFull*keep + w.Reset.Seconds()
+			a.refill = a.missing / a.toFull
+			a.resetAt = time.Time{}
+		} else if a.refill == 0 {
+			a.resetAt = now.Add(w.Reset) // full again by then, refill unknown
+		}
+	}
+	if w.Remaining >= 0 {
+		a.learned = true
+		left := float64(w.Remaining) - a.margin()
+		if !math.IsInf(a.size, 1) {
+			left = min(left, a.capacity())
+		}
+		a.requeueLocked(left - a.sent)
+		a.last = now
+	}
+	if rl.RetryAfter > 0 {
 		a.pauseLocked(now, now.Add(rl.RetryAfter))
 	}
-	switch {
-	case w.Remaining == 0 && w.Reset > 0:
+	if w.Remaining == 0 && w.Reset > 0 && (w.Fixed || a.refill == 0) {
 		a.pauseLocked(now, now.Add(w.Reset))
-		if w.Limit > 0 {
-			// After the pause the window holds its limit again: restart at
-			// the rate that spends it over the time it took to refill,
-			// not at whatever low rate the emptying window had led to.
-			restart := float64(w.Limit) / w.Reset.Seconds() * a.cfg.Safety
-			a.lim.SetLimitAt(now, rate.Limit(min(max(restart, a.cfg.Min), a.cfg.Rate)))
-		}
-	case w.Remaining > 0 && w.Reset > 0:
-		allowed := float64(w.Remaining) / w.Reset.Seconds() * a.cfg.Safety
-		target := min(max(allowed, a.cfg.Min), a.cfg.Rate)
-		cur := float64(a.lim.Limit())
-		next := target
-		if target > cur {
-			// Climb gradually: the window may refill for others too.
-			next = cur + (target-cur)/2
-			if target-next < target/100 {
-				next = target
+	}
+}
+
+// requeueLocked sets the estimate to what an answer says is left. Tasks
+// already queued (tokens < 0) move with it, earlier or later by the change
+// over the rate, so the queue stays one evenly spaced schedule: without
+// this, a higher estimate would let new arrivals go out beside the queue in
+// a burst, and a lower one would leave a gap and then a burst.
+func (a *AdaptiveLimiter) requeueLocked(tokens float64) {
+	if old := a.tokens; old < 0 {
+		if r := a.rate(); r > 0 && !math.IsInf(r, 1) {
+			d := time.Duration((min(tokens, 0) - old) / r * float64(time.Second))
+			a.shift -= d
+			if d > 0 && a.moved != nil {
+				close(a.moved) // wake the waiters: they are due earlier
+				a.moved = nil
 			}
 		}
-		if next != cur {
-			a.lim.SetLimitAt(now, rate.Limit(next))
-		}
 	}
+	a.tokens = tokens
 }
 
-// pauseLocked holds admission until t and empties the bucket so no burst
-// goes out the moment the pause ends early.
+// pauseLocked holds admission until t: nothing accrues before it, and every
+// reservation already queued moves back by the pause, keeping its spacing.
 func (a *AdaptiveLimiter) pauseLocked(now, t time.Time) {
-	if t.After(a.until) {
-		a.until = t
+	begin := now
+	if a.until.After(now) {
+		begin = a.until
 	}
-	if n := int(a.lim.TokensAt(now)); n > 0 {
-		a.lim.AllowN(now, n)
+	if !t.After(begin) {
+		return
 	}
+	a.shift += t.Sub(begin)
+	a.until = t
+	a.tokens = min(a.tokens, 0)
 }
 
-func (a *AdaptiveLimiter) heldUntil() time.Time { return a.PausedUntil() }
-
-func (a *AdaptiveLimiter) reserve(now time.Time, _ string, cost int) (*rate.Reservation, error) {
+// reserve takes n (1, or the task's cost for a token window) at now.
+func (a *AdaptiveLimiter) reserve(now time.Time, _ string, cost int) (reservation, error) {
 	n := 1
 	if a.cfg.Window == Tokens {
 		if n = cost; n == 0 {
 			return nil, nil
 		}
 	}
-	return reserveN(a.lim, now, n, "adaptive limiter")
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.advanceLocked(now)
+	if most := a.maxCostLocked(); float64(n) > most {
+		return nil, fmt.Errorf("%w: adaptive limiter cost %d > bucket %v", ErrCostTooHigh, n, most)
+	}
+	a.tokens -= float64(n)
+	a.sent += float64(n)
+	r := &adaptiveReservation{a: a, n: float64(n), at: now, shift: a.shift}
+	if a.tokens < 0 {
+		r.at = a.dueLocked(now)
+	}
+	if a.until.After(r.at) {
+		r.at = a.until
+	}
+	return r, nil
+}
+
+// maxCostLocked is the most one task may spend: the learned bucket, or the
+// ceiling's burst.
+func (a *AdaptiveLimiter) maxCostLocked() float64 {
+	if !a.learned && a.cfg.Rate > 0 {
+		return float64(a.cfg.Burst)
+	}
+	return a.size
+}
+
+// dueLocked is when a deficit of -tokens will have been refilled.
+func (a *AdaptiveLimiter) dueLocked(now time.Time) time.Time {
+	if a.until.After(now) {
+		now = a.until // accrual starts when the pause ends
+	}
+	deficit := -a.tokens
+	if r := a.rate(); r > 0 && !math.IsInf(r, 1) {
+		return now.Add(time.Duration(deficit / r * float64(time.Second)))
+	} else if math.IsInf(r, 1) {
+		return now
+	}
+	// Only whole refills: the deficit is met after enough of them.
+	if a.resetAt.IsZero() {
+		return now.Add(maxWaitForever)
+	}
+	due := a.resetAt
+	if per := a.capacity(); a.period > 0 && per > 0 && deficit > per {
+		due = due.Add(time.Duration(math.Ceil(deficit/per)-1) * a.period)
+	}
+	return due
+}
+
+// maxWaitForever stands for "no refill is known": far enough that any
+// max_wait refuses it, short enough not to overflow.
+const maxWaitForever = 100 * 365 * 24 * time.Hour
+
+// answer accounts for one reservation's answer: it is no longer in flight;
+// a token window is corrected by the usage reported (used >= 0); headers,
+// when given, set the estimate.
+func (a *AdaptiveLimiter) answer(now time.Time, n float64, used int, rl *RateLimit) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent = max(a.sent-n, 0)
+	if a.cfg.Window == Tokens && used >= 0 {
+		a.advanceLocked(now)
+		a.tokens += n - float64(used)
+	}
+	if rl != nil {
+		a.observeLocked(now, *rl)
+	}
+}
+
+// adaptiveReservation is one admission's share of the limiter.
+type adaptiveReservation struct {
+	a        *AdaptiveLimiter
+	n        float64
+	at       time.Time
+	shift    time.Duration
+	answered bool
+}
+
+// DelayFrom includes every pause added since the reservation was made.
+func (r *adaptiveReservation) DelayFrom(now time.Time) time.Duration {
+	r.a.mu.Lock()
+	shift := r.a.shift - r.shift
+	r.a.mu.Unlock()
+	return max(r.at.Add(shift).Sub(now), 0)
+}
+
+// changed is closed when the reservation may have become due earlier.
+func (r *adaptiveReservation) changed() <-chan struct{} {
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	if r.a.moved == nil {
+		r.a.moved = make(chan struct{})
+	}
+	return r.a.moved
+}
+
+// CancelAt gives back what was reserved when the task will not be sent.
+func (r *adaptiveReservation) CancelAt(now time.Time) {
+	if r.answered {
+		return
+	}
+	r.answered = true
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	r.a.advanceLocked(now)
+	r.a.sent = max(r.a.sent-r.n, 0)
+	r.a.tokens += r.n
+}
+
+func (r *adaptiveReservation) settle(now time.Time, used int, rl *RateLimit) {
+	if r.answered {
+		return
+	}
+	r.answered = true
+	r.a.answer(now, r.n, used, rl)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // Config sizes a Pool. The zero value is valid: unlimited concurrency, no
@@ -29,6 +30,11 @@ type Config struct {
 	// limit. TokenBurst is the bucket size; 0 means one minute's worth.
 	TokensPerMinute float64 `yaml:"tokens_per_minute" json:"tokens_per_minute"`
 	TokenBurst      int     `yaml:"token_burst" json:"token_burst"`
+	// MaxWait bounds the time a submission may wait for its rate limits, a
+	// running slot and (with BlockWhenFull) queue space; beyond it the
+	// submission is refused with an *OverloadError. 0 means no bound but the
+	// submitter's ctx.
+	MaxWait time.Duration `yaml:"max_wait" json:"max_wait"`
 }
 
 // Validate reports every invalid field at once, each error naming its field.
@@ -61,6 +67,9 @@ func (c Config) Validate() error {
 		bad("burst", "must be >= 0, got %d", c.Burst)
 	} else if c.Burst == 0 && c.requestRate() > 0 {
 		bad("burst", "must be >= 1 when a request rate is set")
+	}
+	if c.MaxWait < 0 {
+		bad("max_wait", "must be >= 0, got %v", c.MaxWait)
 	}
 	if c.TokenBurst < 0 {
 		bad("token_burst", "must be >= 0, got %d", c.TokenBurst)

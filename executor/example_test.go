@@ -63,18 +63,23 @@ func ExampleMap() {
 }
 
 func ExampleAdaptiveLimiter() {
-	a, _ := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: 50, Burst: 10})
-	p, _ := executor.New(executor.Config{}, executor.WithAdaptiveLimiter(a))
+	// No ceiling: until the provider's headers arrive, nothing is held back.
+	a, _ := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests})
+	p, _ := executor.New(executor.Config{MaxWait: 10 * time.Second}, executor.WithAdaptiveLimiter(a))
 	_ = p.Start(context.Background())
 	defer p.Stop(context.Background())
 
-	// After each provider response, feed its headers back.
+	// Each request holds a lease; its answer's headers teach the limiter.
+	l, _ := p.Acquire(context.Background())
 	h := http.Header{}
-	h.Set("x-ratelimit-remaining-requests", "20")
-	h.Set("x-ratelimit-reset-requests", "10s")
-	a.Observe(h)
-	fmt.Printf("rate now %.1f/s\n", a.Limit()) // 20 left over 10 s, × 0.9 safety
-	// Output: rate now 1.8/s
+	h.Set("x-ratelimit-limit-requests", "10")    // the bucket holds 10
+	h.Set("x-ratelimit-remaining-requests", "4") // 4 are left
+	h.Set("x-ratelimit-reset-requests", "110ms") // full again in 110 ms: 5.5 (4 is 4.5 rounded down) per 110 ms
+	rl := executor.ParseRateLimit(h, time.Now())
+	l.Observe(&rl, -1)
+	l.Release(nil)
+	fmt.Printf("bucket %.0f, refill %.0f/s, admitting %.0f/s\n", a.Size(), a.Refill(), a.Limit())
+	// Output: bucket 10, refill 50/s, admitting 45/s
 }
 
 func ExampleParseRateLimit() {

@@ -148,7 +148,7 @@ func (k *KeyedLimiter) remove(el *list.Element) {
 	k.lru.Remove(el)
 }
 
-func (k *KeyedLimiter) reserve(now time.Time, key string, _ int) (*rate.Reservation, error) {
+func (k *KeyedLimiter) reserve(now time.Time, key string, _ int) (reservation, error) {
 	if key == "" {
 		return nil, nil
 	}

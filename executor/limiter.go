@@ -10,15 +10,30 @@ import (
 
 // A gate is one limit a task passes before it runs. reserve takes what the
 // task needs at now (reserve-then-wait: the tokens are held at once, so
-// concurrent callers never overshoot) and reports the reservation.
+// concurrent callers never overshoot) and reports the reservation, nil when
+// the task needs nothing from this gate.
 type gate interface {
-	reserve(now time.Time, key string, cost int) (*rate.Reservation, error)
+	reserve(now time.Time, key string, cost int) (reservation, error)
 }
 
-// holder is a gate that can also hold every task until a time, e.g. the
-// adaptive limiter pausing until a provider's window resets.
-type holder interface {
-	heldUntil() time.Time
+// reservation is what a gate holds for a task: *rate.Reservation, or an
+// adaptive limiter's. DelayFrom may grow after the fact (a pause).
+type reservation interface {
+	DelayFrom(now time.Time) time.Duration
+	CancelAt(now time.Time)
+}
+
+// mover is a reservation whose due time can move earlier after the fact;
+// changed is closed when it did.
+type mover interface {
+	changed() <-chan struct{}
+}
+
+// settler is a reservation that wants to hear how its task's request was
+// answered: usage (-1 when unknown) and the provider's headers (nil when
+// none).
+type settler interface {
+	settle(now time.Time, used int, rl *RateLimit)
 }
 
 // bucket is a plain token bucket spending a fixed or cost-sized amount.
@@ -28,15 +43,38 @@ type bucket struct {
 	what    string
 }
 
-func (b *bucket) reserve(now time.Time, _ string, cost int) (*rate.Reservation, error) {
-	n := 1
-	if b.useCost {
-		n = cost
-		if n == 0 {
-			return nil, nil
-		}
+func (b *bucket) reserve(now time.Time, _ string, cost int) (reservation, error) {
+	if !b.useCost {
+		return reserveN(b.lim, now, 1, b.what)
 	}
-	return reserveN(b.lim, now, n, b.what)
+	if cost == 0 {
+		return nil, nil
+	}
+	r, err := reserveN(b.lim, now, cost, b.what)
+	if err != nil {
+		return nil, err
+	}
+	return &costReservation{Reservation: r, lim: b.lim, n: cost}, nil
+}
+
+// costReservation is a token-bucket reservation made with an estimate; an
+// answer that reports more usage spends the difference too (the bucket goes
+// into debt; x/time/rate cannot give back what was spent).
+type costReservation struct {
+	*rate.Reservation
+	lim     *rate.Limiter
+	n       int
+	settled bool
+}
+
+func (r *costReservation) settle(now time.Time, used int, _ *RateLimit) {
+	if r.settled {
+		return
+	}
+	r.settled = true
+	if extra := used - r.n; extra > 0 {
+		r.lim.ReserveN(now, min(extra, r.lim.Burst()))
+	}
 }
 
 // reserveN reserves n tokens, turning "more than the bucket can ever hold"
@@ -53,7 +91,7 @@ func reserveN(lim *rate.Limiter, now time.Time, n int, what string) (*rate.Reser
 }
 
 // reservations is the set a task holds while it waits.
-type reservations []*rate.Reservation
+type reservations []reservation
 
 // delay is the longest wait among the reservations.
 func (rs reservations) delay(now time.Time) time.Duration {
@@ -69,6 +107,30 @@ func (rs reservations) cancel(now time.Time) {
 	for _, r := range rs {
 		r.CancelAt(now)
 	}
+}
+
+// settle tells the reservations that want it how the request was answered.
+func (rs reservations) settle(now time.Time, used int, rl *RateLimit) {
+	for _, r := range rs {
+		if s, ok := r.(settler); ok {
+			s.settle(now, used, rl)
+		}
+	}
+}
+
+// wakes returns the channels that say the reservations moved earlier (at
+// most two: one per adaptive window).
+func (rs reservations) wakes() (a, b <-chan struct{}) {
+	for _, r := range rs {
+		if m, ok := r.(mover); ok {
+			if a == nil {
+				a = m.changed()
+			} else {
+				b = m.changed()
+			}
+		}
+	}
+	return a, b
 }
 
 // Sleep waits d or until ctx is done. It refuses at once, with an error

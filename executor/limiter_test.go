@@ -2,7 +2,6 @@ package executor_test
 
 import (
 	"context"
-	"net/http"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -131,128 +130,6 @@ func TestKeyedConfigErrors(t *testing.T) {
 	_, err := executor.NewKeyedLimiter(executor.KeyedConfig{Burst: 0, MaxKeys: -1})
 	require.Error(t, err)
 	for _, f := range []string{"requests_per_second:", "burst:", "max_keys:"} {
-		assert.ErrorContains(t, err, f)
-	}
-}
-
-func TestAdaptiveLimiterFollowsHeaders(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name    string
-		window  executor.WindowKind
-		headers map[string]string
-		want    float64 // rate after one observation, from a start of 100/s
-		paused  time.Duration
-	}{
-		{"openai requests lowered", executor.Requests,
-			map[string]string{"x-ratelimit-remaining-requests": "50", "x-ratelimit-reset-requests": "10s"}, 4.5, 0},
-		{"openai tokens lowered", executor.Tokens,
-			map[string]string{"x-ratelimit-remaining-tokens": "200", "x-ratelimit-reset-tokens": "4s"}, 45, 0},
-		{"anthropic requests lowered", executor.Requests,
-			map[string]string{"anthropic-ratelimit-requests-remaining": "30", "anthropic-ratelimit-requests-reset": now.Add(10 * time.Second).Format(time.RFC3339)}, 2.7, 0},
-		{"generic delta seconds", executor.Requests,
-			map[string]string{"ratelimit-remaining": "20", "ratelimit-reset": "2"}, 9, 0},
-		{"generic epoch seconds", executor.Requests,
-			map[string]string{"x-ratelimit-remaining": "20", "x-ratelimit-reset": "1795694404"}, 4.5, 0},
-		{"never below min", executor.Requests,
-			map[string]string{"x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "1h"}, 1, 0},
-		{"room leaves the rate alone at its ceiling", executor.Requests,
-			map[string]string{"x-ratelimit-remaining-requests": "100000", "x-ratelimit-reset-requests": "1s"}, 100, 0},
-		{"exhausted pauses until reset", executor.Requests,
-			map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}, 100, 6 * time.Minute},
-		{"retry-after pauses", executor.Requests,
-			map[string]string{"retry-after": "2"}, 100, 2 * time.Second},
-		{"retry-after-ms pauses", executor.Requests,
-			map[string]string{"retry-after-ms": "1500"}, 100, 1500 * time.Millisecond},
-		{"other window ignored", executor.Requests,
-			map[string]string{"x-ratelimit-remaining-tokens": "1", "x-ratelimit-reset-tokens": "1m"}, 100, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: tt.window, Rate: 100, Burst: 10, Min: 1})
-			require.NoError(t, err)
-			h := http.Header{}
-			for k, v := range tt.headers {
-				h.Set(k, v)
-			}
-			a.ObserveAt(now, h)
-			assert.InDelta(t, tt.want, a.Limit(), 1e-9)
-			if tt.paused > 0 {
-				assert.Equal(t, now.Add(tt.paused), a.PausedUntil())
-			} else {
-				assert.True(t, a.PausedUntil().IsZero())
-			}
-		})
-	}
-}
-
-func TestAdaptiveRestartsAtTheWindowsRateAfterExhaustion(t *testing.T) {
-	now := time.Now()
-	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 1000, Burst: 1, Min: 1, Safety: 1})
-	require.NoError(t, err)
-	a.ObserveAt(now, http.Header{"X-Ratelimit-Remaining-Requests": {"1"}, "X-Ratelimit-Reset-Requests": {"1s"}})
-	assert.InDelta(t, 1, a.Limit(), 1e-9, "one left for a second: the rule drops to 1/s")
-	a.ObserveAt(now, http.Header{"X-Ratelimit-Limit-Requests": {"200"}, "X-Ratelimit-Remaining-Requests": {"0"}, "X-Ratelimit-Reset-Requests": {"500ms"}})
-	assert.Equal(t, now.Add(500*time.Millisecond), a.PausedUntil())
-	assert.InDelta(t, 400, a.Limit(), 1e-9, "after the pause the window holds 200 again: 200 per 0.5 s")
-}
-
-func TestAdaptiveLimiterClimbsBack(t *testing.T) {
-	now := time.Now()
-	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 100, Burst: 1, Min: 1, Safety: 1})
-	require.NoError(t, err)
-	obs := func(remaining string) {
-		a.ObserveAt(now, http.Header{"X-Ratelimit-Remaining-Requests": {remaining}, "X-Ratelimit-Reset-Requests": {"1s"}})
-	}
-	obs("10")
-	assert.InDelta(t, 10, a.Limit(), 1e-9)
-	obs("1000") // room: halve the gap to the ceiling
-	assert.InDelta(t, 55, a.Limit(), 1e-9)
-	obs("1000")
-	assert.InDelta(t, 77.5, a.Limit(), 1e-9)
-	for range 10 {
-		obs("1000")
-	}
-	assert.InDelta(t, 100, a.Limit(), 1e-9, "reaches the ceiling, never above")
-	obs("60") // a lower allowance applies at once
-	assert.InDelta(t, 60, a.Limit(), 1e-9)
-}
-
-func TestAdaptiveRetryAfterBlocksAdmission(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 1000, Burst: 100})
-		require.NoError(t, err)
-		p := newStarted(t, executor.Config{}, executor.WithAdaptiveLimiter(a))
-		a.Observe(http.Header{"Retry-After": {"2"}}) // as on a 429
-		start := time.Now()
-		require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }))
-		assert.Equal(t, 2*time.Second, time.Since(start))
-		// After the pause, admission is immediate again.
-		start = time.Now()
-		require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }))
-		assert.Zero(t, time.Since(start))
-	})
-}
-
-func TestAdaptivePauseReachesQueuedTasks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 1, Burst: 1})
-		require.NoError(t, err)
-		p := newStarted(t, executor.Config{}, executor.WithAdaptiveLimiter(a))
-		require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil })) // spends the burst
-		start := time.Now()
-		done := make(chan time.Duration, 1)
-		require.NoError(t, p.Go(context.Background(), func(context.Context) error { done <- time.Since(start); return nil }))
-		// The task holds a reservation due at 1 s; a pause that arrives later still holds it.
-		a.Observe(http.Header{"Retry-After": {"5"}})
-		assert.Equal(t, 5*time.Second, <-done)
-	})
-}
-
-func TestAdaptiveConfigErrors(t *testing.T) {
-	_, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: 7, Rate: 0, Burst: 0, Safety: 2})
-	require.Error(t, err)
-	for _, f := range []string{"window:", "rate:", "burst:", "min:", "safety:"} {
 		assert.ErrorContains(t, err, f)
 	}
 }

@@ -31,13 +31,13 @@ func WithKeyedLimiter(k *KeyedLimiter) Option {
 	})
 }
 
-// WithAdaptiveLimiter makes every task wait on a (whose rate the caller
-// adapts with Observe). Give one per window to follow requests and tokens.
+// WithAdaptiveLimiter makes every task wait on a, which learns the
+// provider's bucket from the answers fed to Lease.Observe (or to a.Observe).
+// Give one per window to follow requests and tokens.
 func WithAdaptiveLimiter(a *AdaptiveLimiter) Option {
 	return optionFunc(func(p *Pool) {
 		if a != nil {
 			p.gates = append(p.gates, a)
-			p.holders = append(p.holders, a)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -20,12 +21,11 @@ import (
 // for its rate limits (tokens are reserved at submission, so concurrent
 // submitters never overshoot), then for a running slot, then runs.
 type Pool struct {
-	cfg     Config
-	log     *zap.Logger
-	gates   []gate
-	holders []holder
-	admit   chan struct{} // admission tokens: running + queued; nil = unbounded
-	slots   chan struct{} // running slots, when a queue sits in front; else nil
+	cfg   Config
+	log   *zap.Logger
+	gates []gate
+	admit chan struct{} // admission tokens: running + queued; nil = unbounded
+	slots chan struct{} // running slots, when a queue sits in front; else nil
 
 	// state packs startedBit, closedBit and the number of admitted tasks that
 	// have not finished, so admission and drain need no lock.
@@ -205,12 +205,14 @@ func (p *Pool) Stats() Stats {
 }
 
 type task struct {
-	ctx    context.Context
-	cancel context.CancelFunc // nil when ctx is the pool's own
-	unhook func() bool        // detaches cancel from the pool's hard stop
-	fn     Func
-	res    reservations
-	onDone func(error)
+	ctx     context.Context
+	cancel  context.CancelFunc // nil when ctx is the pool's own
+	unhook  func() bool        // detaches cancel from the pool's hard stop
+	fn      Func
+	res     reservations
+	onDone  func(error)
+	start   time.Time // when it was admitted, for MaxWait; zero without it
+	slotted bool      // holds a running slot
 }
 
 // submit admits a task and reserves its limits; the caller then runs it.
@@ -220,28 +222,43 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 	if len(opts) > 0 {
 		o = collect(opts)
 	}
-	if err := p.admitTask(ctx, o.waitForSpace); err != nil {
+	t := &task{fn: fn, onDone: o.onDone}
+	if p.cfg.MaxWait > 0 {
+		t.start = time.Now()
+	}
+	if err := p.admitTask(ctx, t, o.waitForSpace); err != nil {
 		p.rejected.Add(1)
 		return nil, err
 	}
-	t := &task{fn: fn, onDone: o.onDone}
 	if len(p.gates) > 0 {
 		now := time.Now()
 		for _, g := range p.gates {
 			r, err := g.reserve(now, o.key, o.cost)
+			if err == nil && r != nil {
+				t.res = append(t.res, r)
+			}
+			if err == nil && p.cfg.MaxWait > 0 {
+				if d := t.res.delay(now); d > p.cfg.MaxWait {
+					err = p.overloaded("rate limit", d, d)
+				}
+			}
 			if err != nil {
 				t.res.cancel(now)
 				p.unadmit()
 				p.rejected.Add(1)
-				return nil, fmt.Errorf("executor %q: %w", p.cfg.Name, err)
-			}
-			if r != nil {
-				t.res = append(t.res, r)
+				if !errors.Is(err, ErrOverloaded) {
+					err = fmt.Errorf("executor %q: %w", p.cfg.Name, err)
+				}
+				return nil, err
 			}
 		}
 	}
 	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
 	return t, nil
+}
+
+func (p *Pool) overloaded(reason string, wait, retryAfter time.Duration) *OverloadError {
+	return &OverloadError{Pool: p.cfg.Name, Reason: reason, Wait: wait, RetryAfter: retryAfter}
 }
 
 func collect(opts []TaskOption) taskOptions {
@@ -253,7 +270,7 @@ func collect(opts []TaskOption) taskOptions {
 }
 
 // admitTask counts the task in and takes an admission token.
-func (p *Pool) admitTask(ctx context.Context, wait bool) error {
+func (p *Pool) admitTask(ctx context.Context, t *task, wait bool) error {
 	s := p.state.Add(1)
 	switch {
 	case s&closedBit != 0:
@@ -274,6 +291,12 @@ func (p *Pool) admitTask(ctx context.Context, wait bool) error {
 		p.leave()
 		return ErrQueueFull
 	}
+	var expired <-chan time.Time
+	if p.cfg.MaxWait > 0 {
+		tm := time.NewTimer(p.cfg.MaxWait)
+		defer tm.Stop()
+		expired = tm.C
+	}
 	select {
 	case p.admit <- struct{}{}:
 		return nil
@@ -283,6 +306,9 @@ func (p *Pool) admitTask(ctx context.Context, wait bool) error {
 	case <-p.closing:
 		p.leave()
 		return ErrClosed
+	case <-expired:
+		p.leave()
+		return p.overloaded("queue", p.cfg.MaxWait, p.cfg.MaxWait)
 	}
 }
 
@@ -319,6 +345,12 @@ func (p *Pool) taskContext(ctx context.Context) (context.Context, context.Cancel
 // run executes an admitted task to its end, counts it and releases it.
 func (p *Pool) run(t *task) error {
 	out, err := p.exec(t)
+	p.finish(t, out, err)
+	return err
+}
+
+// finish counts a task's outcome and releases everything it held.
+func (p *Pool) finish(t *task, out outcome, err error) {
 	switch {
 	case out == outNotRun:
 		p.cancelled.Add(1)
@@ -332,6 +364,12 @@ func (p *Pool) run(t *task) error {
 	default:
 		p.failed.Add(1)
 	}
+	if len(t.res) > 0 {
+		t.res.settle(time.Now(), -1, nil) // a task's answer is not known: only "done"
+	}
+	if t.slotted {
+		<-p.slots
+	}
 	if t.unhook != nil {
 		t.unhook()
 		t.cancel()
@@ -343,7 +381,6 @@ func (p *Pool) run(t *task) error {
 		t.onDone(err)
 	}
 	p.leave()
-	return err
 }
 
 // outcome says how far a task got.
@@ -357,27 +394,57 @@ const (
 
 // exec waits for the task's limits and slot, then calls it.
 func (p *Pool) exec(t *task) (outcome, error) {
-	if len(t.res) > 0 || len(p.holders) > 0 {
-		if err := p.waitLimits(t); err != nil {
-			return outNotRun, err
-		}
-	}
-	if p.slots != nil {
-		select {
-		case p.slots <- struct{}{}:
-			defer func() { <-p.slots }()
-		case <-t.ctx.Done():
-			return outNotRun, t.ctx.Err()
-		}
-	}
-	select { // cheaper than ctx.Err, which takes the context's lock
-	case <-t.ctx.Done():
-		return outNotRun, t.ctx.Err()
-	default:
+	if err := p.await(t); err != nil {
+		return outNotRun, err
 	}
 	p.running.Add(1)
 	defer p.running.Add(-1)
 	return call(t.ctx, t.fn)
+}
+
+// await waits for the task's rate limits, then takes a running slot.
+func (p *Pool) await(t *task) error {
+	if len(t.res) > 0 {
+		if err := p.waitLimits(t); err != nil {
+			return err
+		}
+	}
+	if p.slots != nil {
+		if err := p.takeSlot(t); err != nil {
+			return err
+		}
+	}
+	select { // cheaper than ctx.Err, which takes the context's lock
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	default:
+		return nil
+	}
+}
+
+// takeSlot waits for a running slot, within what is left of MaxWait.
+func (p *Pool) takeSlot(t *task) error {
+	select {
+	case p.slots <- struct{}{}:
+		t.slotted = true
+		return nil
+	default:
+	}
+	var expired <-chan time.Time
+	if p.cfg.MaxWait > 0 {
+		tm := time.NewTimer(p.cfg.MaxWait - time.Since(t.start))
+		defer tm.Stop()
+		expired = tm.C
+	}
+	select {
+	case p.slots <- struct{}{}:
+		t.slotted = true
+		return nil
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	case <-expired:
+		return p.overloaded("concurrency", p.cfg.MaxWait, p.cfg.MaxWait)
+	}
 }
 
 func call(ctx context.Context, fn Func) (out outcome, err error) {
@@ -389,28 +456,48 @@ func call(ctx context.Context, fn Func) (out outcome, err error) {
 	return outReturned, fn(ctx)
 }
 
-// waitLimits sleeps until the task's reservations come due and no adaptive
-// limiter holds admission.
+// waitLimits sleeps until the task's reservations come due. An adaptive
+// limiter's pause can push them back while the task waits; a task pushed
+// beyond MaxWait is refused then, its tokens given back.
 func (p *Pool) waitLimits(t *task) error {
 	start := time.Now()
 	defer func() { p.limiterWait.Add(int64(time.Since(start))) }()
-	if err := Sleep(t.ctx, t.res.delay(start)); err != nil {
-		t.res.cancel(time.Now())
-		return err
-	}
-	for {
-		var until time.Time
-		for _, h := range p.holders {
-			if u := h.heldUntil(); u.After(until) {
-				until = u
-			}
-		}
-		d := time.Until(until)
+	for now := start; ; now = time.Now() {
+		d := t.res.delay(now)
 		if d <= 0 {
 			return nil
 		}
-		if err := Sleep(t.ctx, d); err != nil {
+		if p.cfg.MaxWait > 0 {
+			if waited := now.Sub(t.start); waited+d > p.cfg.MaxWait {
+				t.res.cancel(now)
+				return p.overloaded("rate limit", waited+d, d)
+			}
+		}
+		if err := p.sleepLimits(t, d); err != nil {
+			t.res.cancel(time.Now())
 			return err
 		}
 	}
+}
+
+// sleepLimits waits d, or less when an adaptive limiter moves the task's
+// reservation earlier.
+func (p *Pool) sleepLimits(t *task, d time.Duration) error {
+	wa, wb := t.res.wakes()
+	if wa == nil {
+		return Sleep(t.ctx, d)
+	}
+	if dl, ok := t.ctx.Deadline(); ok && time.Until(dl) < d {
+		return fmt.Errorf("wait of %v does not fit before the context deadline: %w", d, context.DeadlineExceeded)
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-wa:
+	case <-wb:
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	}
+	return nil
 }

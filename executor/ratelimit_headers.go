@@ -13,7 +13,13 @@ import (
 type Window struct {
 	Limit     int64
 	Remaining int64
-	Reset     time.Duration // time until the window resets
+	// Reset is, for a token bucket (OpenAI, Anthropic), the time until the
+	// bucket is full again; for a fixed window (Fixed), the time until the
+	// window restarts with Limit.
+	Reset time.Duration
+	// Fixed is set for the generic x-ratelimit-* / ratelimit-* families and
+	// the IETF RateLimit fields, which count in fixed windows.
+	Fixed bool
 }
 
 // Known reports whether the headers gave any of the window's fields.
@@ -46,6 +52,7 @@ type headerFamily struct {
 	window                  WindowKind
 	limit, remaining, reset string
 	parseReset              resetParser
+	fixed                   bool
 }
 
 // headerFamilies in the order they are read: generic single-window headers
@@ -54,10 +61,11 @@ var headerFamilies = func() []headerFamily {
 	var fs []headerFamily
 	add := func(w WindowKind, limit, remaining, reset string, p resetParser) {
 		c := http.CanonicalHeaderKey
-		fs = append(fs, headerFamily{w, c(limit), c(remaining), c(reset), p})
+		fs = append(fs, headerFamily{w, c(limit), c(remaining), c(reset), p, false})
 	}
 	for _, p := range []string{"x-rl-", "ratelimit-", "x-rate-limit-", "x-ratelimit-"} {
 		add(Requests, p+"limit", p+"remaining", p+"reset", parseGenericReset)
+		fs[len(fs)-1].fixed = true
 	}
 	for _, k := range []struct {
 		w    WindowKind
@@ -83,7 +91,10 @@ var headerFamilies = func() []headerFamily {
 //     reset as an RFC 3339 time;
 //   - the generic x-ratelimit-*, x-rate-limit-*, ratelimit-* and x-rl-*
 //     {limit,remaining,reset} (the requests window), reset as delta seconds or
-//     epoch seconds;
+//     epoch seconds, as fixed windows;
+//   - the IETF RateLimit and RateLimit-Policy fields
+//     (RateLimit: "default";r=50;t=30, RateLimit-Policy: "default";q=100;w=60),
+//     as a fixed window of the requests; the policy with the least left wins;
 //   - retry-after-ms (milliseconds) and retry-after (seconds or an HTTP date).
 //
 // Values it cannot read are left unknown; it never panics.
@@ -106,7 +117,12 @@ func ParseRateLimit(h http.Header, now time.Time) RateLimit {
 		case outputTokens:
 			dst = &rl.OutputTokens
 		}
-		mergeWindow(dst, readWindow(h, now, f.limit, f.remaining, f.reset, f.parseReset))
+		w := readWindow(h, now, f.limit, f.remaining, f.reset, f.parseReset)
+		w.Fixed = f.fixed && w.Known()
+		mergeWindow(dst, w)
+	}
+	if w, ok := parseIETF(h); ok {
+		mergeWindow(&rl.Requests, w)
 	}
 	rl.RetryAfter = parseRetryAfter(h, now)
 	return rl
@@ -178,6 +194,9 @@ func mergeWindow(dst *Window, src Window) {
 	}
 	if src.Reset >= 0 {
 		dst.Reset = src.Reset
+	}
+	if src.Known() {
+		dst.Fixed = src.Fixed
 	}
 }
 

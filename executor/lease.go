@@ -1,0 +1,62 @@
+package executor
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Lease is one admission held by work that the caller runs itself: a
+// request sent on the caller's goroutine, or a stream read until its last
+// event. Acquire waits for the limits and a running slot as a task of Go or
+// Run would; the lease holds the slot until Release. In Stats a lease counts
+// as a task: running while held, completed or failed by Release's error.
+type Lease struct {
+	p        *Pool
+	t        *task
+	released atomic.Bool
+}
+
+// Acquire admits one unit of work and returns its lease, or the error a
+// submission would get (ErrClosed, ErrQueueFull, *OverloadError, ctx's
+// error, ...). Release the lease when the work is done; Stop waits for held
+// leases until its deadline, then cancels their Context and waits for
+// Release.
+func (p *Pool) Acquire(ctx context.Context, opts ...TaskOption) (*Lease, error) {
+	t, err := p.submit(ctx, nil, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.await(t); err != nil {
+		p.finish(t, outNotRun, err)
+		return nil, err
+	}
+	p.running.Add(1)
+	return &Lease{p: p, t: t}, nil
+}
+
+// Context is cancelled when the ctx given to Acquire is, and when the pool's
+// Stop deadline passes. Run the leased work under it.
+func (l *Lease) Context() context.Context { return l.t.ctx }
+
+// Observe reports how the provider answered the leased request: the
+// rate-limit headers it sent (rl, nil for none) and the tokens it says were
+// used (-1 when unknown). Adaptive limiters learn from it and stop counting
+// the request as unanswered; token limits correct their estimate. Call it
+// once the answer's headers (and, if known, its usage) are in, before
+// Release; later calls do nothing.
+func (l *Lease) Observe(rl *RateLimit, used int) {
+	if len(l.t.res) > 0 && !l.released.Load() {
+		l.t.res.settle(time.Now(), used, rl)
+	}
+}
+
+// Release ends the lease, counting err as the work's result, and frees its
+// slot. It is idempotent.
+func (l *Lease) Release(err error) {
+	if l.released.Swap(true) {
+		return
+	}
+	l.p.running.Add(-1)
+	l.p.finish(l.t, outReturned, err)
+}
