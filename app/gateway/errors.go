@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
@@ -47,6 +48,7 @@ func upstreamError(err error) *apiError {
 	var se *endpoint.StatusError
 	var coe *endpoint.CircuitOpenError
 	var te *providers.TranslationError
+	var oe *executor.OverloadError
 	switch {
 	case errors.As(err, &te):
 		return badRequest(te.Field, "%s", te.Error())
@@ -62,16 +64,23 @@ func upstreamError(err error) *apiError {
 			e.message = fmt.Sprintf("upstream answered %d", se.Status)
 		}
 		if se.RetryAfter > 0 {
-			e.header = http.Header{"Retry-After": {strconv.Itoa(int((se.RetryAfter + 999_999_999) / 1e9))}}
+			e.header = retryAfter(se.RetryAfter)
 		}
 		return e
 	case errors.As(err, &coe):
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "circuit_open",
 			message: "the upstream is failing; try again later",
 			header:  http.Header{"Retry-After": {strconv.Itoa(int(coe.Remaining.Seconds()) + 1)}}}
+	case errors.As(err, &oe):
+		// Shed: admission would have waited past max_wait. Told at once,
+		// with when capacity is expected.
+		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "overloaded",
+			message: fmt.Sprintf("the gateway is at this model's rate limit (%s); retry after %v",
+				oe.Reason, oe.RetryAfter.Round(time.Millisecond)),
+			header: retryAfter(oe.RetryAfter)}
 	case errors.Is(err, executor.ErrQueueFull):
 		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "queue_full",
-			message: "the gateway's queue for this model is full"}
+			message: "the gateway's queue for this model is full", header: retryAfter(time.Second)}
 	case errors.Is(err, errMalformed):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: errMalformed.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -80,6 +89,16 @@ func upstreamError(err error) *apiError {
 		return drainingError()
 	}
 	return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream could not be reached"}
+}
+
+// retryAfter is the wait hint in both forms clients read: Retry-After in
+// whole seconds (rounded up) and retry-after-ms, which the official SDKs
+// prefer.
+func retryAfter(d time.Duration) http.Header {
+	return http.Header{
+		"Retry-After":    {strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)},
+		"Retry-After-Ms": {strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)},
+	}
 }
 
 func drainingError() *apiError {

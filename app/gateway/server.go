@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -191,22 +192,34 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 			aerr = h(rw, r.WithContext(ctx), x)
 			cancel()
 		}
-		if aerr != nil && !rw.wrote {
+		// A client that went away (disconnected, or gave up) is not an
+		// upstream failure: its call was cancelled, nothing is written, and
+		// the log and metrics say 499 as nginx does.
+		clientGone := r.Context().Err() != nil
+		if aerr != nil && !rw.wrote && !clientGone {
 			fail(rw, aerr)
+		}
+		status := rw.code()
+		if clientGone {
+			status = statusClientClosed
 		}
 		d := time.Since(start)
 		model := s.metrics.modelLabel(x.model)
-		s.metrics.requests.WithLabelValues(route, model, x.endpoint, fmt.Sprint(rw.code())).Inc()
+		s.metrics.requests.WithLabelValues(route, model, x.endpoint, strconv.Itoa(status)).Inc()
 		s.metrics.total.WithLabelValues(route).Observe(d.Seconds())
 		if x.endpoint != "" {
 			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
 		}
 		s.log.Info("request",
 			zap.String("method", r.Method), zap.String("route", route), zap.String("model", x.model),
-			zap.String("endpoint", x.endpoint), zap.Int("status", rw.code()), zap.Duration("duration", d),
+			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
 			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts))
 	})
 }
+
+// statusClientClosed is nginx's status for a request whose client closed
+// the connection before the answer.
+const statusClientClosed = 499
 
 // authorized checks the bearer key in constant time against every key.
 func (s *Server) authorized(r *http.Request) bool {
