@@ -53,6 +53,7 @@ type Server struct {
 	mix     []Weighted
 	rnd     *rand.Rand
 	bucket  *bucket
+	style   HeaderStyle
 	script  []Fault // consumed one per request, before always
 	always  Fault
 	last    Recorded
