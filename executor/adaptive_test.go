@@ -239,8 +239,8 @@ func TestAdaptiveConfigErrors(t *testing.T) {
 
 func TestMaxWaitRefusesAtOnceAndReturnsTheTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{Name: "up", RequestsPerSecond: 1, Burst: 1, MaxWait: 2 * time.Second})
-		for range 3 { // due at 0, 1 s and 2 s: within max_wait
+		p := newStarted(t, executor.Config{Name: "up", RequestsPerSecond: 1, Burst: 1, MaxWait: 2500 * time.Millisecond})
+		for range 3 { // due at 0, 1 s and 2 s: within 90 % of max_wait
 			require.NoError(t, p.Go(context.Background(), func(context.Context) error { return nil }))
 		}
 		start := time.Now()

@@ -32,8 +32,10 @@ type Config struct {
 	TokenBurst      int     `yaml:"token_burst" json:"token_burst"`
 	// MaxWait bounds the time a submission may wait for its rate limits, a
 	// running slot and (with BlockWhenFull) queue space; beyond it the
-	// submission is refused with an *OverloadError. 0 means no bound but the
-	// submitter's ctx.
+	// submission is refused with an *OverloadError. A rate-limit wait is
+	// decided when the task reserves: over 90 % of MaxWait it is refused at
+	// once (the rest is room for an adaptive limiter's corrections). 0 means
+	// no bound but the submitter's ctx.
 	MaxWait time.Duration `yaml:"max_wait" json:"max_wait"`
 }
 

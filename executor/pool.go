@@ -238,7 +238,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 				t.res = append(t.res, r)
 			}
 			if err == nil && p.cfg.MaxWait > 0 {
-				if d := t.res.delay(now); d > p.cfg.MaxWait {
+				if d := t.res.delay(now); d > p.admitWithin() {
 					err = p.overloaded("rate limit", d, d)
 				}
 			}
@@ -256,6 +256,13 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
 	return t, nil
 }
+
+// admitWithin is the longest rate-limit wait accepted when a task reserves:
+// nine tenths of MaxWait. The rest is room for an adaptive limiter to move
+// the queue as answers correct its estimate, so that a task accepted is
+// not refused later for a small correction; only a move past MaxWait
+// refuses it then.
+func (p *Pool) admitWithin() time.Duration { return p.cfg.MaxWait - p.cfg.MaxWait/10 }
 
 func (p *Pool) overloaded(reason string, wait, retryAfter time.Duration) *OverloadError {
 	return &OverloadError{Pool: p.cfg.Name, Reason: reason, Wait: wait, RetryAfter: retryAfter}
