@@ -11,7 +11,7 @@
 // answer) slows itself down and hides queueing, retry storms and shedding;
 // its table is kept below for comparison.
 //
-//	cd bench && go run ./cmd/goodput [-duration 6s] [-limit 50] [-burst 10] [-max-wait 1s]
+//	cd bench && go run ./cmd/goodput [-duration 5s] [-limit 50] [-burst 10] [-max-wait 1s]
 package main
 
 import (
@@ -41,13 +41,13 @@ import (
 )
 
 var (
-	duration = flag.Duration("duration", 6*time.Second, "arrivals per open-loop row")
+	duration = flag.Duration("duration", 5*time.Second, "arrivals per open-loop row")
 	limit    = flag.Float64("limit", 50, "the provider's requests per second")
 	burst    = flag.Int("burst", 10, "the provider's bucket size")
 	maxWait  = flag.Duration("max-wait", time.Second, "khive's limits.max_wait")
 	latency  = flag.Duration("latency", 20*time.Millisecond, "the upstream's latency (plus up to -jitter)")
 	jitter   = flag.Duration("jitter", 10*time.Millisecond, "random extra upstream latency")
-	closed   = flag.Duration("closed", 6*time.Second, "closed-loop run length (0: skip)")
+	closed   = flag.Duration("closed", 5*time.Second, "closed-loop run length (0: skip)")
 )
 
 // family is a provider's header meaning and the route that speaks it.
@@ -84,6 +84,7 @@ func main() {
 	static := endpoint.Limits{RequestsPerMinute: *limit * 60, Burst: *burst, MaxWait: *maxWait}
 	for _, via := range []string{"endpoint", "gateway"} {
 		row(families[0], "static = provider's", static, via, 2)
+		row(families[0], "none", endpoint.Limits{}, via, 0.8) // the latency baseline
 		row(families[0], "none", endpoint.Limits{}, via, 2)
 	}
 	if *closed > 0 {
