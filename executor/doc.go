@@ -13,12 +13,20 @@
 // limits, and a running slot. Rate limits reserve their tokens at submission
 // (golang.org/x/time/rate's reserve-then-wait), so many concurrent submitters
 // never overshoot the configured rate; a task that gives up returns its
-// tokens. A wait that cannot end before ctx's deadline fails at once.
+// tokens. A wait that cannot end before ctx's deadline fails at once, and
+// with MaxWait set a wait longer than it is refused with an *OverloadError
+// saying when capacity is expected: at once for a rate-limit wait (over 90 %
+// of MaxWait), at MaxWait for a slot or queue space.
+//
+// Work that the caller runs itself (a request, a stream read until its last
+// event) takes a Lease with Acquire: the same admission, a slot held until
+// Release, and Observe to feed the provider's answer back to the limits.
 //
 // Limits: a request rate (RequestsPerSecond or RequestsPerMinute with Burst),
 // a token rate (TokensPerMinute; tasks spend Cost(n)), a KeyedLimiter for
-// per-key limits (Key(k)), and AdaptiveLimiters whose rate follows a
-// provider's rate-limit headers (see ParseRateLimit for the header families).
+// per-key limits (Key(k)), and AdaptiveLimiters that learn a provider's
+// bucket (size, refill, what is left) from its rate-limit headers (see
+// ParseRateLimit for the header families and their meanings).
 //
 // # Stop
 //
@@ -30,7 +38,8 @@
 //
 // # Errors
 //
-// ErrClosed, ErrNotStarted, ErrQueueFull and ErrCostTooHigh are sentinels for
+// ErrClosed, ErrNotStarted, ErrQueueFull, ErrCostTooHigh and ErrOverloaded
+// (matched by every *OverloadError) are sentinels for
 // errors.Is; a panicking task yields a *PanicError with the value and stack.
 // Config errors name the field in its YAML spelling.
 package executor
