@@ -117,13 +117,19 @@ func TestAdaptiveUsesTheCeilingUntilHeadersArrive(t *testing.T) {
 	})
 }
 
+// fullBucket is an adaptive limiter that has just seen a full bucket of
+// 10, and a pool that refuses anything it cannot admit at once.
+func fullBucket(t *testing.T) (*executor.AdaptiveLimiter, *executor.Pool, http.Header) {
+	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
+	require.NoError(t, err)
+	full := http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"10"}}
+	a.Observe(full)
+	return a, instantPool(t, a), full
+}
+
 func TestAdaptiveCountsUnansweredRequestsAgainstRemaining(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
-		require.NoError(t, err)
-		full := http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"10"}}
-		a.Observe(full)
-		p := instantPool(t, a)
+		a, p, full := fullBucket(t)
 		assert.Equal(t, 5, admittedNow(t, p, 5), "5 sent, no answer yet")
 		// An answer to someone else's request says the bucket is still full:
 		// the 5 in flight are not counted by the provider yet.
@@ -134,11 +140,7 @@ func TestAdaptiveCountsUnansweredRequestsAgainstRemaining(t *testing.T) {
 
 func TestAdaptiveLeaseObserveSettlesItsRequest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
-		require.NoError(t, err)
-		full := http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"10"}}
-		a.Observe(full)
-		p := instantPool(t, a)
+		_, p, _ := fullBucket(t)
 		l, err := p.Acquire(context.Background())
 		require.NoError(t, err)
 		rl := executor.ParseRateLimit(http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"9"}}, time.Now())
