@@ -1,10 +1,13 @@
 package executor_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"math"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -295,5 +298,45 @@ func TestMaxWaitRefusesATaskAPauseWouldHoldTooLong(t *testing.T) {
 		a.Observe(http.Header{"Retry-After": {"10"}})
 		assert.ErrorIs(t, <-errc, executor.ErrOverloaded)
 		assert.LessOrEqual(t, time.Since(start), 3*time.Second)
+	})
+}
+
+// FuzzAdaptiveObserve feeds two raw header blocks to a limiter (seeds in
+// testdata/fuzz/FuzzAdaptiveObserve): whatever they say, what it learns
+// stays a number, and admission afterwards either succeeds or is refused
+// with the typed error, never hangs past max_wait.
+func FuzzAdaptiveObserve(f *testing.F) {
+	f.Add("x-ratelimit-limit-requests: 10\r\nx-ratelimit-remaining-requests: 0\r\nx-ratelimit-reset-requests: 190ms\r\n",
+		"retry-after-ms: 100\r\n")
+	f.Add("ratelimit: \"a\";r=0;t=3\r\nratelimit-policy: \"a\";q=5;w=3\r\n", "x-ratelimit-remaining: 99999999999\r\n")
+	f.Fuzz(func(t *testing.T, first, second string) {
+		synctest.Test(t, func(t *testing.T) {
+			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
+			require.NoError(t, err)
+			for _, raw := range []string{first, second} {
+				r := textproto.NewReader(bufio.NewReader(strings.NewReader(raw + "\r\n\r\n")))
+				mh, _ := r.ReadMIMEHeader()
+				a.Observe(http.Header(mh))
+			}
+			for _, v := range []float64{a.Limit(), a.Size(), a.Refill()} {
+				if math.IsNaN(v) || v < 0 {
+					t.Fatalf("learned %v", v)
+				}
+			}
+			p, err := executor.New(executor.Config{MaxWait: time.Second}, executor.WithAdaptiveLimiter(a))
+			require.NoError(t, err)
+			require.NoError(t, p.Start(context.Background()))
+			start := time.Now()
+			l, err := p.Acquire(context.Background())
+			if err == nil {
+				l.Release(nil)
+			} else if !errors.Is(err, executor.ErrOverloaded) {
+				t.Fatalf("admission: %v", err)
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("waited %v", time.Since(start))
+			}
+			require.NoError(t, p.Stop(context.Background()))
+		})
 	})
 }

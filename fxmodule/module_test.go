@@ -361,7 +361,7 @@ endpoints:
     base_url: `+up.BaseURL()+`
     api_key: ${KHIVE_TEST_KEY}
     timeout: 30s
-    limits: {requests_per_minute: 600, burst: 5}
+    limits: {requests_per_minute: 600, burst: 5, max_wait: 250ms, adaptive: true}
   raw:
     provider: custom
     base_url: https://api.example.com/v1
@@ -376,6 +376,8 @@ endpoints:
 	assert.Equal(t, 32, cfg.Executor.QueueSize)
 	assert.Equal(t, secretKey, cfg.Endpoints["chat"].APIKey.Reveal())
 	assert.Equal(t, 30*time.Second, cfg.Endpoints["chat"].Timeout)
+	assert.Equal(t, 250*time.Millisecond, cfg.Endpoints["chat"].Limits.MaxWait)
+	assert.True(t, cfg.Endpoints["chat"].Limits.Adaptive)
 	assert.Equal(t, "x-api-key", cfg.Endpoints["raw"].Auth)
 	assert.NotContains(t, fmt.Sprintf("%+v", cfg), secretKey)
 
