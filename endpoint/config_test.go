@@ -106,3 +106,26 @@ func TestSecretNeverPrints(t *testing.T) {
 	assert.Equal(t, "abc", back.Reveal())
 	assert.True(t, endpoint.Secret{}.IsZero())
 }
+
+func TestNoKeyReachableByFormatting(t *testing.T) {
+	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"}
+	for _, auth := range []string{endpoint.AuthBearer, endpoint.AuthXAPIKey, endpoint.AuthHeader} {
+		t.Run(auth, func(t *testing.T) {
+			cfg := endpoint.Config{Name: "fmt", Provider: "openai", BaseURL: "https://api.example.com/v1",
+				Auth: auth, AuthHeaderName: "X-Custom-Key", APIKey: endpoint.NewSecret(testKey)}
+			e, err := endpoint.New(cfg)
+			require.NoError(t, err)
+			for _, v := range []any{e, []*endpoint.Endpoint{e}, map[string]*endpoint.Endpoint{"x": e}, struct{ E *endpoint.Endpoint }{e}} {
+				for _, verb := range verbs {
+					out := fmt.Sprintf(verb, v)
+					assert.NotContains(t, out, testKey, "%s of %T", verb, v)
+					assert.NotContains(t, out, fmt.Sprintf("%x", testKey), "%s of %T (hex)", verb, v)
+				}
+				b, err := json.Marshal(v)
+				require.NoError(t, err)
+				assert.NotContains(t, string(b), testKey, "json of %T", v)
+			}
+			assert.Contains(t, fmt.Sprint(e), `endpoint "fmt"`, "still says which endpoint it is")
+		})
+	}
+}

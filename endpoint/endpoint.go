@@ -23,6 +23,7 @@ type Endpoint struct {
 	cfg        Config      // with defaults applied
 	log        *zap.Logger // with the endpoint's fields
 	rawLog     *zap.Logger // as given, for the endpoint's executor
+	logSet     bool        // WithLogger was given
 	base       string      // BaseURL without a trailing slash
 	fixedURL   string      // the request URL when Path has no {param}
 	header     http.Header // content type, defaults and auth
@@ -87,9 +88,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 			e.fixedURL += "/" + strings.TrimPrefix(cfg.Path, "/")
 		}
 	}
-	e.rawLog = e.log
-	e.log = e.log.With(zap.String("component", "endpoint"), zap.String("name", cfg.Name),
-		zap.String("provider", cfg.Provider), zap.String("transport", cfg.Transport))
+	e.setLogger(e.log)
 	e.header = http.Header{"Content-Type": {cfg.ContentType}, "Accept": {"application/json"}}
 	for k, v := range cfg.Headers {
 		e.header.Set(k, v)
@@ -141,6 +140,26 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	}
 	e.learns = cfg.Limits.Adaptive || cfg.Limits.TokensPerMinute > 0
 	return e, nil
+}
+
+func (e *Endpoint) setLogger(l *zap.Logger) {
+	e.rawLog = l
+	e.log = l.With(zap.String("component", "endpoint"), zap.String("name", e.cfg.Name),
+		zap.String("provider", e.cfg.Provider), zap.String("transport", e.cfg.Transport))
+}
+
+// UseLoggerIfUnset gives an endpoint built without WithLogger the logger l
+// (named "endpoint"), so that its close failures are logged; the fx module
+// calls it for the endpoints users add through its group. Call it before
+// Start; it does nothing once a logger is set.
+func (e *Endpoint) UseLoggerIfUnset(l *zap.Logger) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l == nil || e.logSet || e.state.Load() != stateNew {
+		return
+	}
+	e.logSet = true
+	e.setLogger(l.Named("endpoint"))
 }
 
 // Name is the endpoint's configured name.
@@ -241,11 +260,17 @@ func (e *Endpoint) Start(ctx context.Context) error {
 }
 
 // Stop refuses new calls with ErrClosed, waits for in-flight calls and open
-// streams until ctx is done, cancels what is left and waits for it, then
-// releases the client and clears the reference. A close failure (or panic)
-// is logged once at Error and returned; the reference is cleared anyway.
-// Stop is idempotent: later calls wait for the first and return its result.
-func (e *Endpoint) Stop(ctx context.Context) error {
+// streams until its deadline less executor.StopReserve, cancels what is left
+// and waits for it (until the deadline), then releases the client and
+// clears the reference. It returns before ctx's deadline. A close failure
+// (or panic) is logged once at Error and returned; the reference is cleared
+// anyway. Stop is idempotent: later calls wait for the first and return its
+// result.
+func (e *Endpoint) Stop(ctx context.Context) error { return e.StopBy(ctx, executor.DrainUntil(ctx)) }
+
+// StopBy is Stop with an explicit end of the drain (zero: until ctx is
+// done); the fx module uses it to spend one reserve on all endpoints.
+func (e *Endpoint) StopBy(ctx context.Context, drainUntil time.Time) error {
 	e.mu.Lock()
 	if e.state.Load() == stateStopping {
 		e.mu.Unlock()
@@ -267,10 +292,10 @@ func (e *Endpoint) Stop(ctx context.Context) error {
 	var errs []error
 	// Calls first (between attempts a call holds no admission), then the
 	// admissions, which are empty by then.
-	if err := calls.Stop(ctx); err != nil {
+	if err := calls.StopBy(ctx, drainUntil); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
 	}
-	if err := pool.Stop(ctx); err != nil {
+	if err := pool.StopBy(ctx, drainUntil); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
 	}
 	if c := e.client.Swap(nil); c != nil {

@@ -23,7 +23,7 @@ func (f optionFunc) apply(e *Endpoint) { f(e) }
 func WithLogger(l *zap.Logger) Option {
 	return optionFunc(func(e *Endpoint) {
 		if l != nil {
-			e.log = l.Named("endpoint")
+			e.log, e.logSet = l.Named("endpoint"), true
 		}
 	})
 }

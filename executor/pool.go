@@ -108,64 +108,6 @@ func (p *Pool) Start(context.Context) error {
 	return nil
 }
 
-// Stop refuses new work with ErrClosed, lets queued and running tasks finish
-// until ctx is done, then cancels the rest and waits for them to return. It
-// returns an error saying how many tasks were cancelled. Stop is idempotent:
-// later calls wait for the first and return its result.
-func (p *Pool) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	if p.stopping {
-		p.mu.Unlock()
-		select {
-		case <-p.stopDone:
-			return p.stopErr
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	p.stopping = true
-	p.mu.Unlock()
-
-	old := p.state.Or(closedBit)
-	close(p.closing)
-	if old&countMask == 0 {
-		p.signalDrained()
-	}
-	var err error
-	select {
-	case <-p.drained: // checked first: an expired ctx with nothing in flight is a clean stop
-	default:
-		err = p.drainOrCancel(ctx)
-	}
-	p.hard()
-	if old&startedBit != 0 {
-		p.log.Debug("executor stopped", zap.Int64("completed", p.completed.Load()), zap.Int64("failed", p.failed.Load()))
-	}
-	p.stopErr = err
-	close(p.stopDone)
-	return err
-}
-
-// drainOrCancel waits for the tasks to finish until ctx is done, then
-// cancels the rest and waits for them to return.
-func (p *Pool) drainOrCancel(ctx context.Context) error {
-	select {
-	case <-p.drained:
-		return nil
-	case <-ctx.Done():
-		inFlight := p.inFlight()
-		before := p.cancelled.Load()
-		p.hard()
-		<-p.drained
-		n := p.cancelled.Load() - before
-		err := fmt.Errorf("executor %q: stop deadline passed with %d tasks in flight, %d cancelled: %w",
-			p.cfg.Name, inFlight, n, ctx.Err())
-		p.log.Error("executor stop cancelled tasks",
-			zap.Int64("in_flight", inFlight), zap.Int64("cancelled", n), zap.Error(err))
-		return err
-	}
-}
-
 // Go schedules fn and returns at once. A nil error means fn will run, or be
 // reported cancelled in Stats if its ctx ends first.
 func (p *Pool) Go(ctx context.Context, fn Func, opts ...TaskOption) error {

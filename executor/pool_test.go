@@ -290,7 +290,8 @@ func TestStopWithDeadline(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		err := p.Stop(ctx)
-		assert.Equal(t, 2*time.Second, time.Since(start), "Stop returns at the deadline")
+		assert.Equal(t, 1500*time.Millisecond, time.Since(start),
+			"Stop drains until the deadline less its reserve (a quarter of 2 s), cancels, and returns once the tasks have")
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.ErrorContains(t, err, "3 tasks in flight, 3 cancelled")
@@ -314,4 +315,29 @@ func TestStopWithDeadline(t *testing.T) {
 		assert.Equal(t, 1, logs.FilterMessage("executor stopped").Len())
 		assert.Zero(t, logs.FilterLevelExact(zap.InfoLevel).Len(), "nothing at Info")
 	})
+}
+
+func TestStopReturnsAtTheDeadlineWhenATaskIgnoresItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStarted(t, executor.Config{Name: "stubborn"})
+		release := make(chan struct{})
+		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		err := p.Stop(ctx)
+		assert.Equal(t, time.Second, time.Since(start), "bounded by the deadline, not by the task")
+		assert.ErrorContains(t, err, "1 tasks ignored their cancelled ctx and still run")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		close(release)
+	})
+}
+
+func TestStopReserve(t *testing.T) {
+	for _, tt := range []struct{ left, want time.Duration }{
+		{-time.Second, 0}, {30 * time.Millisecond, 30 * time.Millisecond}, {100 * time.Millisecond, 50 * time.Millisecond},
+		{time.Second, 250 * time.Millisecond}, {time.Minute, 2 * time.Second},
+	} {
+		assert.Equal(t, tt.want, executor.StopReserve(tt.left), "left %v", tt.left)
+	}
 }

@@ -1,9 +1,6 @@
 package fxmodule
 
 import (
-	"context"
-	"errors"
-
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -39,12 +36,12 @@ func NewExecutor(p ExecutorParams) (executor.Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Registry.stop.exec = pool
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: pool.Start,
-		OnStop: func(ctx context.Context) error {
-			// Past the deadline fx skips the endpoints' hooks: stop them here.
-			return errors.Join(pool.Stop(ctx), p.Registry.stopRestIfExpired(ctx, len(p.Registry.names)))
-		},
+		// Appended after every endpoint's hook, it runs first at stop and
+		// stops them all after the executor (see shutdown).
+		OnStop: p.Registry.stop.stop,
 	})
 	return pool, nil
 }

@@ -2,7 +2,6 @@ package fxmodule
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,6 +18,7 @@ import (
 type Registry struct {
 	byName map[string]*endpoint.Endpoint
 	names  []string
+	stop   *shutdown
 }
 
 // RegistryParams are NewRegistry's inputs.
@@ -56,34 +56,20 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 		if _, dup := r.byName[e.Name()]; dup {
 			return nil, fmt.Errorf("khive: endpoint %q is defined twice", e.Name())
 		}
+		e.UseLoggerIfUnset(log) // so that its close failures are logged too
 		r.byName[e.Name()] = e
 	}
 	r.names = slices.Sorted(maps.Keys(r.byName))
-	for i, name := range r.names {
+	r.stop = &shutdown{reg: r}
+	for _, name := range r.names {
 		e := r.byName[name]
 		p.Lifecycle.Append(fx.Hook{
 			OnStart: func(ctx context.Context) error { return e.Start(ctx) },
-			OnStop: func(ctx context.Context) error {
-				return errors.Join(e.Stop(ctx), r.stopRestIfExpired(ctx, i))
-			},
+			// The first khive hook that runs stops every khive component.
+			OnStop: r.stop.stop,
 		})
 	}
 	return r, nil
-}
-
-// stopRestIfExpired stops the endpoints before the i-th, in reverse order,
-// when ctx is done: fx runs no further OnStop hooks once the stop context
-// has expired, and every endpoint must still cancel its work and release its
-// client. Stop is idempotent, so hooks fx does run later are harmless.
-func (r *Registry) stopRestIfExpired(ctx context.Context, i int) error {
-	if ctx.Err() == nil {
-		return nil
-	}
-	var errs []error
-	for j := i - 1; j >= 0; j-- {
-		errs = append(errs, r.byName[r.names[j]].Stop(ctx))
-	}
-	return errors.Join(errs...)
 }
 
 // Get returns the endpoint called name.
@@ -102,4 +88,17 @@ func (r *Registry) All() []*endpoint.Endpoint {
 		out[i] = r.byName[n]
 	}
 	return out
+}
+
+// String lists the endpoints by name; it prints no key.
+func (r *Registry) String() string {
+	if r == nil {
+		return "khive registry <nil>"
+	}
+	return fmt.Sprintf("khive registry %v", r.names)
+}
+
+// Format prints String under every verb, never the endpoints' headers.
+func (r *Registry) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), r.String())
 }

@@ -99,20 +99,6 @@ func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try
 	return upstreamError(last)
 }
 
-// onExecutor runs fn as a task of the shared executor, so the gateway's
-// upstream work is bounded by it and drained by it.
-func (s *Server) onExecutor(ctx context.Context, fn func(ctx context.Context) *apiError) *apiError {
-	var aerr *apiError
-	err := s.exec.Run(ctx, func(ctx context.Context) error {
-		aerr = fn(ctx)
-		return nil
-	})
-	if err != nil && aerr == nil {
-		return upstreamError(err)
-	}
-	return aerr
-}
-
 // chatFields is what the gateway reads of a chat request to route it; the
 // rest of the body passes through untouched.
 type chatFields struct {
@@ -179,26 +165,25 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 	if !ok {
 		return notFoundModel(c.model)
 	}
-	return s.onExecutor(r.Context(), func(ctx context.Context) *apiError {
-		return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
-			if rt.kind == providers.KindMessages {
-				var req providers.ChatRequest
-				if err := json.Unmarshal(c.raw, &req); err != nil {
-					return false, badRequest("", "could not parse the JSON body: %v", err)
-				}
-				req.Model = rt.model
-				return s.chatViaAnthropic(ctx, w, rt, req, c.includeUsage, x)
+	ctx := r.Context()
+	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+		if rt.kind == providers.KindMessages {
+			var req providers.ChatRequest
+			if err := json.Unmarshal(c.raw, &req); err != nil {
+				return false, badRequest("", "could not parse the JSON body: %v", err)
 			}
-			body, err := c.withModel(rt.model)
-			if err != nil {
-				return false, badRequest("", "could not encode the request: %v", err)
-			}
-			ereq := endpoint.Request{Body: json.RawMessage(body)}
-			if c.stream {
-				return s.relay(ctx, w, rt, ereq, x, chatPassThrough{})
-			}
-			return s.callAndWrite(ctx, w, rt, ereq, x, nil)
-		})
+			req.Model = rt.model
+			return s.chatViaAnthropic(ctx, w, rt, req, c.includeUsage, x)
+		}
+		body, err := c.withModel(rt.model)
+		if err != nil {
+			return false, badRequest("", "could not encode the request: %v", err)
+		}
+		ereq := endpoint.Request{Body: json.RawMessage(body)}
+		if c.stream {
+			return s.relay(ctx, w, rt, ereq, x, chatPassThrough{})
+		}
+		return s.callAndWrite(ctx, w, rt, ereq, x, nil)
 	})
 }
 

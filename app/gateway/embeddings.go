@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -37,19 +36,18 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 	// speaks base64); the gateway encodes for clients that asked for it.
 	wantBase64 := req.EncodingFormat == "base64"
 	req.EncodingFormat = "float"
-	return s.onExecutor(r.Context(), func(ctx context.Context) *apiError {
-		return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
-			req.Model = rt.model
-			body, err := json.Marshal(req)
-			if err != nil {
-				return false, badRequest("", "could not encode the request: %v", err)
-			}
-			var convert func([]byte) ([]byte, error)
-			if wantBase64 {
-				convert = toBase64
-			}
-			return s.callAndWrite(ctx, w, rt, endpoint.Request{Body: json.RawMessage(body)}, x, convert)
-		})
+	ctx := r.Context()
+	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+		req.Model = rt.model
+		body, err := json.Marshal(req)
+		if err != nil {
+			return false, badRequest("", "could not encode the request: %v", err)
+		}
+		var convert func([]byte) ([]byte, error)
+		if wantBase64 {
+			convert = toBase64
+		}
+		return s.callAndWrite(ctx, w, rt, endpoint.Request{Body: json.RawMessage(body)}, x, convert)
 	})
 }
 

@@ -36,22 +36,21 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *
 			pass.Set(h, v)
 		}
 	}
-	return s.onExecutor(r.Context(), func(ctx context.Context) *apiError {
-		return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
-			req.Model = rt.model
-			if rt.kind == providers.KindChat {
-				return s.messagesViaChat(ctx, w, rt, req, x)
-			}
-			body, err := json.Marshal(req)
-			if err != nil {
-				return false, badRequest("", "could not encode the request: %v", err)
-			}
-			ereq := endpoint.Request{Body: json.RawMessage(body), Headers: pass}
-			if req.Stream {
-				return s.relay(ctx, w, rt, ereq, x, messagesPassThrough{})
-			}
-			return s.callAndWrite(ctx, w, rt, ereq, x, nil)
-		})
+	ctx := r.Context()
+	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+		req.Model = rt.model
+		if rt.kind == providers.KindChat {
+			return s.messagesViaChat(ctx, w, rt, req, x)
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return false, badRequest("", "could not encode the request: %v", err)
+		}
+		ereq := endpoint.Request{Body: json.RawMessage(body), Headers: pass}
+		if req.Stream {
+			return s.relay(ctx, w, rt, ereq, x, messagesPassThrough{})
+		}
+		return s.callAndWrite(ctx, w, rt, ereq, x, nil)
 	})
 }
 

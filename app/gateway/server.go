@@ -34,7 +34,6 @@ type Server struct {
 	cfg     Config
 	log     *zap.Logger
 	reg     *fxmodule.Registry
-	exec    executor.Executor
 	router  *router
 	metrics *metrics
 	keys    [][]byte
@@ -47,7 +46,10 @@ type Server struct {
 }
 
 // Params are NewServer's inputs. Depending on the Registry and the shared
-// executor puts the server's hooks after theirs: it stops first.
+// executor puts the server's hooks after theirs: it stops first, and
+// khive's shutdown (run by the executor's hook) comes after its drain. The
+// gateway does not run requests on the shared executor: each request is
+// admitted once, by the endpoint it calls.
 type Params struct {
 	fx.In
 	Lifecycle fx.Lifecycle
@@ -72,7 +74,6 @@ func NewServer(p Params) (*Server, error) {
 		cfg:     cfg,
 		log:     log.Named("gateway"),
 		reg:     p.Registry,
-		exec:    p.Executor,
 		router:  &router{reg: p.Registry, aliases: cfg.Models},
 		metrics: newMetrics(p.Registry.All()),
 	}
@@ -267,3 +268,16 @@ func (w *statusWriter) code() int {
 
 // Unwrap lets http.ResponseController reach Flush.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// String names the server by its address; it prints no client key.
+func (s *Server) String() string {
+	if s == nil {
+		return "gateway <nil>"
+	}
+	return "gateway on " + s.Addr()
+}
+
+// Format prints String under every verb, never the keys the server holds.
+func (s *Server) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
+}
