@@ -20,7 +20,9 @@ func moduleLogger(l *zap.Logger) *zap.Logger {
 }
 
 // ZapEventLogger sends fx's own events to the application's zap logger,
-// named "fx": routine events at Debug, failures at Error.
+// named "fx": routine events at Debug, failures at Error. A khive close
+// failure is logged by khive once; fx's "OnStop hook failed" and "stop
+// failed" lines repeat it, as they repeat any hook's error.
 //
 //	fx.New(fx.Supply(logger), fx.WithLogger(fxmodule.ZapEventLogger), khive.Module, ...)
 func ZapEventLogger(l *zap.Logger) fxevent.Logger {
