@@ -75,7 +75,9 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 	}
 	rc := e.cfg.Retry
 	for attempt := 1; ; attempt++ {
-		lease, err := e.pool.Acquire(ctx, executor.Cost(pr.cost))
+		// The attempt runs under the call's ctx, which the call tracker
+		// cancels at Stop's deadline; it needs no context of its own.
+		lease, err := e.pool.Acquire(ctx, executor.Cost(pr.cost), executor.InheritContext())
 		if err != nil {
 			return nil, e.admissionErr(attempt, err)
 		}

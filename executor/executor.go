@@ -48,6 +48,7 @@ type taskOptions struct {
 	key          string
 	cost         int
 	waitForSpace bool
+	inherit      bool
 	onDone       func(error)
 }
 
@@ -72,6 +73,15 @@ func Cost(tokens int) TaskOption {
 // input is throttled by the pool instead of rejected.
 func WaitForSpace() TaskOption {
 	return taskOptionFunc(func(o *taskOptions) { o.waitForSpace = true })
+}
+
+// InheritContext runs the task (or lease) under the submitter's ctx as it
+// is, without a context of its own: Stop's cancel at its deadline does not
+// reach it. For work whose ctx is cancelled by something that stops first
+// (an endpoint's attempt runs under its call's ctx, which the endpoint's
+// call tracker cancels); it saves a context per task.
+func InheritContext() TaskOption {
+	return taskOptionFunc(func(o *taskOptions) { o.inherit = true })
 }
 
 // OnDone calls f with the task's final error once it ends, whether it ran,

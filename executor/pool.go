@@ -195,7 +195,11 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 			}
 		}
 	}
-	t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
+	if o.inherit {
+		t.ctx = ctx
+	} else {
+		t.ctx, t.cancel, t.unhook = p.taskContext(ctx)
+	}
 	return t, nil
 }
 
