@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/khive-go/khive/executor"
 )
 
@@ -107,6 +109,9 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		if err != nil {
 			retry = retryableError(ctx, err)
 			err = fmt.Errorf("endpoint %q: attempt %d: %w", e.cfg.Name, attempt, err)
+			if ctx.Err() == nil { // not the caller giving up: say why the upstream was not reached
+				e.log.Warn("attempt failed", zap.Int("attempt", attempt), zap.Bool("retry", retry && attempt < rc.MaxAttempts), zap.Error(err))
+			}
 		} else {
 			hint, hinted = serverHint(r.status, r.header, time.Now())
 			se := newStatusError(e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())

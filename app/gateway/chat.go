@@ -52,7 +52,7 @@ func worthFallback(ctx context.Context, err error) bool {
 	}
 	var se *endpoint.StatusError
 	if errors.As(err, &se) {
-		return se.Temporary()
+		return se.Temporary() || upstreamAuthFailed(se) // another target may hold working credentials
 	}
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -85,6 +85,11 @@ func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try
 		}
 		x.attempts += attemptsOf(err)
 		last = err
+		var se *endpoint.StatusError
+		if errors.As(err, &se) && upstreamAuthFailed(se) {
+			s.log.Error("the upstream refused the gateway's credentials", zap.String("endpoint", rt.ep.Name()),
+				zap.Int("status", se.Status), zap.String("message", truncate(se.Message)))
+		}
 		if !worthFallback(ctx, err) {
 			break
 		}
@@ -161,9 +166,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 		return badRequest("messages", "messages must be a non-empty array")
 	}
 	x.model = c.model
-	routes, ok := s.router.resolve(c.model, providers.KindChat, providers.KindMessages)
-	if !ok {
-		return notFoundModel(c.model)
+	routes, aerr := s.router.resolve(c.model, providers.KindChat, providers.KindMessages)
+	if aerr != nil {
+		return aerr
 	}
 	ctx := r.Context()
 	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {

@@ -28,9 +28,9 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 		return badRequest("encoding_format", "encoding_format must be float or base64")
 	}
 	x.model = req.Model
-	routes, ok := s.router.resolve(req.Model, providers.KindEmbeddings)
-	if !ok {
-		return notFoundModel(req.Model)
+	routes, aerr := s.router.resolve(req.Model, providers.KindEmbeddings)
+	if aerr != nil {
+		return aerr
 	}
 	// Upstreams are always asked for floats (not every compatible server
 	// speaks base64); the gateway encodes for clients that asked for it.

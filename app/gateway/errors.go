@@ -35,7 +35,7 @@ func badRequest(param, format string, args ...any) *apiError {
 
 func notFoundModel(model string) *apiError {
 	return &apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "model_not_found", param: "model",
-		message: fmt.Sprintf("The model %q does not exist or is not routable by this gateway", model)}
+		message: fmt.Sprintf("The model %q does not exist or is not routable by this gateway", truncate(model))}
 }
 
 // upstreamError maps an endpoint error to the answer the client gets. The
@@ -52,6 +52,11 @@ func upstreamError(err error) *apiError {
 	switch {
 	case errors.As(err, &te):
 		return badRequest(te.Field, "%s", te.Error())
+	case errors.As(err, &se) && upstreamAuthFailed(se):
+		// The upstream refused the gateway's own key: the client's key is
+		// fine, so this is no 401 of theirs.
+		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_auth_failed",
+			message: fmt.Sprintf("the upstream refused the gateway's credentials for endpoint %q (status %d)", se.Endpoint, se.Status)}
 	case errors.As(err, &se):
 		e := &apiError{status: se.Status, typ: se.Type, code: se.Code, message: se.Message, upstream: se}
 		if se.Status == 529 { // Anthropic's "overloaded" has no place in HTTP: 503
@@ -99,6 +104,12 @@ func retryAfter(d time.Duration) http.Header {
 		"Retry-After":    {strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)},
 		"Retry-After-Ms": {strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)},
 	}
+}
+
+// upstreamAuthFailed is an upstream 401 or 403: the gateway's key for that
+// endpoint is wrong or lacks access.
+func upstreamAuthFailed(se *endpoint.StatusError) bool {
+	return se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden
 }
 
 func drainingError() *apiError {

@@ -238,7 +238,7 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	for _, want := range []string{
 		`khive_gateway_requests_total{endpoint="up",model="fast",route="chat",status="200"} 1`,
-		`khive_gateway_requests_total{endpoint="",model="nope",route="chat",status="404"} 1`,
+		`khive_gateway_requests_total{endpoint="",model="other",route="chat",status="404"} 1`,
 		`khive_gateway_request_duration_seconds_bucket{route="chat"`,
 		`khive_gateway_upstream_duration_seconds_bucket{endpoint="up"`,
 		`khive_gateway_in_flight_requests 0`,

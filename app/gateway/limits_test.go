@@ -76,6 +76,6 @@ func TestDisconnectedClientIs499(t *testing.T) {
 	f := e.logs.FilterMessage("request").All()[0].ContextMap()
 	assert.EqualValues(t, 499, f["status"], "a client that left is not an upstream failure")
 	_, body := e.get("/metrics")
-	assert.Contains(t, body, `khive_gateway_requests_total{endpoint="up",model="up/m",route="chat",status="499"} 1`)
+	assert.Contains(t, body, `khive_gateway_requests_total{endpoint="up",model="up",route="chat",status="499"} 1`)
 	assert.NotContains(t, body, `status="502"`)
 }

@@ -25,9 +25,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *
 		return badRequest("max_tokens", "max_tokens: Field required and must be > 0")
 	}
 	x.model = req.Model
-	routes, ok := s.router.resolve(req.Model, providers.KindMessages, providers.KindChat)
-	if !ok {
-		return notFoundModel(req.Model)
+	routes, aerr := s.router.resolve(req.Model, providers.KindMessages, providers.KindChat)
+	if aerr != nil {
+		return aerr
 	}
 	// The client's API version and betas go to Anthropic as sent.
 	pass := http.Header{}

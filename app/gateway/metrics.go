@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,13 +14,7 @@ type metrics struct {
 	total    *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
 	inFlight prometheus.Gauge
-
-	mu     sync.Mutex
-	models map[string]bool // model label values seen, bounded
 }
-
-// maxModelLabels bounds the model label's values: models come from clients.
-const maxModelLabels = 200
 
 func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
 	m := &metrics{
@@ -40,7 +33,6 @@ func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "khive_gateway_in_flight_requests", Help: "Requests being answered now.",
 		}),
-		models: map[string]bool{},
 	}
 	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight)
 	for _, e := range endpoints {
@@ -58,18 +50,4 @@ func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
 		)
 	}
 	return m
-}
-
-// modelLabel returns model, or "other" once too many distinct values were seen.
-func (m *metrics) modelLabel(model string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.models[model] {
-		return model
-	}
-	if len(m.models) >= maxModelLabels {
-		return "other"
-	}
-	m.models[model] = true
-	return model
 }

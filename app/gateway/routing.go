@@ -41,8 +41,9 @@ func kindOf(cfg endpoint.Config) providers.Kind {
 // resolve finds the routes for model among endpoints of the given kinds
 // (a route's kinds: the ones it speaks and the ones it translates to): an
 // alias, else ENDPOINT/MODEL, else PROVIDER/MODEL when exactly one endpoint
-// of that provider serves the route.
-func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, bool) {
+// of that provider serves the route. An unknown model is a 404; a
+// PROVIDER/MODEL that several endpoints could serve is a 400 naming them.
+func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, *apiError) {
 	serves := func(e *endpoint.Endpoint) (providers.Kind, bool) {
 		k := kindOf(e.Config())
 		return k, slices.Contains(kinds, k)
@@ -56,15 +57,18 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, bool) 
 				}
 			}
 		}
-		return routes, len(routes) > 0
+		if len(routes) == 0 {
+			return nil, notFoundModel(model)
+		}
+		return routes, nil
 	}
 	prefix, upstream, ok := strings.Cut(model, "/")
 	if !ok || upstream == "" {
-		return nil, false
+		return nil, notFoundModel(model)
 	}
 	if e, ok := r.reg.Get(prefix); ok {
 		if k, ok := serves(e); ok {
-			return []route{{e, upstream, k}}, true
+			return []route{{e, upstream, k}}, nil
 		}
 	}
 	var match []route
@@ -73,10 +77,44 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, bool) 
 			match = append(match, route{e, upstream, k})
 		}
 	}
-	if len(match) != 1 {
-		return nil, false // none, or ambiguous: name the endpoint instead
+	switch len(match) {
+	case 0:
+		return nil, notFoundModel(model)
+	case 1:
+		return match, nil
 	}
-	return match, true
+	names := make([]string, len(match))
+	for i, m := range match {
+		names[i] = m.ep.Name() + "/" + upstream
+	}
+	return nil, badRequest("model", "the model %q is ambiguous: %d endpoints of provider %q serve it; name one: %s",
+		truncate(model), len(match), prefix, strings.Join(names, ", "))
+}
+
+// labelFor is what metrics call a request's model: the alias, or the name
+// of the endpoint it was routed to, else "other". Client strings of any
+// length and number never become label values.
+func (r *router) labelFor(model string) string {
+	if _, ok := r.aliases[model]; ok {
+		return model
+	}
+	if prefix, _, ok := strings.Cut(model, "/"); ok {
+		if _, ok := r.reg.Get(prefix); ok {
+			return prefix
+		}
+	}
+	return "other"
+}
+
+// maxField bounds what a log line keeps of a client's string.
+const maxField = 256
+
+// truncate cuts a client's string for logs and messages.
+func truncate(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	return s[:maxField] + "…"
 }
 
 // registryConfigs maps the registry's endpoints to their configs.

@@ -205,14 +205,14 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 			status = statusClientClosed
 		}
 		d := time.Since(start)
-		model := s.metrics.modelLabel(x.model)
+		model := s.router.labelFor(x.model)
 		s.metrics.requests.WithLabelValues(route, model, x.endpoint, strconv.Itoa(status)).Inc()
 		s.metrics.total.WithLabelValues(route).Observe(d.Seconds())
 		if x.endpoint != "" {
 			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
 		}
 		s.log.Info("request",
-			zap.String("method", r.Method), zap.String("route", route), zap.String("model", x.model),
+			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
 			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
 			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts))
 	})
@@ -222,14 +222,16 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 // the connection before the answer.
 const statusClientClosed = 499
 
-// authorized checks the bearer key in constant time against every key.
+// authorized checks the client's key in constant time against every key:
+// Authorization with the Bearer scheme in any case (RFC 9110), else
+// x-api-key as Anthropic's clients send it.
 func (s *Server) authorized(r *http.Request) bool {
 	if len(s.keys) == 0 {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = r.Header.Get("X-Api-Key") // Anthropic-style clients
+	got := r.Header.Get("X-Api-Key")
+	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		got = strings.TrimSpace(token)
 	}
 	match := 0
 	for _, k := range s.keys {

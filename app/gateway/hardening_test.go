@@ -1,0 +1,100 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/endpoint"
+)
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	e := newEnv(t)
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		status, _, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`,
+			"Authorization", scheme+" "+clientKey)
+		assert.Equal(t, http.StatusOK, status, "%s: %s", scheme, body)
+	}
+	status, _, _ := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`,
+		"Authorization", "Basic "+clientKey)
+	assert.Equal(t, http.StatusUnauthorized, status, "another scheme is not a bearer key")
+}
+
+func TestUpstreamRefusingTheGatewaysKeyIs502(t *testing.T) {
+	e := newEnv(t, func(c *khive.Config, _ *gateway.Config) {
+		up := c.Endpoints["up"]
+		up.APIKey = endpoint.NewSecret("sk-wrong-upstream-key")
+		c.Endpoints["up"] = up
+	})
+	for _, route := range []string{"/v1/chat/completions", "/v1/messages"} {
+		status, _, body := e.post(route, `{"model":"up/m","max_tokens":8,"messages":[{"role":"user","content":"x"}]}`)
+		assert.Equal(t, http.StatusBadGateway, status, "%s: the client's key is fine: %s", route, body)
+		assert.Contains(t, body, `endpoint \"up\"`)
+		assert.NotContains(t, body, "sk-wrong-upstream-key")
+	}
+	logged := e.logs.FilterMessage("the upstream refused the gateway's credentials").All()
+	require.Len(t, logged, 2)
+	assert.Equal(t, "up", logged[0].ContextMap()["endpoint"])
+	assert.Equal(t, int64(http.StatusUnauthorized), logged[0].ContextMap()["status"])
+
+	// An alias moves on to a target whose credentials work.
+	status, h, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`)
+	assert.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "other", h.Get("X-Khive-Endpoint"))
+}
+
+func TestUnreachableUpstreamIsLogged(t *testing.T) {
+	e := newEnv(t, func(c *khive.Config, _ *gateway.Config) {
+		up := c.Endpoints["up"]
+		up.BaseURL = "http://127.0.0.1:1/v1" // nothing listens there
+		c.Endpoints["up"] = up
+	})
+	status, _, body := e.post("/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`)
+	assert.Equal(t, http.StatusBadGateway, status, body)
+	warned := e.logs.FilterMessage("attempt failed").All()
+	require.Len(t, warned, 2, "both attempts say why")
+	f := warned[0].ContextMap()
+	assert.Equal(t, "up", f["name"])
+	assert.Equal(t, int64(1), f["attempt"])
+	assert.Contains(t, f["error"], "connection refused")
+	e.assertNoUpstreamKey()
+}
+
+func TestAmbiguousProviderModelListsTheCandidates(t *testing.T) {
+	e := newEnv(t) // up and up-embed... and two chat endpoints of provider openai:
+	status, _, body := e.post("/v1/chat/completions", `{"model":"openai/gpt-4o","messages":[{"role":"user","content":"x"}]}`)
+	require.Equal(t, http.StatusOK, status, "one openai chat endpoint: routable: %s", body)
+
+	e = newEnv(t, func(c *khive.Config, _ *gateway.Config) {
+		c.Endpoints["up2"] = c.Endpoints["up"]
+	})
+	status, _, body = e.post("/v1/chat/completions", `{"model":"openai/gpt-4o","messages":[{"role":"user","content":"x"}]}`)
+	assert.Equal(t, http.StatusBadRequest, status, body)
+	assert.Contains(t, body, "ambiguous")
+	assert.Contains(t, body, "up/gpt-4o")
+	assert.Contains(t, body, "up2/gpt-4o")
+	assert.Contains(t, body, `"param":"model"`)
+}
+
+func TestClientModelNamesDoNotGrowMetricsOrLogs(t *testing.T) {
+	e := newEnv(t)
+	e.post("/v1/chat/completions", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`) // the route's series exist
+	_, before := e.get("/metrics")
+	for i := range 300 {
+		model := strings.Repeat(string(rune('a'+i%26)), 10_000) + string(rune('A'+i/26))
+		status, _, body := e.post("/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"x"}]}`)
+		require.Equal(t, http.StatusNotFound, status)
+		assert.Less(t, len(body), 1_000, "the 404 quotes a truncated name")
+	}
+	_, after := e.get("/metrics")
+	assert.Less(t, len(after)-len(before), 1_000, "300 distinct 10 KB names add one series (model=other), not 300")
+	assert.Contains(t, after, `model="other",route="chat",status="404"} 301`)
+	for _, en := range e.logs.FilterMessage("request").All() {
+		assert.LessOrEqual(t, len(en.ContextMap()["model"].(string)), 260, "log fields from clients are truncated")
+	}
+}
