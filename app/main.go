@@ -12,11 +12,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
@@ -24,27 +26,27 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
-func run(args []string) int {
+// run is the gateway's main: 0 after a clean stop, 1 when something failed
+// to start or to close, 2 for bad flags or a bad config file (every problem
+// printed to stderr, one a line, before anything is built).
+func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("KHIVE_CONFIG"), "config file (YAML); default: KHIVE_CONFIG, else the built-in default")
 	listen := fs.String("listen", "", "listen address, overriding the config's gateway.listen")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := zap.NewProduction()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "logger:", err)
-		return 1
-	}
+	log := newLogger(zapcore.Lock(os.Stderr))
 	defer func() { _ = log.Sync() }()
 
 	file, err := loadFile(*configPath, log)
 	if err != nil {
-		log.Error("config", zap.Error(err))
-		return 1
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
 	if *listen != "" {
 		file.Gateway.Listen = *listen
@@ -80,18 +82,18 @@ func run(args []string) int {
 	return 0
 }
 
+// newLogger is the gateway's logger: JSON at Info to w, never sampled (zap's
+// production preset samples, which would drop access-log lines under load).
+func newLogger(w zapcore.WriteSyncer) *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, w, zap.InfoLevel), zap.AddCaller(), zap.ErrorOutput(w))
+}
+
 // loadFile reads the config file, or builds the default and logs what it
 // configured and skipped.
 func loadFile(path string, log *zap.Logger) (gateway.File, error) {
 	if path != "" {
-		var f gateway.File
-		if err := fxmodule.LoadYAML(path, &f); err != nil {
-			return f, err
-		}
-		if err := f.Config.Validate(); err != nil {
-			return f, fmt.Errorf("config %s: %w", path, err)
-		}
-		return f, nil
+		return gateway.LoadFile(path)
 	}
 	f, decisions := gateway.DefaultFile(os.Getenv)
 	for _, d := range decisions {

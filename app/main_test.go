@@ -1,12 +1,26 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
+
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/internal/fakeupstream"
 )
 
 func TestMain(m *testing.M) {
@@ -14,19 +28,122 @@ func TestMain(m *testing.M) {
 }
 
 func TestRunRefusesBadInput(t *testing.T) {
-	assert.Equal(t, 2, run([]string{"-no-such-flag"}), "bad flags")
+	var stderr bytes.Buffer
+	assert.Equal(t, 2, run([]string{"-no-such-flag"}, &stderr), "bad flags")
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	assert.NoError(t, os.WriteFile(bad, []byte("endpoints:\n  x: {provider: openai, endpoint: chat, api_key: k, timeout: -1s}\n"), 0o600))
-	assert.Equal(t, 1, run([]string{"-config", bad}), "an invalid config file")
+	assert.Equal(t, 2, run([]string{"-config", bad}, &stderr), "an invalid config file")
 
 	unknown := filepath.Join(t.TempDir(), "unknown.yaml")
 	assert.NoError(t, os.WriteFile(unknown, []byte("gateway:\n  lisen: 127.0.0.1:1\n"), 0o600))
-	assert.Equal(t, 1, run([]string{"-config", unknown}), "an unknown field")
+	assert.Equal(t, 2, run([]string{"-config", unknown}, &stderr), "an unknown field")
 
-	assert.Equal(t, 1, run([]string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}), "a missing file")
+	assert.Equal(t, 2, run([]string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, &stderr), "a missing file")
 
 	keyless := filepath.Join(t.TempDir(), "keyless.yaml")
 	assert.NoError(t, os.WriteFile(keyless, []byte("gateway:\n  listen: 0.0.0.0:0\n"), 0o600))
-	assert.Equal(t, 1, run([]string{"-config", keyless}), "no client keys on a public address")
+	assert.Equal(t, 2, run([]string{"-config", keyless}, &stderr), "no client keys on a public address")
+}
+
+func TestConfigFaultsReportedInOneRound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "faults.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+executor:
+  max_concurrency: -1
+endpoints:
+  a:
+    provider: openai
+    endpoint: chat
+    api_key: k
+    timeout: soon
+    retry: {max_attempts: -2}
+  b:
+    provider: openai
+    endpoint: chat
+    api_key: k
+    base_url: ftp://example.com
+gateway:
+  lisen: 127.0.0.1:1
+  max_body_bytes: -1
+  models:
+    fast: [{endpoint: nope, model: m}]
+`), 0o600))
+	var stderr bytes.Buffer
+	assert.Equal(t, 2, run([]string{"-config", path}, &stderr))
+	out := stderr.String()
+	for _, want := range []string{
+		"gateway.lisen: unknown field",
+		`endpoints.a.timeout: cannot read "soon" as a duration`,
+		"executor.max_concurrency: must be >= 0",
+		"endpoints.a.retry.max_attempts: must be >= 0",
+		"endpoints.b.base_url: scheme must be http or https",
+		"gateway.max_body_bytes: must be >= 0",
+		`gateway.models.fast[0].endpoint: unknown endpoint "nope"`,
+	} {
+		assert.Contains(t, out, want)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Len(t, lines, 8, "a heading and one line a problem:\n%s", out)
+	for _, unwanted := range []string{"goroutine", ".go:", "fxmodule.", "time.Duration", `"level"`, `\n`} {
+		assert.NotContains(t, out, unwanted, "for humans: no stack, no Go type names, no JSON")
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Sync() error { return nil }
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAccessLogIsNeverSampled(t *testing.T) {
+	up := fakeupstream.New()
+	defer up.Close()
+	ec := khive.EndpointConfig{Endpoint: "chat"}
+	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("k")
+	sink := &syncBuffer{}
+	var srv *gateway.Server
+	app := fxtest.New(t, fx.Supply(khive.Config{Endpoints: map[string]khive.EndpointConfig{"up": ec}},
+		gateway.Config{Listen: "127.0.0.1:0"}, newLogger(sink)),
+		fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&srv))
+	app.RequireStart()
+	defer app.RequireStop()
+
+	const n = 2000
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for range n / 4 {
+				resp, err := http.Post("http://"+srv.Addr()+"/v1/chat/completions", "application/json",
+					strings.NewReader(`{"model":"up/m","messages":[{"role":"user","content":"x"}]}`))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, failed.Load())
+	assert.Equal(t, n, strings.Count(sink.String(), `"msg":"request"`), "one access-log line per request, however fast they come")
 }

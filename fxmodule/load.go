@@ -16,30 +16,75 @@ import (
 // all errors with their paths.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	if err := LoadYAML(path, &c); err != nil {
-		return Config{}, err
+	err := LoadYAML(path, &c)
+	var fe *FileError
+	if err != nil && !errors.As(err, &fe) {
+		return Config{}, err // unreadable: nothing to validate
 	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	// Fields that could not be read and fields that are wrong, in one report.
+	if verr := c.Validate(); verr != nil || err != nil {
+		return Config{}, &FileError{Path: path, Errs: append(fieldsOf(err), unjoin(verr)...)}
 	}
 	return c, nil
 }
 
+// FileError is every problem found in a config file: fields the YAML
+// decoder could not read and fields validation rejected, each naming its
+// path. Error prints them one per line.
+type FileError struct {
+	Path string
+	Errs []error
+}
+
+func (e *FileError) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.Path != "" {
+		b.WriteString(" " + e.Path)
+	}
+	b.WriteString(":")
+	for _, err := range e.Errs {
+		b.WriteString("\n  " + err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap gives errors.Is and errors.As the problems.
+func (e *FileError) Unwrap() []error { return e.Errs }
+
+// fieldsOf is a FileError's problems, none for nil.
+func fieldsOf(err error) []error {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe.Errs
+	}
+	return nil
+}
+
 // LoadYAML decodes the YAML file at path into out with environment
 // expansion and unknown fields rejected. Applications embedding Config in a
-// larger file use it with their own type.
+// larger file use it with their own type. Fields that cannot be read
+// (unknown, or of the wrong type) come back as a *FileError naming each by
+// its path, with out holding everything else; a file that cannot be read
+// or parsed at all is a plain error.
 func LoadYAML(path string, out any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := DecodeYAML(b, out, os.Getenv); err != nil {
+		var fe *FileError
+		if errors.As(err, &fe) {
+			fe.Path = path
+			return fe
+		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
 }
 
-// DecodeYAML is LoadYAML on bytes, with getenv supplying the variables.
+// DecodeYAML is LoadYAML on bytes, with getenv supplying the variables;
+// fields it cannot read come back as a *FileError without a path.
 func DecodeYAML(b []byte, out any, getenv func(string) string) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
@@ -56,6 +101,10 @@ func DecodeYAML(b []byte, out any, getenv func(string) string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return &FileError{Errs: unjoin(yamlFieldErrors(err, expanded))}
+		}
 		return err
 	}
 	return nil

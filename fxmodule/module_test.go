@@ -399,7 +399,7 @@ func TestLoadConfigRejectsUnknownFieldsAndReportsPaths(t *testing.T) {
 	unknown := filepath.Join(dir, "unknown.yaml")
 	require.NoError(t, os.WriteFile(unknown, []byte("endpoints:\n  x:\n    provider: openai\n    endpont: chat\n"), 0o600))
 	_, err := khive.LoadConfig(unknown)
-	assert.ErrorContains(t, err, "field endpont not found")
+	assert.ErrorContains(t, err, "endpoints.x.endpont: unknown field")
 
 	invalid := filepath.Join(dir, "invalid.yaml")
 	require.NoError(t, os.WriteFile(invalid, []byte(`

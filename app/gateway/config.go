@@ -118,6 +118,41 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	return errors.Join(errs...)
 }
 
+// LoadFile reads the gateway's config file and checks all of it before
+// anything is built: fields the YAML decoder cannot read (unknown, wrong
+// type), the endpoints and the gateway section, every problem named by its
+// path in one *fxmodule.FileError. A file that cannot be read or parsed is
+// a plain error.
+func LoadFile(path string) (File, error) {
+	var f File
+	err := fxmodule.LoadYAML(path, &f)
+	fe := &fxmodule.FileError{Path: path}
+	if err != nil && !errors.As(err, &fe) {
+		return f, err
+	}
+	if verr := f.Config.Validate(); verr != nil {
+		fe.Errs = append(fe.Errs, unjoin(verr)...)
+	}
+	names := map[string]endpoint.Config{}
+	for name := range f.Config.Endpoints {
+		names[name] = endpoint.Config{}
+	}
+	if gerr := f.Gateway.WithDefaults().Validate(names); gerr != nil {
+		fe.Errs = append(fe.Errs, unjoin(gerr)...)
+	}
+	if len(fe.Errs) > 0 {
+		return f, fe
+	}
+	return f, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // clientKeys are the non-empty keys: "${KHIVE_GATEWAY_KEY}" with the
 // variable unset means no key, not an empty one.
 func (c Config) clientKeys() []string {
