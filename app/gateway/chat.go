@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,13 +22,22 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
-				message: fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)}
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, tooLarge(tooBig.Limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout",
+				message: "the request body did not arrive within the gateway's read_timeout",
+				header:  http.Header{"Connection": {"close"}}}
 		}
 		return nil, badRequest("", "could not read the request body")
 	}
 	return b, nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+		message: fmt.Sprintf("the request body is over %d bytes", limit)}
 }
 
 // readJSON decodes the request body into v: 413 over the size limit, 400

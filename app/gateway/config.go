@@ -30,6 +30,24 @@ type Config struct {
 	AnthropicMaxTokens int `yaml:"anthropic_max_tokens"`
 	// Models are aliases: each names targets tried in order.
 	Models map[string][]Target `yaml:"models"`
+	// ReadTimeout bounds reading a request's body, once its headers are in
+	// (default 30s): a body that trickles is cut with 408.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds each write to a client, extended on every write,
+	// so a stream lives as long as events flow and a client that stops
+	// reading is cut (default 30s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long (default 90s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds the client connections open at once; more wait
+	// in the listen queue (default: half the process's open-file limit, the
+	// other half left for upstream connections and files).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxInflightBodyBytes bounds the request bodies held in memory at once
+	// (default 64 MiB); a request whose body would pass it gets 503 with
+	// Retry-After before its body is read. Bodies up to 64 KiB are always
+	// admitted: MaxConnections bounds them.
+	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -50,6 +68,10 @@ const (
 	DefaultMaxBodyBytes    = 10 << 20
 	DefaultRequestTimeout  = 10 * time.Minute
 	DefaultShutdownTimeout = 30 * time.Second
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultIdleTimeout     = 90 * time.Second
+	DefaultInflightBodies  = 64 << 20
 )
 
 // WithDefaults fills zero fields.
@@ -68,6 +90,21 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.AnthropicMaxTokens == 0 {
 		c.AnthropicMaxTokens = 4096
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = defaultMaxConnections()
+	}
+	if c.MaxInflightBodyBytes == 0 {
+		c.MaxInflightBodyBytes = DefaultInflightBodies
 	}
 	return c
 }
@@ -99,6 +136,20 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	}
 	if c.DrainDelay < 0 {
 		bad("drain_delay", "must be >= 0")
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}} {
+		if d.v < 0 {
+			bad(d.field, "must be >= 0")
+		}
+	}
+	if c.MaxConnections < 0 {
+		bad("max_connections", "must be >= 0")
+	}
+	if c.MaxInflightBodyBytes < 0 {
+		bad("max_inflight_body_bytes", "must be >= 0")
 	}
 	for _, alias := range slices.Sorted(maps.Keys(c.Models)) {
 		targets := c.Models[alias]

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"golang.org/x/net/netutil"
 
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
@@ -37,6 +38,7 @@ type Server struct {
 	router  *router
 	metrics *metrics
 	keys    [][]byte
+	bodies  *bodyBudget
 	srv     *http.Server
 	addr    atomic.Pointer[string]
 
@@ -76,6 +78,7 @@ func NewServer(p Params) (*Server, error) {
 		reg:     p.Registry,
 		router:  &router{reg: p.Registry, aliases: cfg.Models},
 		metrics: newMetrics(p.Registry.All()),
+		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	for _, k := range cfg.clientKeys() {
 		s.keys = append(s.keys, []byte(k))
@@ -83,6 +86,7 @@ func NewServer(p Params) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
 	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
@@ -103,13 +107,14 @@ func (s *Server) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
+	ln = netutil.LimitListener(ln, s.cfg.MaxConnections)
 	addr := ln.Addr().String()
 	s.addr.Store(&addr)
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(ln) }()
 	s.ready.Store(true)
 	s.log.Info("gateway listening", zap.String("addr", addr), zap.Strings("endpoints", s.reg.Names()),
-		zap.Bool("auth", len(s.keys) > 0))
+		zap.Bool("auth", len(s.keys) > 0), zap.Int("max_connections", s.cfg.MaxConnections))
 	return nil
 }
 
@@ -177,28 +182,50 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 		start := time.Now()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
-		rw := &statusWriter{ResponseWriter: w}
+		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 		x := &exchange{}
 		var aerr *apiError
-		switch {
+		// Refusals before the body is read close the connection: a body
+		// that trickles in must not hold it while net/http drains it.
+		var body *deadlineBody
+		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
 		case s.draining.Load():
 			rw.Header().Set("Connection", "close")
 			aerr = drainingError()
 		case !s.authorized(r):
+			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
+		case r.ContentLength > s.cfg.MaxBodyBytes:
+			rw.Header().Set("Connection", "close")
+			aerr = tooLarge(s.cfg.MaxBodyBytes)
+		case !s.bodies.take(size):
+			rw.Header().Set("Connection", "close")
+			aerr = busyError()
 		default:
-			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+			_ = rw.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+			body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
+			r.Body = body
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 			aerr = h(rw, r.WithContext(ctx), x)
 			cancel()
+			s.bodies.give(size)
 		}
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
 		// the log and metrics say 499 as nginx does.
-		clientGone := r.Context().Err() != nil
+		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut)
 		if aerr != nil && !rw.wrote && !clientGone {
+			if body == nil || !body.done {
+				rw.Header().Set("Connection", "close")
+			}
 			fail(rw, aerr)
+		}
+		if body == nil || !body.done {
+			// net/http would read what is left of the body before closing
+			// (up to 256 KiB, however slowly it trickles): end that read at
+			// once; the connection closes.
+			_ = rw.rc.SetReadDeadline(time.Now())
 		}
 		status := rw.code()
 		if clientGone {
@@ -240,17 +267,24 @@ func (s *Server) authorized(r *http.Request) bool {
 	return match == 1
 }
 
-// statusWriter remembers the status and whether anything was written.
+// statusWriter remembers the status and whether anything was written, and
+// extends the connection's write deadline on every write: a stream lives as
+// long as its events flow, a client that stops reading is cut.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	rc      *http.ResponseController
+	timeout time.Duration
+	status  int
+	wrote   bool
 }
+
+func (w *statusWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
 	}
+	w.extend()
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -258,6 +292,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
 	}
+	w.extend()
 	return w.ResponseWriter.Write(b)
 }
 
