@@ -65,7 +65,11 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		}
 	}
 	if err := st.Err(); err != nil {
-		s.log.Warn("stream ended with an error", zap.String("endpoint", rt.ep.Name()), zap.Error(err))
+		x.cut = "upstream"
+		if s.cutCtx.Err() != nil {
+			x.cut, err = "shutdown", errShutdown
+		}
+		s.log.Warn("stream ended with an error", zap.String("endpoint", rt.ep.Name()), zap.String("cut", x.cut), zap.Error(err))
 		_ = write(tr.fail(err))
 		return true, nil
 	}
@@ -73,11 +77,17 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	return true, nil
 }
 
+// errShutdown cuts a stream the gateway's drain time did not let finish.
+var errShutdown = errors.New("the gateway is shutting down; the stream was cut")
+
 // streamFailure describes a stream error for the client.
 func streamFailure(err error) (typ, msg string) {
 	var se *endpoint.StreamError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		return orDefault(se.Type, "upstream_error"), orDefault(se.Message, "the upstream stream failed")
+	case errors.Is(err, errShutdown):
+		return "server_error", errShutdown.Error()
 	}
 	return "upstream_error", "the upstream stream was cut"
 }

@@ -45,6 +45,10 @@ type Server struct {
 	ready    atomic.Bool // started and not draining
 	draining atomic.Bool
 	served   chan error
+	// cut ends every request still running when the drain time is up, so
+	// streams can tell their clients before the connections close.
+	cutCtx context.Context
+	cut    context.CancelFunc
 }
 
 // Params are NewServer's inputs. Depending on the Registry and the shared
@@ -80,6 +84,7 @@ func NewServer(p Params) (*Server, error) {
 		metrics: newMetrics(p.Registry.All()),
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
+	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	for _, k := range cfg.clientKeys() {
 		s.keys = append(s.keys, []byte(k))
 	}
@@ -131,9 +136,17 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	err := s.srv.Shutdown(dctx)
 	if err != nil {
+		// Cut what is left: each stream writes an error event in its
+		// route's format and ends, then the connections close.
 		s.log.Warn("gateway drain deadline passed; cutting open requests", zap.Error(err))
-		err = errors.Join(err, s.srv.Close())
+		s.cut()
+		gctx, gcancel := context.WithTimeout(ctx, cutGrace)
+		if s.srv.Shutdown(gctx) != nil {
+			err = errors.Join(err, s.srv.Close())
+		}
+		gcancel()
 	}
+	s.cut()
 	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
@@ -143,6 +156,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	return err
 }
+
+// cutGrace is how long cut streams get to write their error event.
+const cutGrace = time.Second
 
 // Handler is the gateway's routes with auth, limits and logging.
 func (s *Server) Handler() http.Handler {
@@ -171,6 +187,7 @@ type exchange struct {
 	endpoint string
 	attempts int
 	upstream time.Duration
+	cut      string // why a stream was cut after its first byte, "" when it was not
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
@@ -207,14 +224,16 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 			body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
 			r.Body = body
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			stopCut := context.AfterFunc(s.cutCtx, cancel)
 			aerr = h(rw, r.WithContext(ctx), x)
+			stopCut()
 			cancel()
 			s.bodies.give(size)
 		}
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
 		// the log and metrics say 499 as nginx does.
-		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut)
+		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == ""
 		if aerr != nil && !rw.wrote && !clientGone {
 			if body == nil || !body.done {
 				rw.Header().Set("Connection", "close")
@@ -241,7 +260,7 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 		s.log.Info("request",
 			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
 			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
-			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts))
+			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut))
 	})
 }
 

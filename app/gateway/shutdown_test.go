@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,7 +56,8 @@ func TestShutdownWithStreamsInFlight(t *testing.T) {
 
 	for long.Next() {
 	}
-	assert.Error(t, long.Err(), "a stream longer than the timeout is cut, and the client sees an error")
+	require.Error(t, long.Err(), "a stream longer than the timeout is cut, and the client sees an error")
+	assert.Contains(t, long.Err().Error(), "shutting down", "told in-band, in OpenAI's format, before the connection closes")
 
 	select {
 	case err := <-stopped:
@@ -66,4 +68,31 @@ func TestShutdownWithStreamsInFlight(t *testing.T) {
 	assert.Less(t, time.Since(began), 200*time.Millisecond+time.Second+time.Second, "drain delay + timeout + a margin")
 	short.Close()
 	long.Close()
+	cuts := 0
+	for _, en := range e.logs.FilterMessage("request").All() {
+		if en.ContextMap()["cut"] == "shutdown" {
+			cuts++
+			assert.Equal(t, "other", en.ContextMap()["endpoint"])
+		}
+	}
+	assert.Equal(t, 1, cuts, "the access log records the cut")
+}
+
+func TestShutdownCutsAnthropicStreamsWithAnErrorEvent(t *testing.T) {
+	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.ShutdownTimeout = 300 * time.Millisecond })
+	e.ups["anth"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 500 * time.Millisecond})
+	req, err := http.NewRequest(http.MethodPost, e.url("/v1/messages"), strings.NewReader(
+		`{"model":"claude/c","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"`+strings.Repeat("word ", 30)+`"}]}`))
+	require.NoError(t, err)
+	req.Header.Set("x-api-key", clientKey)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	go func() { _ = e.app.Stop(context.Background()) }()
+	b, _ := io.ReadAll(resp.Body)
+	stream := string(b)
+	assert.Contains(t, stream, "event: error\ndata: {\"type\":\"error\"", "Anthropic's in-band error event")
+	assert.Contains(t, stream, "shutting down")
 }
