@@ -26,6 +26,11 @@ type Request struct {
 	// Cost is the tokens this call spends from the token limit; 0 estimates
 	// it from the body: characters/4 plus max_tokens or max_completion_tokens.
 	Cost int
+	// Method and Path, when set, replace the endpoint's for this request
+	// (e.g. GET models beside a chat endpoint's POST chat/completions); the
+	// base URL, auth, limits, retries and breaker are the endpoint's.
+	Method string
+	Path   string
 }
 
 // Response is a provider's answer. Body is read in full; treat it as
@@ -70,11 +75,14 @@ type prepared struct {
 // read-only map unless the request adds headers or own is set (the caller
 // will modify it).
 func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
-	u, err := e.url(req.Params)
+	u, err := e.url(req.Path, req.Params)
 	if err != nil {
 		return nil, err
 	}
 	p := &prepared{method: e.cfg.Method, url: u, header: e.header}
+	if req.Method != "" {
+		p.method = strings.ToUpper(req.Method)
+	}
 	if own || len(req.Headers) > 0 {
 		p.header = e.header.Clone()
 	}
@@ -96,11 +104,13 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 	return p, nil
 }
 
-func (e *Endpoint) url(params map[string]string) (string, error) {
-	if e.fixedURL != "" {
+func (e *Endpoint) url(override string, params map[string]string) (string, error) {
+	path := e.cfg.Path
+	if override != "" {
+		path = override
+	} else if e.fixedURL != "" {
 		return e.fixedURL, nil
 	}
-	path := e.cfg.Path
 	for strings.Contains(path, "{") {
 		i := strings.IndexByte(path, '{')
 		j := strings.IndexByte(path[i:], '}')

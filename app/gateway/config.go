@@ -48,6 +48,12 @@ type Config struct {
 	// Retry-After before its body is read. Bodies up to 64 KiB are always
 	// admitted: MaxConnections bounds them.
 	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	// ModelsRefresh is how often the gateway asks the upstreams for their
+	// model lists again for GET /v1/models, after asking at start (default
+	// 10m; negative: never ask, list only the aliases), each within
+	// ModelsTimeout (default 10s).
+	ModelsRefresh time.Duration `yaml:"models_refresh"`
+	ModelsTimeout time.Duration `yaml:"models_timeout"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -106,6 +112,12 @@ func (c Config) WithDefaults() Config {
 	if c.MaxInflightBodyBytes == 0 {
 		c.MaxInflightBodyBytes = DefaultInflightBodies
 	}
+	if c.ModelsRefresh == 0 {
+		c.ModelsRefresh = 10 * time.Minute
+	}
+	if c.ModelsTimeout == 0 {
+		c.ModelsTimeout = 10 * time.Second
+	}
 	return c
 }
 
@@ -140,7 +152,7 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}} {
+	}{{"read_timeout", c.ReadTimeout}, {"write_timeout", c.WriteTimeout}, {"idle_timeout", c.IdleTimeout}, {"models_timeout", c.ModelsTimeout}} {
 		if d.v < 0 {
 			bad(d.field, "must be >= 0")
 		}

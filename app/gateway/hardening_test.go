@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -97,4 +99,38 @@ func TestClientModelNamesDoNotGrowMetricsOrLogs(t *testing.T) {
 	for _, en := range e.logs.FilterMessage("request").All() {
 		assert.LessOrEqual(t, len(en.ContextMap()["model"].(string)), 260, "log fields from clients are truncated")
 	}
+}
+
+func TestModelsListsWhatCanBeRouted(t *testing.T) {
+	e := newEnv(t, func(c *khive.Config, g *gateway.Config) {
+		g.ModelsRefresh = 50 * time.Millisecond
+		g.ModelsTimeout = time.Second
+		g.Models = nil // no aliases: the upstreams' lists are all there is
+		dead := c.Endpoints["other"]
+		dead.BaseURL = "http://127.0.0.1:1/v1" // this one cannot be asked
+		c.Endpoints["other"] = dead
+	})
+	ids := func() map[string]string {
+		page, err := e.client().Models.List(context.Background())
+		require.NoError(t, err)
+		out := map[string]string{}
+		for _, m := range page.Data {
+			out[m.ID] = m.OwnedBy
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return len(ids()) == 3 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, map[string]string{
+		"up/fake-model": "openai", "up-embed/fake-model": "openai", "claude/fake-model": "anthropic",
+	}, ids(), "each endpoint's own models, owned by its provider; the unreachable one is left out")
+	assert.NotEmpty(t, e.logs.FilterMessage("could not list the upstream's models").All(), "and its failure is logged")
+
+	m, err := e.client().Models.Get(context.Background(), "claude/fake-model")
+	require.NoError(t, err)
+	assert.Equal(t, "anthropic", m.OwnedBy)
+	status, _ := e.get("/v1/models/claude/fake-model")
+	assert.Equal(t, http.StatusUnauthorized, status, "the models routes need a key like the others")
+	status, _, body := e.getWithKey("/v1/models/nope/x")
+	assert.Equal(t, http.StatusNotFound, status, body)
+	assert.Contains(t, body, "model_not_found")
 }

@@ -99,6 +99,7 @@ func startEnv(t testing.TB, log *zap.Logger, opts ...option_) *env {
 			"smart": {{Endpoint: "claude", Model: "claude-sonnet-4-5"}, {Endpoint: "up", Model: "gpt-4.1"}},
 		},
 		ShutdownTimeout: 2 * time.Second,
+		ModelsRefresh:   -1, // the upstreams' lists are asked for only where a test wants them
 	}
 	for _, o := range opts {
 		o(&cfg, &gcfg)
@@ -130,6 +131,19 @@ func (e *env) post(path, body string, headers ...string) (int, http.Header, stri
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// getWithKey sends an authenticated GET.
+func (e *env) getWithKey(path string) (int, http.Header, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.url(path), nil)
+	require.NoError(e.t, err)
+	req.Header.Set("Authorization", "Bearer "+clientKey)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()

@@ -1,17 +1,117 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
+	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 )
 
-// models lists the aliases and every alias target as ENDPOINT/MODEL, in
-// OpenAI's list format. Endpoints are not asked for their own lists.
-func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *exchange) *apiError {
+// upstreamModels holds each endpoint's model list as its upstream gives it
+// (OpenAI's and Ollama's GET models, Anthropic's GET v1/models), fetched
+// when the gateway starts and refreshed in the background.
+type upstreamModels struct {
+	mu         sync.RWMutex
+	byEndpoint map[string][]string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startModels fetches every endpoint's models now and every models_refresh,
+// until stopModels; with a negative models_refresh, never.
+func (s *Server) startModels() {
+	if s.cfg.ModelsRefresh < 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &upstreamModels{byEndpoint: map[string][]string{}, cancel: cancel, done: make(chan struct{})}
+	s.upModels = m
+	go func() {
+		defer close(m.done)
+		s.refreshModels(ctx)
+		t := time.NewTicker(s.cfg.ModelsRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.refreshModels(ctx)
+			}
+		}
+	}()
+}
+
+func (s *Server) stopModels() {
+	if m := s.upModels; m != nil {
+		m.cancel()
+		<-m.done
+	}
+}
+
+// refreshModels asks each endpoint that serves a model route for its
+// models, each within models_timeout. A failure is logged and keeps the
+// endpoint's last list; it is never fatal.
+func (s *Server) refreshModels(ctx context.Context) {
+	for _, e := range s.reg.All() {
+		path := "models"
+		switch kindOf(e.Config()) {
+		case providers.KindChat, providers.KindEmbeddings:
+		case providers.KindMessages:
+			path = "models?limit=1000" // Anthropic pages its list, 20 by default
+		default:
+			continue
+		}
+		ids, err := fetchModels(ctx, e, path, s.cfg.ModelsTimeout)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("could not list the upstream's models", zap.String("endpoint", e.Name()), zap.Error(err))
+			}
+			continue
+		}
+		s.upModels.mu.Lock()
+		s.upModels.byEndpoint[e.Name()] = ids
+		s.upModels.mu.Unlock()
+	}
+}
+
+func fetchModels(ctx context.Context, e *endpoint.Endpoint, path string, timeout time.Duration) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := e.Call(ctx, endpoint.Request{Method: http.MethodGet, Path: path})
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(resp.Body, &list); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list.Data))
+	for _, m := range list.Data {
+		if m.ID != "" {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids, nil
+}
+
+// modelList is what can be routed: the aliases, their targets, and each
+// endpoint's own models as ENDPOINT/MODEL, owned by the provider.
+func (s *Server) modelList() providers.ModelList {
 	list := providers.ModelList{Object: "list", Data: []providers.Model{}}
 	seen := map[string]bool{}
 	add := func(id, owner string) {
@@ -20,19 +120,50 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *exchange) *ap
 			list.Data = append(list.Data, providers.Model{ID: id, Object: "model", Created: 0, OwnedBy: owner})
 		}
 	}
-	for _, alias := range slices.Sorted(maps.Keys(s.cfg.Models)) {
+	owner := func(name string) string {
+		if e, ok := s.reg.Get(name); ok && e.Config().Provider != "" {
+			return e.Config().Provider
+		}
+		return name
+	}
+	aliases := slices.Sorted(maps.Keys(s.cfg.Models))
+	for _, alias := range aliases {
 		add(alias, "khive")
 	}
-	for _, alias := range slices.Sorted(maps.Keys(s.cfg.Models)) {
+	for _, alias := range aliases {
 		for _, t := range s.cfg.Models[alias] {
-			owner := t.Endpoint
-			if e, ok := s.reg.Get(t.Endpoint); ok && e.Config().Provider != "" {
-				owner = e.Config().Provider
-			}
-			add(t.Endpoint+"/"+t.Model, owner)
+			add(t.Endpoint+"/"+t.Model, owner(t.Endpoint))
 		}
 	}
+	if m := s.upModels; m != nil {
+		m.mu.RLock()
+		for _, name := range slices.Sorted(maps.Keys(m.byEndpoint)) {
+			for _, id := range m.byEndpoint[name] {
+				add(name+"/"+id, owner(name))
+			}
+		}
+		m.mu.RUnlock()
+	}
+	return list
+}
+
+// models answers GET /v1/models in OpenAI's list format.
+func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *exchange) *apiError {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(list)
+	_ = json.NewEncoder(w).Encode(s.modelList())
 	return nil
+}
+
+// model answers GET /v1/models/{id}; the id may hold slashes.
+func (s *Server) model(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
+	id := strings.TrimPrefix(r.PathValue("id"), "/")
+	x.model = id
+	for _, m := range s.modelList().Data {
+		if m.ID == id {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(m)
+			return nil
+		}
+	}
+	return notFoundModel(id)
 }

@@ -49,6 +49,8 @@ type Server struct {
 	// streams can tell their clients before the connections close.
 	cutCtx context.Context
 	cut    context.CancelFunc
+
+	upModels *upstreamModels
 }
 
 // Params are NewServer's inputs. Depending on the Registry and the shared
@@ -117,6 +119,7 @@ func (s *Server) Start(context.Context) error {
 	s.addr.Store(&addr)
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(ln) }()
+	s.startModels()
 	s.ready.Store(true)
 	s.log.Info("gateway listening", zap.String("addr", addr), zap.Strings("endpoints", s.reg.Names()),
 		zap.Bool("auth", len(s.keys) > 0), zap.Int("max_connections", s.cfg.MaxConnections))
@@ -128,6 +131,7 @@ func (s *Server) Start(context.Context) error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.ready.Store(false)
 	s.draining.Store(true)
+	s.stopModels()
 	s.log.Info("gateway draining", zap.Duration("shutdown_timeout", s.cfg.ShutdownTimeout), zap.Duration("drain_delay", s.cfg.DrainDelay))
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainDelay+s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -169,6 +173,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat, writeError))
 	mux.Handle("POST /v1/embeddings", s.api("embeddings", s.embeddings, writeError))
 	mux.Handle("GET /v1/models", s.api("models", s.models, writeError))
+	mux.Handle("GET /v1/models/{id...}", s.api("models", s.model, writeError))
 	mux.Handle("POST /v1/messages", s.api("messages", s.messages, writeAnthropicError))
 	return mux
 }
