@@ -27,8 +27,13 @@ func main() {
 	chat.Transport = endpoint.TransportSDK            // through the official openai-go client
 	cfg := khive.Config{Endpoints: map[string]khive.EndpointConfig{"chat": chat}}
 
+	logger, err := zap.NewProduction() // JSON to stderr: khive logs close failures and breaker changes here
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer func() { _ = logger.Sync() }()
 	app := fx.New(
-		fx.Supply(cfg, zap.NewNop()),
+		fx.Supply(cfg, logger),
 		fx.NopLogger,
 		khive.Module,
 		fx.Invoke(func(lc fx.Lifecycle, reg *khive.Registry) {
