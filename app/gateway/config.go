@@ -44,9 +44,11 @@ type Config struct {
 	// other half left for upstream connections and files).
 	MaxConnections int `yaml:"max_connections"`
 	// MaxInflightBodyBytes bounds the request bodies held in memory at once
-	// (default 64 MiB); a request whose body would pass it gets 503 with
+	// (default 32 MiB); a request whose body would pass it gets 503 with
 	// Retry-After before its body is read. Bodies up to 64 KiB are always
-	// admitted: MaxConnections bounds them.
+	// admitted: MaxConnections bounds them. While routing a body the gateway
+	// holds a few copies of it (read, decoded, re-encoded): memory peaks
+	// near four times this, plus the garbage collector's headroom.
 	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
 	// ModelsRefresh is how often the gateway asks the upstreams for their
 	// model lists again for GET /v1/models, after asking at start (default
@@ -77,7 +79,7 @@ const (
 	DefaultReadTimeout     = 30 * time.Second
 	DefaultWriteTimeout    = 30 * time.Second
 	DefaultIdleTimeout     = 90 * time.Second
-	DefaultInflightBodies  = 64 << 20
+	DefaultInflightBodies  = 32 << 20
 )
 
 // WithDefaults fills zero fields.

@@ -18,16 +18,14 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/khive-go/khive/bench/internal/gatewayproc"
 	"github.com/khive-go/khive/bench/internal/stats"
 	"github.com/khive-go/khive/internal/fakeupstream"
 )
@@ -45,20 +43,19 @@ func main() {
 	defer up.Close()
 	up.SetLatency(*upLatency)
 
-	dir, err := os.MkdirTemp("", "khive-bench")
+	logFile, err := os.CreateTemp("", "khive-gateway-log")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, "./app")
-	build.Dir = ".."
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		log.Fatal("build the gateway: ", err)
+	logPath := logFile.Name()
+	defer os.Remove(logPath)
+	defer logFile.Close()
+	var env []string
+	if *gogc != "" {
+		env = append(env, "GOGC="+*gogc)
 	}
-	cfgPath := filepath.Join(dir, "gateway.yaml")
-	_ = os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	// The access log (stderr): duration and upstream_duration per request.
+	gw := gatewayproc.Start(fmt.Sprintf(`
 endpoints:
   up:
     provider: openai
@@ -66,25 +63,11 @@ endpoints:
     base_url: %s
     api_key: sk-bench
     limits: {max_concurrency: 4096, queue_size: 4096}
-`, up.BaseURL())), 0o600)
-	addr := freeAddr()
-	logPath := filepath.Join(dir, "gateway.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer logFile.Close()
-	gw := exec.Command(bin, "-config", cfgPath, "-listen", addr)
-	gw.Stderr = logFile // the access log: duration and upstream_duration per request
-	gw.Env = os.Environ()
-	if *gogc != "" {
-		gw.Env = append(gw.Env, "GOGC="+*gogc)
-	}
-	if err := gw.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer func() { _ = gw.Process.Signal(os.Interrupt); _ = gw.Wait() }()
-	waitReady("http://" + addr + "/readyz")
+gateway:
+  models_refresh: -1s
+`, up.BaseURL()), logFile, env...)
+	defer gw.Stop()
+	addr := gw.Addr
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}}
 	direct := up.BaseURL() + "/chat/completions"
@@ -103,7 +86,7 @@ endpoints:
 		fmt.Printf("| %d | %v / %v / %v | %v / %v / %v | %v / %v / %v | %v / %v / %v | %d / %d |\n", rate,
 			d.Mean, d.P50, d.P99, g.Mean, g.P50, g.P99, g.Mean-d.Mean, g.P50-d.P50, g.P99-d.P99, in.Mean, in.P50, in.P99, derr, gerr)
 	}
-	fmt.Printf("\ngateway peak RSS: %s\n", peakRSS(gw.Process.Pid))
+	fmt.Printf("\ngateway peak RSS: %s\n", gw.PeakRSS())
 }
 
 // run sends rate requests per second for d, open loop, and summarises the
@@ -174,39 +157,4 @@ func insideGateway(path string, offset int64) stats.Summary {
 	round := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 	s.Mean, s.P50, s.P99 = round(s.Mean), round(s.P50), round(s.P99)
 	return s
-}
-
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitReady(url string) {
-	for range 200 {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log.Fatal("the gateway did not become ready")
-}
-
-func peakRSS(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
