@@ -33,11 +33,16 @@ func DrainUntil(ctx context.Context) time.Time {
 	return dl.Add(-StopReserve(time.Until(dl)))
 }
 
+// minCancelWait is the least Stop waits for cancelled tasks to return, even
+// past a deadline too close to hold a reserve.
+const minCancelWait = 50 * time.Millisecond
+
 // Stop refuses new work with ErrClosed, lets queued and running tasks
 // finish until DrainUntil(ctx), then cancels the rest and waits for them to
-// return, until ctx's deadline. It returns before the deadline, with an
-// error saying how many tasks were cancelled (and how many did not return,
-// for tasks that ignore their ctx). Stop is idempotent: later calls wait
+// return, until ctx's deadline (at least 50 ms, for deadlines too close to
+// hold a reserve). It returns by the deadline, with an error saying how
+// many tasks were cancelled (and how many did not return, for tasks that
+// ignore their ctx). Stop is idempotent: later calls wait
 // for the first and return its result.
 func (p *Pool) Stop(ctx context.Context) error { return p.StopBy(ctx, DrainUntil(ctx)) }
 
@@ -79,8 +84,9 @@ func (p *Pool) StopBy(ctx context.Context, drainUntil time.Time) error {
 }
 
 // drainOrCancel waits for the tasks to finish until drainUntil or ctx is
-// done, then cancels the rest and waits for them to return, until ctx's
-// deadline when there is time left before it.
+// done, then cancels the rest and waits for them to return: until ctx's
+// deadline, but at least minCancelWait (without a deadline, until they
+// have).
 func (p *Pool) drainOrCancel(ctx context.Context, drainUntil time.Time) error {
 	var drainEnd <-chan time.Time
 	if !drainUntil.IsZero() {
@@ -97,14 +103,24 @@ func (p *Pool) drainOrCancel(ctx context.Context, drainUntil time.Time) error {
 	inFlight := p.inFlight()
 	before := p.cancelled.Load()
 	p.hard()
+	// Wait for the cancelled tasks until the deadline, and in any case for
+	// minCancelWait: a budget too small to hold a reserve must not leave
+	// tasks that honour their ctx unaccounted for (they return in
+	// microseconds once scheduled). Without a deadline, until they return.
 	left := int64(0)
-	if ctx.Err() != nil {
-		<-p.drained // no time was left to bound the wait: tasks honour their ctx
+	if _, ok := ctx.Deadline(); !ok {
+		<-p.drained
 	} else {
+		grace := time.NewTimer(minCancelWait)
+		defer grace.Stop()
 		select {
 		case <-p.drained:
-		case <-ctx.Done():
-			left = p.inFlight()
+		case <-grace.C:
+			select {
+			case <-p.drained:
+			case <-ctx.Done():
+				left = p.inFlight()
+			}
 		}
 	}
 	n := p.cancelled.Load() - before
