@@ -9,16 +9,17 @@ import (
 // context is, and when the executor's Stop deadline passes.
 type Func func(ctx context.Context) error
 
-// Executor schedules work with bounded concurrency and rate limits.
-// *Pool is the implementation; the interface lets callers and tests swap it.
+// Executor schedules work with bounded concurrency and rate limits. It is
+// what services are handed: it has no Start or Stop, so no user of a
+// shared executor can stop it; its owner (the fx module, or whoever built
+// the *Pool) runs the lifecycle. *Pool is the implementation; the interface
+// lets callers and tests swap it.
 type Executor interface {
 	// Go schedules fn and returns without waiting for it. A non-nil error
 	// means fn was not scheduled and will never run.
 	Go(ctx context.Context, fn Func, opts ...TaskOption) error
 	// Run schedules fn and waits for its result.
 	Run(ctx context.Context, fn Func, opts ...TaskOption) error
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
 	Stats() Stats
 }
 

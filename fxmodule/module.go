@@ -30,7 +30,8 @@ type ExecutorParams struct {
 }
 
 // NewExecutor builds the shared executor (named "khive" unless the config
-// names it) and registers its Start and Stop.
+// names it) and registers its Start and Stop. Services get it as an
+// executor.Executor, which cannot be stopped: the module owns its lifecycle.
 func NewExecutor(p ExecutorParams) (executor.Executor, error) {
 	pool, err := executor.New(p.Config.executorConfig(), executor.WithLogger(moduleLogger(p.Logger)))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/internal/fakeupstream"
 )
 
@@ -241,3 +243,11 @@ func TestRegistryPrintsNoKey(t *testing.T) {
 func sprintf(verb string, v any) string { return fmt.Sprintf(verb, v) }
 
 func hexOf(s string) string { return fmt.Sprintf("%x", s) }
+
+func TestServicesCannotStopTheSharedExecutor(t *testing.T) {
+	typ := reflect.TypeFor[executor.Executor]()
+	for _, m := range []string{"Start", "Stop"} {
+		_, declared := typ.MethodByName(m)
+		assert.False(t, declared, "the executor services are handed has no %s: the module owns its lifecycle", m)
+	}
+}
