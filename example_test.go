@@ -13,11 +13,11 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func Example() {
-	up := fakeupstream.New() // a provider on loopback
+	up := khivetest.New() // a provider on loopback
 	defer up.Close()
 
 	chat := khive.EndpointConfig{Endpoint: "chat"} // the catalog's openai chat...
@@ -93,7 +93,7 @@ func (exampleTB) FailNow()                     { panic("test failed") }
 // In tests, fxtest runs the module and fails the test on start or stop errors.
 func Example_fxtest() {
 	var t fxtest.TB = exampleTB{} // in a real test: the *testing.T
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	ec := khive.EndpointConfig{Endpoint: "embeddings"}
 	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("sk-test")

@@ -20,7 +20,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func TestMain(m *testing.M) {
@@ -111,7 +111,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestAccessLogIsNeverSampled(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	ec := khive.EndpointConfig{Endpoint: "chat"}
 	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("k")

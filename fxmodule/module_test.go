@@ -26,7 +26,7 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 const secretKey = "sk-fx-test-secret-4242"
@@ -37,7 +37,7 @@ func logged() (*zap.Logger, *observer.ObservedLogs) {
 }
 
 // catalogEndpoint is a catalog reference pointed at the fake upstream.
-func catalogEndpoint(up *fakeupstream.Server) khive.EndpointConfig {
+func catalogEndpoint(up *khivetest.Server) khive.EndpointConfig {
 	ec := khive.EndpointConfig{Endpoint: "chat"}
 	ec.Provider = "openai"
 	ec.BaseURL = up.BaseURL()
@@ -91,7 +91,7 @@ func lifecycleEvents(logs *observer.ObservedLogs) []string {
 }
 
 func TestStartAndStopOrder(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, logs := logged()
 	cfg := khive.Config{Endpoints: map[string]khive.EndpointConfig{
@@ -118,7 +118,7 @@ type stubSDK struct {
 func (s *stubSDK) Do(req *http.Request) (*http.Response, error) { return s.hc.Do(req) }
 func (s *stubSDK) Close() error                                 { s.closed.Add(1); return s.closeErr }
 
-func userEndpoint(t *testing.T, up *fakeupstream.Server, name string, factory endpoint.SDKFactory, log *zap.Logger) *endpoint.Endpoint {
+func userEndpoint(t *testing.T, up *khivetest.Server, name string, factory endpoint.SDKFactory, log *zap.Logger) *endpoint.Endpoint {
 	t.Helper()
 	e, err := endpoint.New(endpoint.Config{
 		Name: name, Provider: "custom", Transport: endpoint.TransportSDK, BaseURL: up.BaseURL(),
@@ -139,7 +139,7 @@ func asGroup(e *endpoint.Endpoint) fx.Option {
 }
 
 func TestFailingStartRollsBack(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, logs := logged()
 	var closed atomic.Int64
@@ -159,7 +159,7 @@ func TestFailingStartRollsBack(t *testing.T) {
 }
 
 func TestCloseFailuresAreLoggedAndReturned(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, logs := logged()
 	var closed atomic.Int64
@@ -189,11 +189,11 @@ func TestCloseFailuresAreLoggedAndReturned(t *testing.T) {
 }
 
 func TestShutdownUnderLoad(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.SetLatency(300 * time.Millisecond)
-	up.Script(make([]fakeupstream.Fault, 100)...) // the first 100 answer after the latency
-	up.Always(fakeupstream.Fault{Kind: fakeupstream.Hang})
+	up.Script(make([]khivetest.Fault, 100)...) // the first 100 answer after the latency
+	up.Always(khivetest.Fault{Kind: khivetest.Hang})
 	log, logs := logged()
 	ec := catalogEndpoint(up)
 	ec.Limits = endpoint.Limits{MaxConcurrency: 256}
@@ -264,7 +264,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 }
 
 func TestEndpointsAreCollectedAfterStop(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	var weaks []weak.Pointer[endpoint.Endpoint]
 	func() {
@@ -315,7 +315,7 @@ func TestConfigErrorsFailFxNewBeforeAnythingStarts(t *testing.T) {
 }
 
 func TestUserEndpointThroughValueGroup(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, logs := logged()
 	var closed atomic.Int64
@@ -336,7 +336,7 @@ func TestUserEndpointThroughValueGroup(t *testing.T) {
 }
 
 func TestDuplicateEndpointName(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, _ := logged()
 	var closed atomic.Int64
@@ -346,7 +346,7 @@ func TestDuplicateEndpointName(t *testing.T) {
 }
 
 func TestLoadConfigFile(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "khive.yaml")

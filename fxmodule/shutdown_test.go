@@ -21,7 +21,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // The shutdown scenarios run in CI with -count=20: they must not depend on
@@ -36,7 +36,7 @@ type stopScene struct {
 	app     *fx.App
 	reg     *khive.Registry
 	logs    *observer.ObservedLogs
-	up      *fakeupstream.Server
+	up      *khivetest.Server
 	callers sync.WaitGroup
 	failed  atomic.Int64
 	closed  atomic.Int64
@@ -44,9 +44,9 @@ type stopScene struct {
 
 func newStopScene(t *testing.T, opts ...fx.Option) *stopScene {
 	t.Helper()
-	s := &stopScene{up: fakeupstream.New()}
+	s := &stopScene{up: khivetest.New()}
 	t.Cleanup(s.up.Close)
-	s.up.Always(fakeupstream.Fault{Kind: fakeupstream.Hang})
+	s.up.Always(khivetest.Fault{Kind: khivetest.Hang})
 	log, logs := logged()
 	s.logs = logs
 	ec := catalogEndpoint(s.up)
@@ -175,7 +175,7 @@ func TestShutdownScenarioUserHookOverruns(t *testing.T) {
 			return nil
 		}})
 	})
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	var closed atomic.Int64
 	log, logs := logged()
@@ -202,7 +202,7 @@ func TestShutdownScenarioUserHookOverruns(t *testing.T) {
 }
 
 func TestGroupEndpointWithoutLoggerGetsTheModules(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	log, logs := logged()
 	var closed atomic.Int64
@@ -226,7 +226,7 @@ func TestGroupEndpointWithoutLoggerGetsTheModules(t *testing.T) {
 }
 
 func TestRegistryPrintsNoKey(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	var reg *khive.Registry
 	app := fx.New(fx.Supply(khive.Config{Endpoints: map[string]khive.EndpointConfig{"chat": catalogEndpoint(up)}}),

@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
 func TestAnthropicEndpointAgainstTheFake(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.Key = upstreamKey
 	cfg, err := providers.Match("anthropic", "messages", env(), providers.WithBaseURL(up.BaseURL()),
@@ -37,7 +37,7 @@ func TestAnthropicEndpointAgainstTheFake(t *testing.T) {
 	assert.Equal(t, upstreamKey, up.Last().Header.Get("X-Api-Key"))
 	assert.Equal(t, "2023-06-01", up.Last().Header.Get("Anthropic-Version"))
 
-	up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400})
+	up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 400})
 	_, err = e.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "c", "max_tokens": 1, "messages": []any{}}})
 	var se *endpoint.StatusError
 	require.ErrorAs(t, err, &se)
@@ -49,7 +49,7 @@ func TestAnthropicEndpointAgainstTheFake(t *testing.T) {
 // the bucket is full again), teach the adaptive limiter the bucket: an
 // emptied bucket of 10 that is full again in 1 s refills at 9.5/s.
 func TestAnthropicRateLimitHeadersSlowAdmission(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	var remaining atomic.Int64
 	remaining.Store(10)

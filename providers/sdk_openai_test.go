@@ -12,13 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
 const upstreamKey = "sk-upstream-secret"
 
-func startOpenAI(t *testing.T, up *fakeupstream.Server, name, transport string) *endpoint.Endpoint {
+func startOpenAI(t *testing.T, up *khivetest.Server, name, transport string) *endpoint.Endpoint {
 	t.Helper()
 	cfg, err := providers.Match("openai", name, env(),
 		providers.WithBaseURL(up.BaseURL()), providers.WithAPIKey(endpoint.NewSecret(upstreamKey)),
@@ -38,15 +38,15 @@ var chatBody = map[string]any{"model": "gpt-4o-mini", "messages": []any{map[stri
 func TestTransportsBehaveAlike(t *testing.T) {
 	cases := []struct {
 		name string
-		run  func(t *testing.T, up *fakeupstream.Server, chat, emb *endpoint.Endpoint)
+		run  func(t *testing.T, up *khivetest.Server, chat, emb *endpoint.Endpoint)
 	}{
-		{"requests go through the chosen transport", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+		{"requests go through the chosen transport", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
 			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			require.NoError(t, err)
 			viaSDK := up.Last().Header.Get("X-Stainless-Lang") == "go"
 			assert.Equal(t, chat.Config().Transport == endpoint.TransportSDK, viaSDK)
 		}},
-		{"chat", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+		{"chat", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
 			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			require.NoError(t, err)
 			var out providers.ChatResponse
@@ -54,7 +54,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			assert.Equal(t, "echo: hello world", string(mustString(t, out.Choices[0].Message.Content)))
 			assert.Equal(t, "Bearer "+upstreamKey, up.Last().Header.Get("Authorization"))
 		}},
-		{"stream with usage", func(t *testing.T, _ *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
+		{"stream with usage", func(t *testing.T, _ *khivetest.Server, chat, _ *endpoint.Endpoint) {
 			body := map[string]any{"stream": true, "stream_options": map[string]any{"include_usage": true}}
 			for k, v := range chatBody {
 				body[k] = v
@@ -79,7 +79,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			require.NotNil(t, usage)
 			assert.Positive(t, usage.TotalTokens)
 		}},
-		{"embeddings float and base64", func(t *testing.T, _ *fakeupstream.Server, _, emb *endpoint.Endpoint) {
+		{"embeddings float and base64", func(t *testing.T, _ *khivetest.Server, _, emb *endpoint.Endpoint) {
 			for _, format := range []string{"float", "base64"} {
 				resp, err := emb.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "e", "input": []string{"a", "b"}, "encoding_format": format}})
 				require.NoError(t, err)
@@ -93,14 +93,14 @@ func TestTransportsBehaveAlike(t *testing.T) {
 				}
 			}
 		}},
-		{"retry after 500", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 500})
+		{"retry after 500", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 500})
 			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			require.NoError(t, err)
 			assert.Equal(t, 2, resp.Attempts)
 		}},
-		{"400 is a StatusError with the provider's message", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400})
+		{"400 is a StatusError with the provider's message", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 400})
 			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			var se *endpoint.StatusError
 			require.True(t, errors.As(err, &se), "%v", err)
@@ -108,16 +108,16 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			assert.Equal(t, "fake upstream answered 400", se.Message)
 			assert.Equal(t, 1, se.Attempts)
 		}},
-		{"429 hint above the cap", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: map[string]string{"retry-after": "30"}})
+		{"429 hint above the cap", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: map[string]string{"retry-after": "30"}})
 			_, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			var se *endpoint.StatusError
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, 429, se.Status)
 			assert.Equal(t, 30*time.Second, se.RetryAfter)
 		}},
-		{"cut stream is an error", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.CutStream})
+		{"cut stream is an error", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(khivetest.Fault{Kind: khivetest.CutStream})
 			body := map[string]any{"stream": true, "model": "m", "messages": []any{map[string]any{"role": "user", "content": "a b c"}}}
 			s, err := chat.Stream(context.Background(), endpoint.Request{Body: body})
 			require.NoError(t, err)
@@ -126,8 +126,8 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			}
 			assert.Error(t, s.Err())
 		}},
-		{"connection reset is retried", func(t *testing.T, up *fakeupstream.Server, chat, _ *endpoint.Endpoint) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.ResetBefore})
+		{"connection reset is retried", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
+			up.Script(khivetest.Fault{Kind: khivetest.ResetBefore})
 			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			require.NoError(t, err)
 			assert.Equal(t, 2, resp.Attempts)
@@ -136,7 +136,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 	for _, transport := range []string{endpoint.TransportHTTP, endpoint.TransportSDK} {
 		for _, c := range cases {
 			t.Run(transport+"/"+c.name, func(t *testing.T) {
-				up := fakeupstream.New()
+				up := khivetest.New()
 				defer up.Close()
 				up.Key = upstreamKey
 				c.run(t, up, startOpenAI(t, up, "chat", transport), startOpenAI(t, up, "embeddings", transport))
@@ -153,7 +153,7 @@ func mustString(t *testing.T, raw json.RawMessage) string {
 }
 
 func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.Key = upstreamKey
 	e := startOpenAI(t, up, "chat", endpoint.TransportSDK)

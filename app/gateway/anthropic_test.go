@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func TestOpenAIClientToAnthropicModel(t *testing.T) {
@@ -70,7 +70,7 @@ func TestOpenAIStreamFromAnthropic(t *testing.T) {
 	assert.Positive(t, acc.Usage.TotalTokens, "the usage chunk was made from message_start and message_delta")
 
 	// An error event mid-stream becomes an error for the client, not a silent end.
-	e.ups["anth"].Script(fakeupstream.Fault{Kind: fakeupstream.ErrorEvent})
+	e.ups["anth"].Script(khivetest.Fault{Kind: khivetest.ErrorEvent})
 	stream = e.client().Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 		Model: "claude/claude-sonnet", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("a b c d")},
 	})
@@ -181,7 +181,7 @@ func TestUpstreamErrorsKeepTheirMeaning(t *testing.T) {
 	retryAfter := map[string]string{"retry-after": "120"}
 	for _, tt := range []struct {
 		name      string
-		fault     fakeupstream.Fault
+		fault     khivetest.Fault
 		route     string // chat or messages
 		model     string
 		status    int
@@ -190,18 +190,18 @@ func TestUpstreamErrorsKeepTheirMeaning(t *testing.T) {
 		retryHdr  string
 		upstreams string
 	}{
-		{"anthropic 429 via chat", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: retryAfter}, "chat", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
-		{"anthropic 529 via chat", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 529}, "chat", "claude/c", 503, "overloaded_error", "fake upstream answered 529", "", "anth"},
-		{"anthropic 400 via chat", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400}, "chat", "claude/c", 400, "invalid_request_error", "fake upstream answered 400", "", "anth"},
-		{"anthropic 529 via messages", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 529}, "messages", "claude/c", 529, "overloaded_error", "fake upstream answered 529", "", "anth"},
-		{"anthropic 429 via messages", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: retryAfter}, "messages", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
-		{"openai 429 via messages", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: retryAfter}, "messages", "up/m", 429, "rate_limit_error", "fake upstream answered 429", "120", "up"},
-		{"openai 400 via messages", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400}, "messages", "up/m", 400, "invalid_request_error", "fake upstream answered 400", "", "up"},
-		{"openai 503 via messages", fakeupstream.Fault{Kind: fakeupstream.Status, Status: 503}, "messages", "up/m", 503, "overloaded_error", "fake upstream answered 503", "", "up"},
+		{"anthropic 429 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "chat", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
+		{"anthropic 529 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 529}, "chat", "claude/c", 503, "overloaded_error", "fake upstream answered 529", "", "anth"},
+		{"anthropic 400 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 400}, "chat", "claude/c", 400, "invalid_request_error", "fake upstream answered 400", "", "anth"},
+		{"anthropic 529 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 529}, "messages", "claude/c", 529, "overloaded_error", "fake upstream answered 529", "", "anth"},
+		{"anthropic 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
+		{"openai 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "up/m", 429, "rate_limit_error", "fake upstream answered 429", "120", "up"},
+		{"openai 400 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 400}, "messages", "up/m", 400, "invalid_request_error", "fake upstream answered 400", "", "up"},
+		{"openai 503 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 503}, "messages", "up/m", 503, "overloaded_error", "fake upstream answered 503", "", "up"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e.ups[tt.upstreams].Always(tt.fault)
-			defer e.ups[tt.upstreams].Always(fakeupstream.Fault{})
+			defer e.ups[tt.upstreams].Always(khivetest.Fault{})
 			var status int
 			var h http.Header
 			var body string
@@ -284,14 +284,14 @@ func eventNames(evs []sseEvent) []string {
 func TestMessagesStreamErrorsInBand(t *testing.T) {
 	e := newEnv(t)
 	// Anthropic upstream sends an error event mid-stream: passed on as one.
-	e.ups["anth"].Script(fakeupstream.Fault{Kind: fakeupstream.ErrorEvent})
+	e.ups["anth"].Script(khivetest.Fault{Kind: khivetest.ErrorEvent})
 	events := e.sse(t, "/v1/messages", `{"model":"claude/c","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"a b c d"}]}`)
 	last := events[len(events)-1]
 	assert.Equal(t, "error", last.name)
 	assert.JSONEq(t, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, last.data)
 
 	// An OpenAI-compatible upstream cut mid-stream: an Anthropic error event.
-	e.ups["up"].Script(fakeupstream.Fault{Kind: fakeupstream.CutStream})
+	e.ups["up"].Script(khivetest.Fault{Kind: khivetest.CutStream})
 	events = e.sse(t, "/v1/messages", `{"model":"up/m","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"a b c d"}]}`)
 	last = events[len(events)-1]
 	assert.Equal(t, "error", last.name)

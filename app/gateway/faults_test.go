@@ -14,7 +14,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // faultEnv is newEnv with attempt timeouts short enough for hangs.
@@ -41,42 +41,42 @@ func TestFaultTable(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name     string
-		setup    func(up *fakeupstream.Server)
+		setup    func(up *khivetest.Server)
 		endpoint expect
 		via      string // the gateway's serving endpoint for alias "fast" (up, then other); "" = error
 		minWait  time.Duration
 	}{
-		{"latency with jitter", func(up *fakeupstream.Server) {
+		{"latency with jitter", func(up *khivetest.Server) {
 			up.SetLatency(20 * time.Millisecond)
 			up.SetJitter(10 * time.Millisecond)
 		},
 			expect{ok: true, attempts: 1}, "up", 20 * time.Millisecond},
-		{"one 500 then fine", func(up *fakeupstream.Server) { up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 500}) },
+		{"one 500 then fine", func(up *khivetest.Server) { up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 500}) },
 			expect{ok: true, attempts: 2}, "up", 0},
-		{"502 always", func(up *fakeupstream.Server) { up.Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 502}) },
+		{"502 always", func(up *khivetest.Server) { up.Always(khivetest.Fault{Kind: khivetest.Status, Status: 502}) },
 			expect{attempts: 2, status: 502}, "other", 0},
-		{"503 always", func(up *fakeupstream.Server) { up.Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 503}) },
+		{"503 always", func(up *khivetest.Server) { up.Always(khivetest.Fault{Kind: khivetest.Status, Status: 503}) },
 			expect{attempts: 2, status: 503}, "other", 0},
-		{"429 with a short retry-after-ms", func(up *fakeupstream.Server) {
-			up.Script(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: map[string]string{
+		{"429 with a short retry-after-ms", func(up *khivetest.Server) {
+			up.Script(khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: map[string]string{
 				"retry-after-ms": "150", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "150ms"}})
 		}, expect{ok: true, attempts: 2}, "up", 150 * time.Millisecond},
-		{"429 with a wait above the cap", func(up *fakeupstream.Server) {
-			up.Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: map[string]string{"retry-after": "120"}})
+		{"429 with a wait above the cap", func(up *khivetest.Server) {
+			up.Always(khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: map[string]string{"retry-after": "120"}})
 		}, expect{attempts: 1, status: 429}, "other", 0},
-		{"reset before headers", func(up *fakeupstream.Server) { up.Script(fakeupstream.Fault{Kind: fakeupstream.ResetBefore}) },
+		{"reset before headers", func(up *khivetest.Server) { up.Script(khivetest.Fault{Kind: khivetest.ResetBefore}) },
 			expect{ok: true, attempts: 2}, "up", 0},
-		{"reset mid-body", func(up *fakeupstream.Server) { up.Script(fakeupstream.Fault{Kind: fakeupstream.ResetMidBody}) },
+		{"reset mid-body", func(up *khivetest.Server) { up.Script(khivetest.Fault{Kind: khivetest.ResetMidBody}) },
 			expect{ok: true, attempts: 2}, "up", 0},
-		{"hang", func(up *fakeupstream.Server) { up.Always(fakeupstream.Fault{Kind: fakeupstream.Hang}) },
+		{"hang", func(up *khivetest.Server) { up.Always(khivetest.Fault{Kind: khivetest.Hang}) },
 			expect{attempts: 2}, "other", 600 * time.Millisecond},
-		{"trickling body within the timeout", func(up *fakeupstream.Server) {
-			up.Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody}) // a byte per write, no pause
+		{"trickling body within the timeout", func(up *khivetest.Server) {
+			up.Always(khivetest.Fault{Kind: khivetest.SlowBody}) // a byte per write, no pause
 		}, expect{ok: true, attempts: 1}, "up", 0},
-		{"trickling body past the timeout", func(up *fakeupstream.Server) {
-			up.Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 5 * time.Millisecond})
+		{"trickling body past the timeout", func(up *khivetest.Server) {
+			up.Always(khivetest.Fault{Kind: khivetest.SlowBody, Delay: 5 * time.Millisecond})
 		}, expect{attempts: 2}, "other", 600 * time.Millisecond},
-		{"malformed JSON", func(up *fakeupstream.Server) { up.Always(fakeupstream.Fault{Kind: fakeupstream.Malformed}) },
+		{"malformed JSON", func(up *khivetest.Server) { up.Always(khivetest.Fault{Kind: khivetest.Malformed}) },
 			expect{ok: true, attempts: 1}, "other", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +129,7 @@ func TestFaultTable(t *testing.T) {
 
 func TestFaultCutStreams(t *testing.T) {
 	e := faultEnv(t)
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.CutStream})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.CutStream})
 	ep, _ := e.reg.Get("up")
 	s, err := ep.Stream(context.Background(), endpoint.Request{Body: map[string]any{
 		"model": "m", "stream": true, "messages": []any{map[string]any{"role": "user", "content": "a b c d"}}}})
@@ -162,7 +162,7 @@ func TestBreakerOpensAndRecoversThroughTheGateway(t *testing.T) {
 		c.Endpoints["up"] = ec
 	})
 	up := e.ups["up"]
-	up.Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 500})
+	up.Always(khivetest.Fault{Kind: khivetest.Status, Status: 500})
 	served := func() string {
 		status, h, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`)
 		require.Equal(t, http.StatusOK, status, body)
@@ -178,7 +178,7 @@ func TestBreakerOpensAndRecoversThroughTheGateway(t *testing.T) {
 	_, body := e.get("/metrics")
 	assert.Contains(t, body, `khive_gateway_breaker_state{endpoint="up"} 1`)
 
-	up.Always(fakeupstream.Fault{}) // healed
+	up.Always(khivetest.Fault{}) // healed
 	require.Eventually(t, func() bool { return ep.BreakerState() == endpoint.BreakerHalfOpen }, time.Second, 10*time.Millisecond)
 	assert.Equal(t, "up", served(), "the half-open trial succeeds")
 	assert.Equal(t, endpoint.BreakerClosed, ep.BreakerState())

@@ -23,7 +23,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 const helperEnv = "KHIVE_GATEWAY_HELPER"
@@ -37,7 +37,7 @@ func runHelperGateway() int {
 		fmt.Fprintln(os.Stderr, "setrlimit:", err)
 		return 1
 	}
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	ec := khive.EndpointConfig{Endpoint: "chat"}
 	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("k")

@@ -19,7 +19,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func TestChatThroughAlias(t *testing.T) {
@@ -84,7 +84,7 @@ func TestEmbeddingsFloatAndBase64(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, res.Data, 2)
-	want := fakeupstream.Vector("beta")
+	want := khivetest.Vector("beta")
 	for i, f := range res.Data[1].Embedding {
 		assert.InDelta(t, want[i], f, 1e-6)
 	}
@@ -98,7 +98,7 @@ func TestEmbeddingsFloatAndBase64(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	raw, err := base64.StdEncoding.DecodeString(out.Data[0].Embedding)
 	require.NoError(t, err)
-	want = fakeupstream.Vector("alpha")
+	want = khivetest.Vector("alpha")
 	require.Len(t, raw, 4*len(want))
 	for i := range want {
 		assert.Equal(t, want[i], math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:])))
@@ -120,7 +120,7 @@ func TestModelsList(t *testing.T) {
 
 func TestFallbackToTheSecondTarget(t *testing.T) {
 	e := newEnv(t)
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 503})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.Status, Status: 503})
 	var raw *http.Response
 	out, err := e.client().Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
 		Model: "fast", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("fall back")},
@@ -144,7 +144,7 @@ func TestFallbackToTheSecondTarget(t *testing.T) {
 	assert.Equal(t, "echo: stream fall back", acc.Choices[0].Message.Content)
 
 	// A 400 is the caller's fault: no fallback.
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 400})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.Status, Status: 400})
 	status, _, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`)
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Contains(t, body, "fake upstream answered 400", "the provider's message is kept")
@@ -169,7 +169,7 @@ func TestAuthFailures(t *testing.T) {
 
 func TestErrorCases(t *testing.T) {
 	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.MaxBodyBytes = 1024 })
-	e.ups["other"].Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 422})
+	e.ups["other"].Always(khivetest.Fault{Kind: khivetest.Status, Status: 422})
 	for _, tt := range []struct {
 		name, body string
 		status     int
@@ -214,7 +214,7 @@ func TestErrorCases(t *testing.T) {
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
 	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.RequestTimeout = 200 * time.Millisecond })
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.Hang})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.Hang})
 	status, _, body := e.post("/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`)
 	assert.Equal(t, http.StatusGatewayTimeout, status, body)
 	assert.Contains(t, body, `"type":"timeout"`)
@@ -222,7 +222,7 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 
 func TestRateLimitedUpstreamKeepsRetryAfter(t *testing.T) {
 	e := newEnv(t)
-	e.ups["other"].Always(fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429, Headers: map[string]string{"retry-after": "120"}})
+	e.ups["other"].Always(khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: map[string]string{"retry-after": "120"}})
 	status, h, body := e.post("/v1/chat/completions", `{"model":"other/m","messages":[{"role":"user","content":"x"}]}`)
 	assert.Equal(t, http.StatusTooManyRequests, status, body)
 	assert.Equal(t, "120", h.Get("Retry-After"))

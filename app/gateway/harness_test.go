@@ -23,7 +23,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 const (
@@ -38,13 +38,13 @@ type env struct {
 	srv  *gateway.Server
 	reg  *khive.Registry
 	logs *observer.ObservedLogs
-	ups  map[string]*fakeupstream.Server
+	ups  map[string]*khivetest.Server
 }
 
 type option_ func(*khive.Config, *gateway.Config)
 
 // upstreamEndpoint is a catalog openai endpoint pointed at a fake.
-func upstreamEndpoint(up *fakeupstream.Server, kind string) khive.EndpointConfig {
+func upstreamEndpoint(up *khivetest.Server, kind string) khive.EndpointConfig {
 	ec := khive.EndpointConfig{Endpoint: kind}
 	ec.Provider = "openai"
 	ec.BaseURL = up.BaseURL()
@@ -70,9 +70,9 @@ func newBenchEnv(b *testing.B, opts ...option_) *env {
 }
 
 func startEnv(t testing.TB, log *zap.Logger, opts ...option_) *env {
-	e := &env{t: t, ups: map[string]*fakeupstream.Server{}}
+	e := &env{t: t, ups: map[string]*khivetest.Server{}}
 	for _, n := range []string{"up", "other", "anth"} {
-		up := fakeupstream.New()
+		up := khivetest.New()
 		up.Key = upstreamKey
 		t.Cleanup(up.Close)
 		e.ups[n] = up

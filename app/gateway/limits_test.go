@@ -14,7 +14,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // oneASecond limits endpoint "up" to one request a second with a max_wait
@@ -62,7 +62,7 @@ func TestAliasFallsBackOnAShed(t *testing.T) {
 
 func TestDisconnectedClientIs499(t *testing.T) {
 	e := newEnv(t)
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.Hang})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.Hang})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/v1/chat/completions"),

@@ -14,7 +14,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func TestShutdownWithStreamsInFlight(t *testing.T) {
@@ -23,8 +23,8 @@ func TestShutdownWithStreamsInFlight(t *testing.T) {
 		g.DrainDelay = 200 * time.Millisecond
 	})
 	// A short stream that ends inside the timeout, and a long one that cannot.
-	e.ups["up"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 50 * time.Millisecond})
-	e.ups["other"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 500 * time.Millisecond})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.SlowBody, Delay: 50 * time.Millisecond})
+	e.ups["other"].Always(khivetest.Fault{Kind: khivetest.SlowBody, Delay: 500 * time.Millisecond})
 	open := func(model, text string) *openaiStream {
 		s := e.client().Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
 			Model: model, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
@@ -80,7 +80,7 @@ func TestShutdownWithStreamsInFlight(t *testing.T) {
 
 func TestShutdownCutsAnthropicStreamsWithAnErrorEvent(t *testing.T) {
 	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.ShutdownTimeout = 300 * time.Millisecond })
-	e.ups["anth"].Always(fakeupstream.Fault{Kind: fakeupstream.SlowBody, Delay: 500 * time.Millisecond})
+	e.ups["anth"].Always(khivetest.Fault{Kind: khivetest.SlowBody, Delay: 500 * time.Millisecond})
 	req, err := http.NewRequest(http.MethodPost, e.url("/v1/messages"), strings.NewReader(
 		`{"model":"claude/c","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"`+strings.Repeat("word ", 30)+`"}]}`))
 	require.NoError(t, err)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // The soak tests run with -tags soak (see .ci/run):
@@ -44,18 +44,18 @@ func soakEnv(t *testing.T, more ...option_) *env {
 		up.SetLatency(5 * time.Millisecond)
 		up.SetJitter(10 * time.Millisecond)
 		up.Mix(int64(42+i),
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Status, Status: 500}, Share: 0.03},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Status, Status: 502}, Share: 0.03},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Status, Status: 503}, Share: 0.03},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Status, Status: 429,
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Status, Status: 500}, Share: 0.03},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Status, Status: 502}, Share: 0.03},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Status, Status: 503}, Share: 0.03},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Status, Status: 429,
 				Headers: map[string]string{"retry-after-ms": "20", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "20ms"}}, Share: 0.03},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.ResetBefore}, Share: 0.02},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.ResetMidBody}, Share: 0.02},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Hang}, Share: 0.01},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.SlowBody}, Share: 0.02},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Malformed}, Share: 0.02},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.CutStream}, Share: 0.02},
-			fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.ErrorEvent}, Share: 0.01},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.ResetBefore}, Share: 0.02},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.ResetMidBody}, Share: 0.02},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Hang}, Share: 0.01},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.SlowBody}, Share: 0.02},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Malformed}, Share: 0.02},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.CutStream}, Share: 0.02},
+			khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.ErrorEvent}, Share: 0.01},
 		)
 	}
 	return e

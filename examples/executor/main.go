@@ -10,12 +10,12 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
 func main() {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	ctx := context.Background()
 

@@ -12,12 +12,12 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
 func main() {
-	up := fakeupstream.New() // stands in for https://api.openai.com/v1
+	up := khivetest.New() // stands in for https://api.openai.com/v1
 	defer up.Close()
 
 	chat := khive.EndpointConfig{Endpoint: "chat"}

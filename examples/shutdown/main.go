@@ -19,7 +19,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // flakySDK is an SDK client whose Close fails.
@@ -29,7 +29,7 @@ func (c *flakySDK) Do(req *http.Request) (*http.Response, error) { return c.hc.D
 func (c *flakySDK) Close() error                                 { return errors.New("connection pool already torn down") }
 
 func main() {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.SetLatency(200 * time.Millisecond) // calls are still in flight when Stop begins
 

@@ -27,7 +27,7 @@ import (
 
 	"github.com/khive-go/khive/bench/internal/gatewayproc"
 	"github.com/khive-go/khive/bench/internal/stats"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 const body = `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
@@ -39,7 +39,7 @@ func main() {
 	gogc := flag.String("gateway-gogc", "", "GOGC for the gateway process (default: Go's)")
 	flag.Parse()
 
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.SetLatency(*upLatency)
 

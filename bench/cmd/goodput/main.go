@@ -36,7 +36,7 @@ import (
 	"github.com/khive-go/khive/bench/internal/stats"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -53,7 +53,7 @@ var (
 // family is a provider's header meaning and the route that speaks it.
 type family struct {
 	name     string
-	style    fakeupstream.HeaderStyle
+	style    khivetest.HeaderStyle
 	provider string // catalog provider and endpoint
 	kind     string
 	route    string // the gateway route clients call
@@ -61,9 +61,9 @@ type family struct {
 }
 
 var families = []family{
-	{"openai", fakeupstream.OpenAIStyle, "openai", "chat", "/v1/chat/completions",
+	{"openai", khivetest.OpenAIStyle, "openai", "chat", "/v1/chat/completions",
 		[]byte(`{"model":"up/m","messages":[{"role":"user","content":"hi"}]}`)},
-	{"anthropic", fakeupstream.AnthropicStyle, "anthropic", "messages", "/v1/messages",
+	{"anthropic", khivetest.AnthropicStyle, "anthropic", "messages", "/v1/messages",
 		[]byte(`{"model":"up/m","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`)},
 }
 
@@ -99,7 +99,7 @@ type outcome struct {
 }
 
 func row(f family, limitsName string, lim endpoint.Limits, via string, mult float64) {
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.Enforce(*limit, *burst)
 	up.SetHeaderStyle(f.style)
@@ -228,7 +228,7 @@ func closedLoopTable() {
 	fmt.Println("| --- | ---: | ---: | ---: | ---: |")
 	body := families[0].body
 
-	up := fakeupstream.New()
+	up := khivetest.New()
 	up.Enforce(*limit, *burst)
 	cfg, err := providers.Match("openai", "chat", providers.WithBaseURL(up.BaseURL()), providers.WithAPIKey(endpoint.NewSecret("k")),
 		providers.WithLimits(endpoint.Limits{Adaptive: true, MaxConcurrency: workers, MaxWait: time.Minute}))
@@ -250,7 +250,7 @@ func closedLoopTable() {
 	report("khive endpoint (adaptive)", ok, up)
 	up.Close()
 
-	up = fakeupstream.New()
+	up = khivetest.New()
 	up.Enforce(*limit, *burst)
 	client := &http.Client{}
 	ok = closedLoop(workers, *closed, func() bool {
@@ -292,7 +292,7 @@ func closedLoop(n int, d time.Duration, call func() bool) int64 {
 	return ok.Load()
 }
 
-func report(name string, ok int64, up *fakeupstream.Server) {
+func report(name string, ok int64, up *khivetest.Server) {
 	rate := float64(ok) / closed.Seconds()
 	allowed := (float64(*burst) + *limit*closed.Seconds()) / closed.Seconds()
 	total, limited := up.Requests(), up.Limited()

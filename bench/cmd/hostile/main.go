@@ -22,7 +22,7 @@ import (
 
 	"github.com/khive-go/khive/bench/internal/gatewayproc"
 	"github.com/khive-go/khive/bench/internal/stats"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 )
 
 const key = "k-hostile"
@@ -32,7 +32,7 @@ func main() {
 	names := flag.Int("names", 10000, "requests with distinct 1 MB model names")
 	flag.Parse()
 
-	up := fakeupstream.New()
+	up := khivetest.New()
 	defer up.Close()
 	up.SetLatency(200 * time.Millisecond) // admitted bodies are held a while
 	gw := gatewayproc.Start(fmt.Sprintf(`

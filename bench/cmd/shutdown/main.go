@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/internal/fakeupstream"
+	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -28,9 +28,9 @@ func main() {
 	fmt.Println("| round | in flight | Stop took | past the deadline | succeeded | failed | unaccounted |")
 	fmt.Println("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for round := 1; round <= *rounds; round++ {
-		up := fakeupstream.New()
+		up := khivetest.New()
 		up.SetLatency(100 * time.Millisecond)
-		up.Mix(int64(round), fakeupstream.Weighted{Fault: fakeupstream.Fault{Kind: fakeupstream.Hang}, Share: 0.5})
+		up.Mix(int64(round), khivetest.Weighted{Fault: khivetest.Fault{Kind: khivetest.Hang}, Share: 0.5})
 		cfg, err := providers.Match("openai", "chat", providers.WithBaseURL(up.BaseURL()), providers.WithAPIKey(endpoint.NewSecret("k")),
 			providers.WithLimits(endpoint.Limits{MaxConcurrency: *calls}))
 		if err != nil {

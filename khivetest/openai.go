@@ -1,4 +1,4 @@
-package fakeupstream
+package khivetest
 
 import (
 	"encoding/base64"

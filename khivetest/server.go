@@ -1,9 +1,17 @@
-// Package fakeupstream is an OpenAI-compatible provider on loopback for
-// tests, examples and benchmarks. It answers chat completions (plain and
-// streamed), embeddings (float and base64) and the model list, and can be
-// told to misbehave: latency, error statuses, 429 with rate-limit headers,
-// connection resets, hangs, slow or malformed bodies, cut streams.
-package fakeupstream
+// Package khivetest is test support for code that calls providers through
+// khive, as httptest is for net/http: a fake provider on loopback speaking
+// OpenAI's wire format (chat completions, plain and streamed; embeddings,
+// float and base64; the model list) and Anthropic's (messages, plain and
+// streamed), that can be told to misbehave: latency and jitter, error
+// statuses, a token bucket answering 429 with real rate-limit headers in
+// OpenAI's or Anthropic's form, connection resets, hangs, slow or malformed
+// bodies, cut streams.
+//
+//	up := khivetest.New()
+//	defer up.Close()
+//	up.Enforce(50, 10) // 50 requests/s, burst 10, 429 beyond
+//	cfg, _ := providers.Match("openai", "chat", providers.WithBaseURL(up.BaseURL()), ...)
+package khivetest
 
 import (
 	"encoding/json"
