@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
 )
 
 // Call sends req and returns the provider's 2xx response, or an error:
@@ -152,7 +153,7 @@ func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
 		// Resets given as instants (Anthropic) are read against the time the
 		// request went out, when the provider measured what remains; read
 		// against the answer's arrival they would be short by the latency.
-		parsed := executor.ParseRateLimit(r.header, r.sent)
+		parsed := ratelimit.Parse(r.header, r.sent)
 		rl = &parsed
 	}
 	lease.Observe(rl, used)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
 )
 
 // retryableStatus is the set the official SDKs retry, plus Anthropic's 529.
@@ -43,13 +44,13 @@ func retryableError(callerCtx context.Context, err error) bool {
 // serverHint is the wait a response asks for: retry-after-ms, retry-after,
 // and, on 429, the reset of the exhausted rate-limit window.
 func serverHint(status int, h http.Header, now time.Time) (time.Duration, bool) {
-	if d, ok := executor.RetryAfter(h, now); ok {
+	if d, ok := ratelimit.RetryAfter(h, now); ok {
 		return d, true
 	}
 	if status != http.StatusTooManyRequests {
 		return 0, false
 	}
-	rl := executor.ParseRateLimit(h, now)
+	rl := ratelimit.Parse(h, now)
 	var hint time.Duration
 	found := false
 	for _, w := range []executor.Window{rl.Requests, rl.Tokens, rl.InputTokens, rl.OutputTokens} {

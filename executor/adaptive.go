@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -53,8 +52,8 @@ type AdaptiveConfig struct {
 // Token windows admit with a task's estimated Cost and are corrected by the
 // usage the answer reports.
 //
-// Feed answers through a Lease (Lease.Observe), or call Observe for answers
-// that did not go through the pool. Safe for concurrent use.
+// Feed answers through a Lease (Lease.Observe), or call ObserveRateLimit
+// for answers that did not go through the pool. Safe for concurrent use.
 type AdaptiveLimiter struct {
 	cfg AdaptiveConfig
 
@@ -136,16 +135,8 @@ func (a *AdaptiveLimiter) PausedUntil() time.Time {
 	return a.until
 }
 
-// Observe adapts to the headers of an answer that did not go through a
-// Lease.
-func (a *AdaptiveLimiter) Observe(h http.Header) { a.ObserveAt(time.Now(), h) }
-
-// ObserveAt is Observe at an explicit time.
-func (a *AdaptiveLimiter) ObserveAt(now time.Time, h http.Header) {
-	a.ObserveRateLimit(now, ParseRateLimit(h, now))
-}
-
-// ObserveRateLimit adapts to already parsed headers.
+// ObserveRateLimit adapts to what an answer that did not go through a Lease
+// said of the provider's limits (package ratelimit reads the headers).
 func (a *AdaptiveLimiter) ObserveRateLimit(now time.Time, rl RateLimit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

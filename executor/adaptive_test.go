@@ -16,7 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
 )
+
+// observe feeds a's answers' headers, as of now.
+func observe(a *executor.AdaptiveLimiter, h http.Header) {
+	a.ObserveRateLimit(time.Now(), ratelimit.Parse(h, time.Now()))
+}
 
 // admittedNow counts the leases p grants without any wait, up to limit, and
 // keeps them held (sent, not answered) until the test ends.
@@ -87,14 +93,14 @@ func TestAdaptiveLearnsEachFamilyInItsMeaning(t *testing.T) {
 				for k, v := range tt.headers {
 					h.Set(k, v)
 				}
-				a.ObserveAt(now, h)
+				a.ObserveRateLimit(now, ratelimit.Parse(h, now))
 				assert.InDelta(t, tt.size, a.Size(), 1e-9, "size")
 				assert.InDelta(t, tt.refill, a.Refill(), 1e-6, "refill")
 				if tt.refill > 0 {
 					assert.InDelta(t, tt.refill*0.9, a.Limit(), 1e-6, "admits at Safety × refill")
 				}
 				if tt.now >= 0 {
-					a.ObserveAt(time.Now(), h) // the bubble's clock
+					a.ObserveRateLimit(time.Now(), ratelimit.Parse(h, time.Now())) // the bubble's clock
 					assert.Equal(t, tt.now, admittedNow(t, instantPool(t, a), 1000))
 				}
 			})
@@ -126,7 +132,7 @@ func fullBucket(t *testing.T) (*executor.AdaptiveLimiter, *executor.Pool, http.H
 	a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
 	require.NoError(t, err)
 	full := http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"10"}}
-	a.Observe(full)
+	observe(a, full)
 	return a, instantPool(t, a), full
 }
 
@@ -136,7 +142,7 @@ func TestAdaptiveCountsUnansweredRequestsAgainstRemaining(t *testing.T) {
 		assert.Equal(t, 5, admittedNow(t, p, 5), "5 sent, no answer yet")
 		// An answer to someone else's request says the bucket is still full:
 		// the 5 in flight are not counted by the provider yet.
-		a.Observe(full)
+		observe(a, full)
 		assert.Equal(t, 4, admittedNow(t, p, 100), "10 − 1 margin − 5 in flight")
 	})
 }
@@ -146,7 +152,7 @@ func TestAdaptiveLeaseObserveSettlesItsRequest(t *testing.T) {
 		_, p, _ := fullBucket(t)
 		l, err := p.Acquire(context.Background())
 		require.NoError(t, err)
-		rl := executor.ParseRateLimit(http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"9"}}, time.Now())
+		rl := ratelimit.Parse(http.Header{"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"9"}}, time.Now())
 		l.Observe(&rl, -1) // the provider counted it: 9 left, nothing in flight
 		l.Release(nil)
 		assert.Equal(t, 8, admittedNow(t, p, 100))
@@ -160,7 +166,7 @@ func TestAdaptiveResumesAtTheLearnedRateAfterA429(t *testing.T) {
 		require.NoError(t, err)
 		p := newStarted(t, executor.Config{}, executor.WithAdaptiveLimiter(a))
 		start := time.Now()
-		a.Observe(http.Header{ // a 429: empty, full again in 190 ms (9.5 missing: 50/s), retry in 100 ms
+		observe(a, http.Header{ // a 429: empty, full again in 190 ms (9.5 missing: 50/s), retry in 100 ms
 			"X-Ratelimit-Limit-Requests": {"10"}, "X-Ratelimit-Remaining-Requests": {"0"},
 			"X-Ratelimit-Reset-Requests": {"190ms"}, "Retry-After-Ms": {"100"},
 		})
@@ -188,7 +194,7 @@ func TestAdaptivePauseMovesQueuedTasksBack(t *testing.T) {
 		require.NoError(t, p.Go(context.Background(), func(context.Context) error { done <- time.Since(start); return nil }))
 		// The task holds a reservation due at 1 s; a 5 s pause that arrives
 		// later moves it back by 5 s: nothing accrues during a pause.
-		a.Observe(http.Header{"Retry-After": {"5"}})
+		observe(a, http.Header{"Retry-After": {"5"}})
 		assert.Equal(t, 6*time.Second, <-done)
 	})
 }
@@ -220,7 +226,7 @@ func TestAdaptiveFixedWindowRefillsAtReset(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
 		require.NoError(t, err)
-		a.Observe(http.Header{"X-Ratelimit-Limit": {"20"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3"}})
+		observe(a, http.Header{"X-Ratelimit-Limit": {"20"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3"}})
 		p := newStarted(t, executor.Config{}, executor.WithAdaptiveLimiter(a))
 		start := time.Now()
 		for range 18 { // 20 − 2 margin per window
@@ -295,7 +301,7 @@ func TestMaxWaitRefusesATaskAPauseWouldHoldTooLong(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { errc <- p.Run(context.Background(), func(context.Context) error { return nil }) }()
 		synctest.Wait() // queued, due at 1 s
-		a.Observe(http.Header{"Retry-After": {"10"}})
+		observe(a, http.Header{"Retry-After": {"10"}})
 		assert.ErrorIs(t, <-errc, executor.ErrOverloaded)
 		assert.LessOrEqual(t, time.Since(start), 3*time.Second)
 	})
@@ -316,7 +322,7 @@ func FuzzAdaptiveObserve(f *testing.F) {
 			for _, raw := range []string{first, second} {
 				r := textproto.NewReader(bufio.NewReader(strings.NewReader(raw + "\r\n\r\n")))
 				mh, _ := r.ReadMIMEHeader()
-				a.Observe(http.Header(mh))
+				observe(a, http.Header(mh))
 			}
 			for _, v := range []float64{a.Limit(), a.Size(), a.Refill()} {
 				if math.IsNaN(v) || v < 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
 )
 
 func ExamplePool() {
@@ -75,19 +76,9 @@ func ExampleAdaptiveLimiter() {
 	h.Set("x-ratelimit-limit-requests", "10")    // the bucket holds 10
 	h.Set("x-ratelimit-remaining-requests", "4") // 4 are left
 	h.Set("x-ratelimit-reset-requests", "110ms") // full again in 110 ms: 5.5 (4 is 4.5 rounded down) per 110 ms
-	rl := executor.ParseRateLimit(h, time.Now())
+	rl := ratelimit.Parse(h, time.Now())
 	l.Observe(&rl, -1)
 	l.Release(nil)
 	fmt.Printf("bucket %.0f, refill %.0f/s, admitting %.0f/s\n", a.Size(), a.Refill(), a.Limit())
 	// Output: bucket 10, refill 50/s, admitting 45/s
-}
-
-func ExampleParseRateLimit() {
-	h := http.Header{}
-	h.Set("x-ratelimit-remaining-tokens", "1200")
-	h.Set("x-ratelimit-reset-tokens", "6m0s")
-	h.Set("retry-after", "2")
-	rl := executor.ParseRateLimit(h, time.Now())
-	fmt.Println(rl.Tokens.Remaining, rl.Tokens.Reset, rl.RetryAfter)
-	// Output: 1200 6m0s 2s
 }

@@ -1,4 +1,12 @@
-package executor
+// Package ratelimit reads providers' rate-limit headers, each family in its
+// own meaning, into executor.RateLimit: OpenAI's and Groq's
+// x-ratelimit-*-{requests,tokens} (reset = time until the bucket is full),
+// Anthropic's anthropic-ratelimit-* (reset = the instant it is full), the
+// IETF RateLimit / RateLimit-Policy fields and the generic x-ratelimit-*,
+// ratelimit-*, x-rate-limit-*, x-rl-* (fixed windows), and the retry hints
+// retry-after-ms and retry-after. Providers' dialects choose the families
+// they speak; Parse reads them all.
+package ratelimit
 
 import (
 	"math"
@@ -6,50 +14,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/khive-go/khive/executor"
 )
-
-// Window is one rate-limit window a provider reported. A field is -1 when
-// the headers did not give it (or gave garbage).
-type Window struct {
-	Limit     int64
-	Remaining int64
-	// Reset is, for a token bucket (OpenAI, Anthropic), the time until the
-	// bucket is full again; for a fixed window (Fixed), the time until the
-	// window restarts with Limit.
-	Reset time.Duration
-	// Fixed is set for the generic x-ratelimit-* / ratelimit-* families and
-	// the IETF RateLimit fields, which count in fixed windows.
-	Fixed bool
-}
-
-// Known reports whether the headers gave any of the window's fields.
-func (w Window) Known() bool { return w.Limit >= 0 || w.Remaining >= 0 || w.Reset >= 0 }
-
-// Exhausted reports whether the window has nothing left.
-func (w Window) Exhausted() bool { return w.Remaining == 0 }
-
-// RateLimit is what a response's headers say about the provider's limits.
-type RateLimit struct {
-	Requests     Window
-	Tokens       Window
-	InputTokens  Window // Anthropic only
-	OutputTokens Window // Anthropic only
-	// RetryAfter is the server's wait hint (retry-after-ms preferred over
-	// retry-after), -1 when absent.
-	RetryAfter time.Duration
-}
-
-var unknownWindow = Window{Limit: -1, Remaining: -1, Reset: -1}
 
 // Anthropic's extra windows, beside Requests and Tokens.
 const (
-	inputTokens WindowKind = iota + 100
+	requests kind = iota
+	tokens
+	inputTokens
 	outputTokens
 )
 
+// kind is which window of a RateLimit a header family fills.
+type kind int
+
 // headerFamily names one window's three headers, canonicalised once.
 type headerFamily struct {
-	window                  WindowKind
+	window                  kind
 	limit, remaining, reset string
 	parseReset              resetParser
 	fixed                   bool
@@ -59,31 +41,31 @@ type headerFamily struct {
 // first, so provider-specific ones win.
 var headerFamilies = func() []headerFamily {
 	var fs []headerFamily
-	add := func(w WindowKind, limit, remaining, reset string, p resetParser) {
+	add := func(w kind, limit, remaining, reset string, p resetParser) {
 		c := http.CanonicalHeaderKey
 		fs = append(fs, headerFamily{w, c(limit), c(remaining), c(reset), p, false})
 	}
 	for _, p := range []string{"x-rl-", "ratelimit-", "x-rate-limit-", "x-ratelimit-"} {
-		add(Requests, p+"limit", p+"remaining", p+"reset", parseGenericReset)
+		add(requests, p+"limit", p+"remaining", p+"reset", parseGenericReset)
 		fs[len(fs)-1].fixed = true
 	}
 	for _, k := range []struct {
-		w    WindowKind
+		w    kind
 		name string
-	}{{Requests, "requests"}, {Tokens, "tokens"}} {
+	}{{requests, "requests"}, {tokens, "tokens"}} {
 		add(k.w, "x-ratelimit-limit-"+k.name, "x-ratelimit-remaining-"+k.name, "x-ratelimit-reset-"+k.name, parseDurationReset)
 	}
 	for _, k := range []struct {
-		w    WindowKind
+		w    kind
 		name string
-	}{{Requests, "requests"}, {Tokens, "tokens"}, {inputTokens, "input-tokens"}, {outputTokens, "output-tokens"}} {
+	}{{requests, "requests"}, {tokens, "tokens"}, {inputTokens, "input-tokens"}, {outputTokens, "output-tokens"}} {
 		p := "anthropic-ratelimit-" + k.name + "-"
 		add(k.w, p+"limit", p+"remaining", p+"reset", parseTimeReset)
 	}
 	return fs
 }()
 
-// ParseRateLimit reads rate-limit headers as of now. It understands
+// Parse reads rate-limit headers as of now. It understands
 //
 //   - OpenAI and Groq: x-ratelimit-{limit,remaining,reset}-{requests,tokens},
 //     reset as a Go duration ("1s", "6m0s", "12ms", "1.5s");
@@ -98,19 +80,15 @@ var headerFamilies = func() []headerFamily {
 //   - retry-after-ms (milliseconds) and retry-after (seconds or an HTTP date).
 //
 // Values it cannot read are left unknown; it never panics.
-func ParseRateLimit(h http.Header, now time.Time) RateLimit {
-	rl := RateLimit{
-		Requests: unknownWindow, Tokens: unknownWindow,
-		InputTokens: unknownWindow, OutputTokens: unknownWindow,
-		RetryAfter: -1,
-	}
+func Parse(h http.Header, now time.Time) executor.RateLimit {
+	rl := executor.UnknownRateLimit()
 	if len(h) == 0 {
 		return rl
 	}
 	for _, f := range headerFamilies {
 		dst := &rl.Requests
 		switch f.window {
-		case Tokens:
+		case tokens:
 			dst = &rl.Tokens
 		case inputTokens:
 			dst = &rl.InputTokens
@@ -161,8 +139,8 @@ const maxSeconds = 1e9
 
 type resetParser func(v string, now time.Time) (time.Duration, bool)
 
-func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey string, parseReset resetParser) Window {
-	w := unknownWindow
+func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey string, parseReset resetParser) executor.Window {
+	w := executor.UnknownWindow
 	if n, ok := parseCount(headerValue(h, limitKey)); ok {
 		w.Limit = n
 	}
@@ -185,7 +163,7 @@ func headerValue(h http.Header, canonicalKey string) string {
 	return ""
 }
 
-func mergeWindow(dst *Window, src Window) {
+func mergeWindow(dst *executor.Window, src executor.Window) {
 	if src.Limit >= 0 {
 		dst.Limit = src.Limit
 	}

@@ -1,10 +1,12 @@
-package executor
+package ratelimit
 
 import (
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/khive-go/khive/executor"
 )
 
 // parseIETF reads the IETF RateLimit and RateLimit-Policy fields
@@ -12,10 +14,10 @@ import (
 // policy name with parameters; RateLimit gives r (remaining) and t (seconds
 // until the window resets), RateLimit-Policy gives q (quota) and w (window
 // seconds). Of several policies the one with the least remaining wins.
-func parseIETF(h http.Header) (Window, bool) {
+func parseIETF(h http.Header) (executor.Window, bool) {
 	vs := h.Values("Ratelimit")
 	if len(vs) == 0 {
-		return Window{}, false
+		return executor.Window{}, false
 	}
 	type item struct {
 		name string
@@ -35,9 +37,9 @@ func parseIETF(h http.Header) (Window, bool) {
 		}
 	}
 	if best == nil {
-		return Window{}, false
+		return executor.Window{}, false
 	}
-	w := Window{Limit: -1, Remaining: best.r, Reset: -1, Fixed: true}
+	w := executor.Window{Limit: -1, Remaining: best.r, Reset: -1, Fixed: true}
 	if best.t >= 0 {
 		w.Reset = time.Duration(best.t) * time.Second
 	}

@@ -1,4 +1,4 @@
-package executor_test
+package ratelimit_test
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
 )
 
 var unknown = executor.Window{Limit: -1, Remaining: -1, Reset: -1}
@@ -87,7 +88,7 @@ func TestParseRateLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, executor.ParseRateLimit(tt.h, now))
+			assert.Equal(t, tt.want, ratelimit.Parse(tt.h, now))
 		})
 	}
 }
@@ -98,22 +99,22 @@ func TestWindowHelpers(t *testing.T) {
 	w := executor.Window{Limit: -1, Remaining: 0, Reset: -1}
 	assert.True(t, w.Known())
 	assert.True(t, w.Exhausted())
-	d, ok := executor.RetryAfter(headerOf("retry-after: 3"), time.Now())
+	d, ok := ratelimit.RetryAfter(headerOf("retry-after: 3"), time.Now())
 	assert.True(t, ok)
 	assert.Equal(t, 3*time.Second, d)
-	_, ok = executor.RetryAfter(http.Header{}, time.Now())
+	_, ok = ratelimit.RetryAfter(http.Header{}, time.Now())
 	assert.False(t, ok)
 }
 
 // FuzzParseRateLimit feeds raw header blocks; seeds live in
-// testdata/fuzz/FuzzParseRateLimit. Whatever the input, parsing must not
+// testdata/fuzz/FuzzParse. Whatever the input, parsing must not
 // panic and must yield either unknown (-1) or sane values.
-func FuzzParseRateLimit(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add("x-ratelimit-reset-requests: 6m0s\r\nx-ratelimit-remaining-requests: 1\r\n\r\n")
 	f.Fuzz(func(t *testing.T, raw string) {
 		r := textproto.NewReader(bufio.NewReader(strings.NewReader(raw + "\r\n\r\n")))
 		mh, _ := r.ReadMIMEHeader()
-		rl := executor.ParseRateLimit(http.Header(mh), time.Unix(1795694400, 0))
+		rl := ratelimit.Parse(http.Header(mh), time.Unix(1795694400, 0))
 		for _, w := range []executor.Window{rl.Requests, rl.Tokens, rl.InputTokens, rl.OutputTokens} {
 			if w.Limit < -1 || w.Remaining < -1 || w.Reset < -1 {
 				t.Fatalf("negative value other than unknown: %+v", w)
