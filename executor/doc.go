@@ -26,7 +26,7 @@
 // a token rate (TokensPerMinute; tasks spend Cost(n)), a KeyedLimiter for
 // per-key limits (Key(k)), and AdaptiveLimiters that learn a provider's
 // bucket (size, refill, what is left) from its rate-limit headers (see
-// ParseRateLimit for the header families and their meanings).
+// package ratelimit for the header families and their meanings).
 //
 // # Stop
 //

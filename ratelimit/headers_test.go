@@ -106,7 +106,7 @@ func TestWindowHelpers(t *testing.T) {
 	assert.False(t, ok)
 }
 
-// FuzzParseRateLimit feeds raw header blocks; seeds live in
+// FuzzParse feeds raw header blocks; seeds live in
 // testdata/fuzz/FuzzParse. Whatever the input, parsing must not
 // panic and must yield either unknown (-1) or sane values.
 func FuzzParse(f *testing.F) {
