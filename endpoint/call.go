@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/ratelimit"
 )
 
 // Call sends req and returns the provider's 2xx response, or an error:
@@ -114,10 +113,10 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 				e.log.Warn("attempt failed", zap.Int("attempt", attempt), zap.Bool("retry", retry && attempt < rc.MaxAttempts), zap.Error(err))
 			}
 		} else {
-			hint, hinted = serverHint(r.status, r.header, time.Now())
-			se := newStatusError(e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())
+			hint, hinted = serverHint(e.dialect, r.status, r.header, time.Now())
+			se := newStatusError(e.dialect, e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())
 			se.Attempts = attempt
-			retry, err = shouldRetryStatus(r.status, r.header), se
+			retry, err = shouldRetryStatus(e.dialect, r.status, r.header), se
 		}
 		lease.Release(err)
 		if !retry || attempt >= rc.MaxAttempts || ctx.Err() != nil {
@@ -146,14 +145,14 @@ func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
 	}
 	used := -1
 	if r != nil && !stream && r.status < 300 {
-		used = usedTokens(r.body)
+		used = e.dialect.Usage(r.body)
 	}
 	var rl *executor.RateLimit
 	if r != nil && e.cfg.Limits.Adaptive {
-		// Resets given as instants (Anthropic) are read against the time the
+		// Resets given as instants are read against the time the
 		// request went out, when the provider measured what remains; read
 		// against the answer's arrival they would be short by the latency.
-		parsed := ratelimit.Parse(r.header, r.sent)
+		parsed := e.dialect.RateLimit(r.header, r.sent)
 		rl = &parsed
 	}
 	lease.Observe(rl, used)

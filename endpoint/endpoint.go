@@ -30,6 +30,7 @@ type Endpoint struct {
 	authKey    string      // the canonical auth header name, "" for none
 	defaults   map[string]json.RawMessage
 	sdkFactory SDKFactory
+	dialect    Dialect
 	baseRT     http.RoundTripper
 	rnd        func() float64
 	sleep      func(ctx context.Context, d time.Duration) error
@@ -74,6 +75,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		base:     strings.TrimRight(cfg.BaseURL, "/"),
 		rnd:      defaultRand,
 		sleep:    executor.Sleep,
+		dialect:  GenericDialect{},
 		stopDone: make(chan struct{}),
 	}
 	for _, o := range opts {

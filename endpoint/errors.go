@@ -1,7 +1,6 @@
 package endpoint
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,8 +37,8 @@ const maxErrorBody = 4 << 10
 type StatusError struct {
 	Endpoint string
 	Status   int
-	// Type, Message and Code come from an OpenAI ({"error":{...}}) or
-	// Anthropic ({"type":"error","error":{...}}) error body when present.
+	// Type, Message and Code come from the provider's error body, read by
+	// the endpoint's dialect.
 	Type    string
 	Message string
 	Code    string
@@ -49,6 +48,11 @@ type StatusError struct {
 	Body []byte
 	// Attempts made before giving up.
 	Attempts int
+	// Overloaded says the provider is overloaded (its dialect's reading of
+	// the status), not that the request was wrong.
+	Overloaded bool
+
+	temporary bool
 }
 
 func (e *StatusError) Error() string {
@@ -66,48 +70,21 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
-// Temporary reports whether the status is one worth retrying later.
-func (e *StatusError) Temporary() bool { return retryableStatus(e.Status) }
+// Temporary reports whether the status is one the endpoint's dialect
+// holds worth retrying later.
+func (e *StatusError) Temporary() bool { return e.temporary }
 
-// newStatusError builds a StatusError, parsing the provider's error body and
-// scrubbing the key should the provider echo it.
-func newStatusError(name string, status int, body []byte, retryAfter time.Duration, key string) *StatusError {
+// newStatusError builds a StatusError, reading the provider's error body
+// with d and scrubbing the key should the provider echo it.
+func newStatusError(d Dialect, name string, status int, body []byte, retryAfter time.Duration, key string) *StatusError {
 	if key != "" {
 		body = []byte(strings.ReplaceAll(string(body), key, redacted))
 	}
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]
 	}
-	e := &StatusError{Endpoint: name, Status: status, Body: body, RetryAfter: retryAfter}
-	e.Type, e.Message, e.Code = parseErrorBody(body)
+	e := &StatusError{Endpoint: name, Status: status, Body: body, RetryAfter: retryAfter,
+		Overloaded: d.Overloaded(status), temporary: d.Retryable(status)}
+	e.Type, e.Message, e.Code, _ = d.ErrorBody(body)
 	return e
-}
-
-// parseErrorBody reads {"error":{"message","type","code"}} (OpenAI) and
-// {"type":"error","error":{"type","message"}} (Anthropic), and a bare
-// {"error":"message"}.
-func parseErrorBody(body []byte) (typ, msg, code string) {
-	var env struct {
-		Error json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(body, &env) != nil || len(env.Error) == 0 {
-		return "", "", ""
-	}
-	var inner struct {
-		Type    string          `json:"type"`
-		Message string          `json:"message"`
-		Code    json.RawMessage `json:"code"`
-	}
-	if json.Unmarshal(env.Error, &inner) == nil {
-		code := strings.Trim(string(inner.Code), `"`)
-		if code == "null" {
-			code = ""
-		}
-		return inner.Type, inner.Message, code
-	}
-	var s string
-	if json.Unmarshal(env.Error, &s) == nil {
-		return "", s, ""
-	}
-	return "", "", ""
 }

@@ -35,6 +35,17 @@ func WithRoundTripper(rt http.RoundTripper) Option {
 	return optionFunc(func(e *Endpoint) { e.baseRT = rt })
 }
 
+// WithDialect sets what the endpoint knows of its provider's wire format
+// (the providers package gives each endpoint its family's); without it,
+// GenericDialect.
+func WithDialect(d Dialect) Option {
+	return optionFunc(func(e *Endpoint) {
+		if d != nil {
+			e.dialect = d
+		}
+	})
+}
+
 // WithSDK plugs in an SDK for transport "sdk".
 func WithSDK(f SDKFactory) Option {
 	return optionFunc(func(e *Endpoint) { e.sdkFactory = f })

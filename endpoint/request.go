@@ -99,7 +99,7 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 	}
 	p.cost = req.Cost
 	if p.cost == 0 && e.learns {
-		p.cost = estimateTokens(p.body)
+		p.cost = e.dialect.Cost(p.body)
 	}
 	return p, nil
 }
@@ -172,8 +172,7 @@ func isJSONObject(b []byte) bool {
 
 // estimateTokens guesses a request's token cost: characters/4 for the
 // prompt plus the completion budget it asks for (max_tokens or
-// max_completion_tokens). It scans for the fields rather than decoding the
-// body: this runs on every call.
+// max_completion_tokens).
 func estimateTokens(body []byte) int {
 	n := (len(body) + 3) / 4
 	mt, _ := intField(body, `"max_tokens"`)
@@ -181,8 +180,8 @@ func estimateTokens(body []byte) int {
 	return max(n+max(mt, mct), 1)
 }
 
-// usedTokens reads the usage an answer reports: total_tokens (OpenAI), or
-// input_tokens + output_tokens (Anthropic); -1 when it reports none.
+// usedTokens reads the usage an answer reports: total_tokens, or
+// input_tokens + output_tokens; -1 when it reports none.
 func usedTokens(body []byte) int {
 	if n, ok := intField(body, `"total_tokens"`); ok {
 		return n

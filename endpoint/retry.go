@@ -8,29 +8,17 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/ratelimit"
 )
 
-// retryableStatus is the set the official SDKs retry, plus Anthropic's 529.
-func retryableStatus(status int) bool {
-	switch status {
-	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests,
-		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
-		http.StatusGatewayTimeout, 529:
-		return true
-	}
-	return false
-}
-
-// shouldRetryStatus applies x-should-retry over the status rule.
-func shouldRetryStatus(status int, h http.Header) bool {
+// shouldRetryStatus applies x-should-retry over the dialect's rule.
+func shouldRetryStatus(d Dialect, status int, h http.Header) bool {
 	switch strings.ToLower(h.Get("x-should-retry")) {
 	case "true":
 		return true
 	case "false":
 		return false
 	}
-	return retryableStatus(status)
+	return d.Retryable(status)
 }
 
 // retryableError reports whether a transport error is worth another attempt.
@@ -43,14 +31,14 @@ func retryableError(callerCtx context.Context, err error) bool {
 
 // serverHint is the wait a response asks for: retry-after-ms, retry-after,
 // and, on 429, the reset of the exhausted rate-limit window.
-func serverHint(status int, h http.Header, now time.Time) (time.Duration, bool) {
-	if d, ok := ratelimit.RetryAfter(h, now); ok {
-		return d, true
+func serverHint(d Dialect, status int, h http.Header, now time.Time) (time.Duration, bool) {
+	rl := d.RateLimit(h, now)
+	if rl.RetryAfter >= 0 {
+		return rl.RetryAfter, true
 	}
 	if status != http.StatusTooManyRequests {
 		return 0, false
 	}
-	rl := ratelimit.Parse(h, now)
 	var hint time.Duration
 	found := false
 	for _, w := range []executor.Window{rl.Requests, rl.Tokens, rl.InputTokens, rl.OutputTokens} {

@@ -3,6 +3,7 @@ package endpoint_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers"
 )
 
 // waits records the retry waits an endpoint asks for, without sleeping.
@@ -72,26 +74,28 @@ func hangUp(w http.ResponseWriter, _ *http.Request) {
 }
 
 func TestRetryTable(t *testing.T) {
-	retried := []int{408, 409, 429, 500, 502, 503, 504, 529}
-	notRetried := []int{400, 401, 403, 404, 422, 501}
+	retried := []int{408, 409, 429, 500, 502, 503, 504}
+	notRetried := []int{400, 401, 403, 404, 422, 501, 529}
 	type tc struct {
 		name     string
 		fail     func(w http.ResponseWriter, r *http.Request)
 		wantHits int64 // upstream requests for a call that fails twice then would succeed
 		wantOK   bool
+		dialect  endpoint.Dialect
 	}
 	var cases []tc
 	for _, c := range retried {
-		cases = append(cases, tc{http.StatusText(c), status(c), 3, true})
+		cases = append(cases, tc{http.StatusText(c), status(c), 3, true, nil})
 	}
 	for _, c := range notRetried {
-		cases = append(cases, tc{http.StatusText(c), status(c), 1, false})
+		cases = append(cases, tc{fmt.Sprintf("%d %s", c, http.StatusText(c)), status(c), 1, false, nil})
 	}
 	cases = append(cases,
-		tc{"x-should-retry false on 503", status(503, "x-should-retry", "false"), 1, false},
-		tc{"x-should-retry true on 400", status(400, "x-should-retry", "true"), 3, true},
-		tc{"connection closed before response", hangUp, 3, true},
-		tc{"attempt timeout", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 3, true},
+		tc{"x-should-retry false on 503", status(503, "x-should-retry", "false"), 1, false, nil},
+		tc{"x-should-retry true on 400", status(400, "x-should-retry", "true"), 3, true, nil},
+		tc{"connection closed before response", hangUp, 3, true, nil},
+		tc{"attempt timeout", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 3, true, nil},
+		tc{"529 in Anthropic's dialect", status(529), 3, true, providers.Anthropic},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -101,7 +105,7 @@ func TestRetryTable(t *testing.T) {
 			cfg.Timeout = 200 * time.Millisecond
 			cfg.Breaker.Disabled = true
 			w := &waits{}
-			e := start(t, cfg, endpoint.WithSleep(w.sleep))
+			e := start(t, cfg, endpoint.WithSleep(w.sleep), endpoint.WithDialect(c.dialect))
 			resp, err := e.Call(context.Background(), endpoint.Request{Body: map[string]any{"n": 1, "s": "x"}})
 			assert.Equal(t, c.wantHits, u.requests.Load())
 			if c.wantOK {

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -45,6 +45,7 @@ type Stream struct {
 	Header http.Header
 
 	name    string
+	dialect Dialect
 	body    io.ReadCloser
 	rd      *bufio.Reader
 	cur     Event
@@ -74,7 +75,7 @@ func (s *Stream) Next() bool {
 		s.done = true
 		return false
 	}
-	if se := streamError(s.name, ev.Data); se != nil {
+	if se := streamError(s.dialect, s.name, ev.Data); se != nil {
 		s.done, s.err = true, se
 		return false
 	}
@@ -149,20 +150,16 @@ func readEvent(rd *bufio.Reader) (Event, error) {
 	}
 }
 
-// streamError recognises {"error": ...} (OpenAI) and {"type":"error",...}
-// (Anthropic) in an event's data.
-func streamError(name, data string) *StreamError {
-	if len(data) == 0 || data[0] != '{' || !bytes.Contains([]byte(data), []byte(`"error"`)) {
+// streamError reads an error the provider sent as an event's data, in its
+// dialect; nil when the data is no error.
+func streamError(d Dialect, name, data string) *StreamError {
+	if len(data) == 0 || data[0] != '{' || !strings.Contains(data, `"error"`) {
 		return nil
 	}
-	var probe map[string]json.RawMessage
-	if json.Unmarshal([]byte(data), &probe) != nil {
+	typ, msg, _, ok := d.ErrorBody([]byte(data))
+	if !ok {
 		return nil
 	}
-	if _, ok := probe["error"]; !ok {
-		return nil
-	}
-	typ, msg, _ := parseErrorBody([]byte(data))
 	if len(data) > maxErrorBody {
 		data = data[:maxErrorBody]
 	}
@@ -193,7 +190,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	s := &Stream{
-		Status: r.status, Header: r.header, name: e.cfg.Name,
+		Status: r.status, Header: r.header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 	}
 	var stopCut func() bool

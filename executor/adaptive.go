@@ -43,8 +43,8 @@ type AdaptiveConfig struct {
 
 // AdaptiveLimiter learns a provider's rate-limit bucket from its response
 // headers and admits what that bucket holds. For each window it keeps the
-// bucket's size (the header's limit), its refill rate (OpenAI and
-// Anthropic: (limit − remaining) / time-until-full) or, for fixed windows,
+// bucket's size (the header's limit), its refill rate (for token buckets:
+// (limit − remaining) / time-until-full) or, for fixed windows,
 // the instant it refills, and an estimate of what is left. Each answer's
 // remaining count replaces the estimate, less what was sent and not yet
 // answered (those the provider has not counted yet). A Retry-After pauses

@@ -7,7 +7,7 @@ import "time"
 type Window struct {
 	Limit     int64
 	Remaining int64
-	// Reset is, for a token bucket (OpenAI, Anthropic), the time until the
+	// Reset is, for a token bucket, the time until the
 	// bucket is full again; for a fixed window (Fixed), the time until the
 	// window restarts with Limit.
 	Reset time.Duration
@@ -28,8 +28,8 @@ func (w Window) Exhausted() bool { return w.Remaining == 0 }
 type RateLimit struct {
 	Requests     Window
 	Tokens       Window
-	InputTokens  Window // Anthropic only
-	OutputTokens Window // Anthropic only
+	InputTokens  Window // where the provider counts input tokens apart
+	OutputTokens Window // where the provider counts output tokens apart
 	// RetryAfter is the server's wait hint (retry-after-ms preferred over
 	// retry-after), -1 when absent.
 	RetryAfter time.Duration

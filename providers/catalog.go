@@ -35,6 +35,8 @@ type Provider struct {
 	Headers    map[string]string
 	Transports []string // supported transports; the first is the default
 	Endpoints  map[string]Spec
+	// Dialect is what its endpoints know of its wire format.
+	Dialect endpoint.Dialect
 }
 
 // OpenAICompatible reports whether the provider speaks OpenAI's wire format.
@@ -60,49 +62,60 @@ var catalog = map[string]Provider{
 		Name: "openai", BaseURL: "https://api.openai.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENAI_API_KEY",
 		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "responses": {Path: "responses", Kind: KindResponses}},
+		Dialect:    OpenAI,
 	},
 	"anthropic": {
 		Name: "anthropic", BaseURL: "https://api.anthropic.com/v1", Auth: endpoint.AuthXAPIKey, KeyEnv: "ANTHROPIC_API_KEY",
 		Headers:    map[string]string{"anthropic-version": DefaultAnthropicVersion},
 		Transports: httpOnly,
 		Endpoints:  map[string]Spec{"messages": {Path: "messages", Kind: KindMessages}},
+		Dialect:    Anthropic,
 	},
 	"groq": {
 		Name: "groq", BaseURL: "https://api.groq.com/openai/v1", Auth: endpoint.AuthBearer, KeyEnv: "GROQ_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+		Dialect: OpenAI,
 	},
 	"openrouter": {
 		Name: "openrouter", BaseURL: "https://openrouter.ai/api/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENROUTER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+		Dialect: OpenAI,
 	},
 	"perplexity": {
 		Name: "perplexity", BaseURL: "https://api.perplexity.ai", Auth: endpoint.AuthBearer, KeyEnv: "PERPLEXITY_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+		Dialect: OpenAI,
 	},
 	"ollama": {
 		Name: "ollama", BaseURL: "http://localhost:11434/v1", Auth: endpoint.AuthNone, KeyEnv: "OLLAMA_HOST",
 		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "models": {Path: "models", Kind: "models"}},
+		Dialect:    OpenAI,
 	},
 	"gemini": {
 		Name: "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", Auth: endpoint.AuthBearer, KeyEnv: "GEMINI_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+		Dialect: OpenAI,
 	},
 	"deepseek": {
 		Name: "deepseek", BaseURL: "https://api.deepseek.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "DEEPSEEK_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
+		Dialect: OpenAI,
 	},
 	"mistral": {
 		Name: "mistral", BaseURL: "https://api.mistral.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "MISTRAL_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+		Dialect: OpenAI,
 	},
 	"together": {
 		Name: "together", BaseURL: "https://api.together.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "TOGETHER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
+		Dialect: OpenAI,
 	},
 	"exa": {
 		Name: "exa", BaseURL: "https://api.exa.ai", Auth: endpoint.AuthXAPIKey, KeyEnv: "EXA_API_KEY",
 		Transports: httpOnly, Endpoints: map[string]Spec{"search": {Path: "search", Kind: KindSearch}},
+		Dialect: Exa,
 	},
 }
 

@@ -100,11 +100,13 @@ func OpenAIClient(e *endpoint.Endpoint) (*openai.Client, error) {
 	return s.Client(), nil
 }
 
-// NewEndpoint builds an endpoint from cfg, plugging in the openai-go SDK
-// when cfg asks for transport "sdk".
+// NewEndpoint builds an endpoint from cfg with its provider's dialect,
+// plugging in the openai-go SDK when cfg asks for transport "sdk". Options
+// given win over both.
 func NewEndpoint(cfg endpoint.Config, opts ...endpoint.Option) (*endpoint.Endpoint, error) {
+	base := []endpoint.Option{endpoint.WithDialect(DialectOf(cfg.Provider))}
 	if cfg.Transport == endpoint.TransportSDK {
-		opts = append([]endpoint.Option{endpoint.WithSDK(NewOpenAISDK)}, opts...)
+		base = append(base, endpoint.WithSDK(NewOpenAISDK))
 	}
-	return endpoint.New(cfg, opts...)
+	return endpoint.New(cfg, append(base, opts...)...)
 }

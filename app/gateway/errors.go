@@ -59,7 +59,9 @@ func upstreamError(err error) *apiError {
 			message: fmt.Sprintf("the upstream refused the gateway's credentials for endpoint %q (status %d)", se.Endpoint, se.Status)}
 	case errors.As(err, &se):
 		e := &apiError{status: se.Status, typ: se.Type, code: se.Code, message: se.Message, upstream: se}
-		if se.Status == 529 { // Anthropic's "overloaded" has no place in HTTP: 503
+		if se.Overloaded && se.Status != http.StatusServiceUnavailable {
+			// A provider's own "overloaded" status (its dialect says which:
+			// Anthropic's 529) has no place in HTTP: 503.
 			e.status, e.typ = http.StatusServiceUnavailable, "overloaded_error"
 		}
 		if e.typ == "" {

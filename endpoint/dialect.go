@@ -1,0 +1,103 @@
+package endpoint
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/ratelimit"
+)
+
+// Dialect is what an endpoint knows of its provider's wire format: how to
+// read an error, which statuses are worth a retry or mean the provider is
+// overloaded, how to estimate a request's token cost and read an answer's
+// usage, and which rate-limit headers it speaks. The providers package
+// hands each endpoint it builds its family's dialect (WithDialect), as it
+// hands an SDK; an endpoint given none speaks GenericDialect. The endpoint
+// itself knows no provider by name.
+type Dialect interface {
+	// ErrorBody reads an error answer's body, or an event's data in a
+	// stream: the provider's error type, message and code; ok is false when
+	// the data holds no error.
+	ErrorBody(data []byte) (typ, msg, code string, ok bool)
+	// Retryable reports whether an answer with this status is worth another
+	// attempt (x-should-retry, when the provider sends it, wins).
+	Retryable(status int) bool
+	// Overloaded reports whether the status says the provider is
+	// overloaded, not that the request was wrong (StatusError.Overloaded).
+	Overloaded(status int) bool
+	// Cost estimates a request's token cost from its body.
+	Cost(body []byte) int
+	// Usage reads the tokens an answer's body reports, -1 when none.
+	Usage(body []byte) int
+	// RateLimit reads an answer's rate-limit headers and retry hints, as of
+	// now (the time the request went out, for resets given as instants).
+	RateLimit(h http.Header, now time.Time) executor.RateLimit
+}
+
+// GenericDialect is the dialect of an endpoint given none, and the base the
+// providers' dialects build on: error bodies {"error":{"type","message",
+// "code"}} or {"error":"message"}; the statuses the official SDKs retry
+// (408, 409, 429, 500, 502, 503, 504); 503 as overloaded; cost as
+// characters/4 plus max_tokens or max_completion_tokens; usage as
+// total_tokens, else input_tokens + output_tokens; every rate-limit header
+// family package ratelimit reads.
+type GenericDialect struct{}
+
+var _ Dialect = GenericDialect{}
+
+// ErrorBody implements Dialect.
+func (GenericDialect) ErrorBody(data []byte) (typ, msg, code string, ok bool) {
+	var env struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(data, &env) != nil || len(env.Error) == 0 || string(env.Error) == "null" {
+		return "", "", "", false
+	}
+	var inner struct {
+		Type    string          `json:"type"`
+		Message string          `json:"message"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(env.Error, &inner) == nil {
+		code := strings.Trim(string(inner.Code), `"`)
+		if code == "null" {
+			code = ""
+		}
+		return inner.Type, inner.Message, code, true
+	}
+	var s string
+	if json.Unmarshal(env.Error, &s) == nil {
+		return "", s, "", true
+	}
+	return "", "", "", true
+}
+
+// Retryable implements Dialect.
+func (GenericDialect) Retryable(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests,
+		http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// Overloaded implements Dialect.
+func (GenericDialect) Overloaded(status int) bool { return status == http.StatusServiceUnavailable }
+
+// Cost implements Dialect: characters/4 for the prompt plus the completion
+// budget the request asks for. It scans for the fields rather than decoding
+// the body: this runs on every call.
+func (GenericDialect) Cost(body []byte) int { return estimateTokens(body) }
+
+// Usage implements Dialect.
+func (GenericDialect) Usage(body []byte) int { return usedTokens(body) }
+
+// RateLimit implements Dialect.
+func (GenericDialect) RateLimit(h http.Header, now time.Time) executor.RateLimit {
+	return ratelimit.Parse(h, now)
+}
