@@ -28,8 +28,12 @@ const (
 // Config describes one API endpoint. Field errors from Validate use the
 // YAML names shown in the tags.
 type Config struct {
-	Name      string `yaml:"name" json:"name"`
-	Provider  string `yaml:"provider" json:"provider"`
+	Name     string `yaml:"name" json:"name"`
+	Provider string `yaml:"provider" json:"provider"`
+	// Kind is what the endpoint does (chat, embeddings, messages, search,
+	// ...), as the provider catalog names it: a label the endpoint carries
+	// for its users (the gateway routes by it) and does not read itself.
+	Kind      string `yaml:"kind" json:"kind"`
 	Transport string `yaml:"transport" json:"transport"` // http (default) or sdk
 	BaseURL   string `yaml:"base_url" json:"base_url"`
 	// Path is joined to BaseURL; {param} placeholders are filled from

@@ -16,6 +16,7 @@ const (
 	KindResponses  Kind = "responses"  // OpenAI responses
 	KindMessages   Kind = "messages"   // Anthropic messages
 	KindSearch     Kind = "search"     // Exa search
+	KindModels     Kind = "models"     // a model list
 )
 
 // Spec is one endpoint of a provider.
@@ -28,15 +29,22 @@ type Spec struct {
 type Provider struct {
 	Name    string
 	BaseURL string
-	Auth    string // endpoint.AuthBearer, AuthXAPIKey or AuthNone
-	// KeyEnv is the environment variable holding the key. For ollama it
-	// holds the host instead (OLLAMA_HOST), and no key is needed.
-	KeyEnv     string
+	Auth    string // endpoint.AuthBearer, AuthXAPIKey or AuthNone (needs no key)
+	// KeyEnv is the environment variable holding the key, when one is
+	// needed.
+	KeyEnv string
+	// BaseURLEnv, when set, is an environment variable that moves the base
+	// URL: a host ("gpu-box:11434") or a URL; a missing scheme is http://
+	// and a missing path is BaseURL's (OLLAMA_HOST).
+	BaseURLEnv string
 	Headers    map[string]string
 	Transports []string // supported transports; the first is the default
 	Endpoints  map[string]Spec
 	// Dialect is what its endpoints know of its wire format.
 	Dialect endpoint.Dialect
+	// ModelsPath is where it lists its models (GET, beside the base URL);
+	// "" when it has no list.
+	ModelsPath string
 }
 
 // OpenAICompatible reports whether the provider speaks OpenAI's wire format.
@@ -44,8 +52,20 @@ func (p Provider) OpenAICompatible() bool {
 	return slices.Contains(p.Transports, endpoint.TransportSDK)
 }
 
-// needsKey reports whether calls need an API key.
-func (p Provider) needsKey() bool { return p.Auth != endpoint.AuthNone }
+// NeedsKey reports whether calls need an API key.
+func (p Provider) NeedsKey() bool { return p.Auth != endpoint.AuthNone }
+
+// Kinds lists the kinds of the provider's endpoints, sorted, once each.
+func (p Provider) Kinds() []Kind {
+	var ks []Kind
+	for _, s := range p.Endpoints {
+		if !slices.Contains(ks, s.Kind) {
+			ks = append(ks, s.Kind)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
 
 var (
 	httpAndSDK = []string{endpoint.TransportHTTP, endpoint.TransportSDK}
@@ -59,56 +79,66 @@ const DefaultAnthropicVersion = "2023-06-01"
 
 var catalog = map[string]Provider{
 	"openai": {
-		Name: "openai", BaseURL: "https://api.openai.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENAI_API_KEY",
+		ModelsPath: "models",
+		Name:       "openai", BaseURL: "https://api.openai.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENAI_API_KEY",
 		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "responses": {Path: "responses", Kind: KindResponses}},
 		Dialect:    OpenAI,
 	},
 	"anthropic": {
-		Name: "anthropic", BaseURL: "https://api.anthropic.com/v1", Auth: endpoint.AuthXAPIKey, KeyEnv: "ANTHROPIC_API_KEY",
+		ModelsPath: "models?limit=1000", // its list comes in pages of 20 by default
+		Name:       "anthropic", BaseURL: "https://api.anthropic.com/v1", Auth: endpoint.AuthXAPIKey, KeyEnv: "ANTHROPIC_API_KEY",
 		Headers:    map[string]string{"anthropic-version": DefaultAnthropicVersion},
 		Transports: httpOnly,
 		Endpoints:  map[string]Spec{"messages": {Path: "messages", Kind: KindMessages}},
 		Dialect:    Anthropic,
 	},
 	"groq": {
-		Name: "groq", BaseURL: "https://api.groq.com/openai/v1", Auth: endpoint.AuthBearer, KeyEnv: "GROQ_API_KEY",
+		ModelsPath: "models",
+		Name:       "groq", BaseURL: "https://api.groq.com/openai/v1", Auth: endpoint.AuthBearer, KeyEnv: "GROQ_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
 		Dialect: OpenAI,
 	},
 	"openrouter": {
-		Name: "openrouter", BaseURL: "https://openrouter.ai/api/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENROUTER_API_KEY",
+		ModelsPath: "models",
+		Name:       "openrouter", BaseURL: "https://openrouter.ai/api/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENROUTER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
 		Dialect: OpenAI,
 	},
 	"perplexity": {
-		Name: "perplexity", BaseURL: "https://api.perplexity.ai", Auth: endpoint.AuthBearer, KeyEnv: "PERPLEXITY_API_KEY",
+		ModelsPath: "models",
+		Name:       "perplexity", BaseURL: "https://api.perplexity.ai", Auth: endpoint.AuthBearer, KeyEnv: "PERPLEXITY_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
 		Dialect: OpenAI,
 	},
 	"ollama": {
-		Name: "ollama", BaseURL: "http://localhost:11434/v1", Auth: endpoint.AuthNone, KeyEnv: "OLLAMA_HOST",
+		ModelsPath: "models",
+		Name:       "ollama", BaseURL: "http://localhost:11434/v1", Auth: endpoint.AuthNone, BaseURLEnv: "OLLAMA_HOST",
 		Transports: httpAndSDK,
-		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "models": {Path: "models", Kind: "models"}},
+		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "models": {Path: "models", Kind: KindModels}},
 		Dialect:    OpenAI,
 	},
 	"gemini": {
-		Name: "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", Auth: endpoint.AuthBearer, KeyEnv: "GEMINI_API_KEY",
+		ModelsPath: "models",
+		Name:       "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", Auth: endpoint.AuthBearer, KeyEnv: "GEMINI_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
 		Dialect: OpenAI,
 	},
 	"deepseek": {
-		Name: "deepseek", BaseURL: "https://api.deepseek.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "DEEPSEEK_API_KEY",
+		ModelsPath: "models",
+		Name:       "deepseek", BaseURL: "https://api.deepseek.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "DEEPSEEK_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
 		Dialect: OpenAI,
 	},
 	"mistral": {
-		Name: "mistral", BaseURL: "https://api.mistral.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "MISTRAL_API_KEY",
+		ModelsPath: "models",
+		Name:       "mistral", BaseURL: "https://api.mistral.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "MISTRAL_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
 		Dialect: OpenAI,
 	},
 	"together": {
-		Name: "together", BaseURL: "https://api.together.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "TOGETHER_API_KEY",
+		ModelsPath: "models",
+		Name:       "together", BaseURL: "https://api.together.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "TOGETHER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
 		Dialect: OpenAI,
 	},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -84,23 +85,25 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	cfg := endpoint.Config{
 		Name:      provider + "-" + name,
 		Provider:  provider,
+		Kind:      string(spec.Kind),
 		Transport: p.Transports[0],
 		BaseURL:   p.BaseURL,
 		Path:      spec.Path,
 		Auth:      p.Auth,
 		Headers:   p.Headers,
 	}
-	if provider == "ollama" {
-		if host := o.getenv("OLLAMA_HOST"); host != "" {
-			cfg.BaseURL = ollamaBase(host)
+	if p.BaseURLEnv != "" {
+		if v := o.getenv(p.BaseURLEnv); v != "" {
+			cfg.BaseURL = baseFromEnv(v, p.BaseURL)
 		}
-	} else if p.needsKey() {
+	}
+	if p.NeedsKey() {
 		cfg.APIKey = endpoint.NewSecret(o.getenv(p.KeyEnv))
 	}
 	cfg = overlay(cfg, o.over)
 
 	var errs []error
-	if p.needsKey() && cfg.APIKey.IsZero() {
+	if p.NeedsKey() && cfg.APIKey.IsZero() {
 		errs = append(errs, fmt.Errorf("api_key: not set: set %s or api_key", p.KeyEnv))
 	}
 	if cfg.Transport != "" && !slices.Contains(p.Transports, cfg.Transport) {
@@ -109,17 +112,22 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	return cfg, errors.Join(errs...)
 }
 
-// ollamaBase turns OLLAMA_HOST ("127.0.0.1:11434", "http://host:11434")
-// into the OpenAI-compatible base URL.
-func ollamaBase(host string) string {
-	host = strings.TrimRight(host, "/")
-	if !strings.Contains(host, "://") {
-		host = "http://" + host
+// baseFromEnv turns a BaseURLEnv value ("127.0.0.1:11434",
+// "http://host:11434") into a base URL: http:// when it names no scheme,
+// the catalog base's path when it names none.
+func baseFromEnv(v, catalogBase string) string {
+	v = strings.TrimRight(v, "/")
+	if !strings.Contains(v, "://") {
+		v = "http://" + v
 	}
-	if !strings.HasSuffix(host, "/v1") {
-		host += "/v1"
+	u, err := url.Parse(v)
+	if err != nil || u.Path != "" {
+		return v
 	}
-	return host
+	if cu, err := url.Parse(catalogBase); err == nil {
+		v += cu.Path
+	}
+	return v
 }
 
 // overlay returns base with every non-zero field of over laid on it.

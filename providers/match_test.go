@@ -117,3 +117,27 @@ func TestLookupReturnsCopies(t *testing.T) {
 	assert.True(t, func() bool { o, _ := providers.Lookup("groq"); return o.OpenAICompatible() }())
 	assert.False(t, p.OpenAICompatible())
 }
+
+func TestCatalogIsData(t *testing.T) {
+	for _, name := range providers.Names() {
+		p, _ := providers.Lookup(name)
+		assert.NotNil(t, p.Dialect, "%s has a dialect", name)
+		assert.NotEmpty(t, p.Transports, "%s has transports", name)
+		assert.Equal(t, p.Auth != "none", p.NeedsKey(), name)
+		if p.NeedsKey() {
+			assert.NotEmpty(t, p.KeyEnv, "%s names its key variable", name)
+		}
+		for _, ep := range p.EndpointNames() {
+			cfg, _ := providers.Match(name, ep, providers.WithGetenv(func(string) string { return "k" }))
+			assert.Equal(t, string(p.Endpoints[ep].Kind), cfg.Kind, "%s/%s carries its kind", name, ep)
+		}
+	}
+	cfg, err := providers.Match("ollama", "chat", providers.WithGetenv(func(v string) string {
+		if v == "OLLAMA_HOST" {
+			return "gpu-box:11434"
+		}
+		return ""
+	}))
+	require.NoError(t, err, "ollama needs no key")
+	assert.Equal(t, "http://gpu-box:11434/v1", cfg.BaseURL, "the base-URL variable: scheme and path filled from the catalog")
+}

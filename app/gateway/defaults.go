@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/providers"
 )
@@ -16,40 +16,37 @@ type Decision struct {
 }
 
 // DefaultFile is the config used without a file: listen on 127.0.0.1:8080,
-// a chat (and, where the catalog has one, embeddings) endpoint for every
-// provider whose key variable is set, named PROVIDER and
-// PROVIDER-embeddings, anthropic's messages endpoint named anthropic, and
-// ollama at OLLAMA_HOST or localhost:11434.
+// and for every catalog provider the gateway can serve (one with chat,
+// embeddings or messages endpoints) whose key is set, or that needs none,
+// its chat or messages endpoint named PROVIDER and its embeddings endpoint
+// named PROVIDER-embeddings, with the base URL its catalog entry's
+// environment variable gives (OLLAMA_HOST for ollama).
 func DefaultFile(getenv func(string) string) (File, []Decision) {
 	f := File{Config: fxmodule.Config{Endpoints: map[string]fxmodule.EndpointConfig{}}}
 	var ds []Decision
+	served := []providers.Kind{providers.KindChat, providers.KindEmbeddings, providers.KindMessages}
 	for _, name := range providers.Names() {
 		p, _ := providers.Lookup(name)
 		d := Decision{Provider: name}
 		switch {
-		case !p.OpenAICompatible() && name != "anthropic":
+		case !slices.ContainsFunc(p.Kinds(), func(k providers.Kind) bool { return slices.Contains(served, k) }):
 			d.Skipped = "no gateway route: the gateway serves chat, embeddings and messages"
-		case name != "ollama" && getenv(p.KeyEnv) == "":
+		case p.NeedsKey() && getenv(p.KeyEnv) == "":
 			d.Skipped = fmt.Sprintf("%s is not set", p.KeyEnv)
 		default:
-			for _, ep := range []string{"chat", "embeddings", "messages"} {
-				if _, ok := p.Endpoints[ep]; !ok {
+			for _, ep := range p.EndpointNames() {
+				kind := p.Endpoints[ep].Kind
+				if !slices.Contains(served, kind) {
+					continue
+				}
+				cfg, err := providers.Match(name, ep, providers.WithGetenv(getenv))
+				if err != nil {
 					continue
 				}
 				ec := fxmodule.EndpointConfig{Endpoint: ep}
-				ec.Provider = name
-				if name == "ollama" {
-					if host := getenv("OLLAMA_HOST"); host != "" {
-						cfg, err := providers.Match(name, ep, providers.WithGetenv(getenv))
-						if err == nil {
-							ec.BaseURL = cfg.BaseURL
-						}
-					}
-				} else {
-					ec.APIKey = endpoint.NewSecret(getenv(p.KeyEnv))
-				}
+				ec.Provider, ec.BaseURL, ec.APIKey = name, cfg.BaseURL, cfg.APIKey
 				n := name
-				if ep != "chat" && ep != "messages" {
+				if kind == providers.KindEmbeddings {
 					n += "-" + ep
 				}
 				f.Endpoints[n] = ec

@@ -64,12 +64,8 @@ func (s *Server) stopModels() {
 // endpoint's last list; it is never fatal.
 func (s *Server) refreshModels(ctx context.Context) {
 	for _, e := range s.reg.All() {
-		path := "models"
-		switch kindOf(e.Config()) {
-		case providers.KindChat, providers.KindEmbeddings:
-		case providers.KindMessages:
-			path = "models?limit=1000" // Anthropic pages its list, 20 by default
-		default:
+		path := modelsPath(e.Config())
+		if path == "" {
 			continue
 		}
 		ids, err := fetchModels(ctx, e, path, s.cfg.ModelsTimeout)
@@ -83,6 +79,20 @@ func (s *Server) refreshModels(ctx context.Context) {
 		s.upModels.byEndpoint[e.Name()] = ids
 		s.upModels.mu.Unlock()
 	}
+}
+
+// modelsPath is where an endpoint's provider lists its models: the
+// catalog's word, else "models" (OpenAI's) for an endpoint the gateway
+// routes to; "" for none.
+func modelsPath(cfg endpoint.Config) string {
+	if p, ok := providers.Lookup(cfg.Provider); ok {
+		return p.ModelsPath
+	}
+	switch kindOf(cfg) {
+	case providers.KindChat, providers.KindEmbeddings, providers.KindMessages:
+		return "models"
+	}
+	return ""
 }
 
 func fetchModels(ctx context.Context, e *endpoint.Endpoint, path string, timeout time.Duration) ([]string, error) {

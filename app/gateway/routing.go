@@ -22,8 +22,12 @@ type router struct {
 	aliases map[string][]Target
 }
 
-// kindOf tells what an endpoint serves from its path.
+// kindOf is what an endpoint serves: its config's kind (the catalog fills
+// it); for a full config without one, guessed from its path as before.
 func kindOf(cfg endpoint.Config) providers.Kind {
+	if cfg.Kind != "" {
+		return providers.Kind(cfg.Kind)
+	}
 	p := strings.TrimRight(cfg.Path, "/")
 	switch {
 	case strings.HasSuffix(p, "chat/completions"):
