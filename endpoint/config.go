@@ -176,10 +176,8 @@ func orDefault[T int | time.Duration](v, def T) T {
 // Validate reports every invalid field at once, by its YAML name. It never
 // includes the API key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var errs executor.FieldErrors
+	bad := errs.Add
 	if c.Name == "" {
 		bad("name", "is required")
 	}
@@ -238,12 +236,8 @@ func (c Config) Validate() error {
 	if s := c.Limits.AdaptiveSafety; s < 0 || s > 1 {
 		bad("limits.adaptive_safety", "must be in (0, 1], got %v", s)
 	}
-	if err := c.Limits.executorConfig(c.Name).Validate(); err != nil {
-		for _, e := range unjoin(err) {
-			errs = append(errs, fmt.Errorf("limits.%w", e))
-		}
-	}
-	return errors.Join(errs...)
+	errs.Under("limits", c.Limits.executorConfig(c.Name).Validate())
+	return errs.Err()
 }
 
 func orDefaultString(v, def string) string {
@@ -251,14 +245,6 @@ func orDefaultString(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// unjoin splits an errors.Join result back into its parts.
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 func checkBaseURL(raw string, allowInsecure bool) error {

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -78,20 +77,20 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
 	if cfg.Safety == 0 {
 		cfg.Safety = 0.9
 	}
-	var errs []error
+	var errs FieldErrors
 	if cfg.Window != Requests && cfg.Window != Tokens {
-		errs = append(errs, fmt.Errorf("window: unknown kind %d", int(cfg.Window)))
+		errs.Add("window", "unknown kind %d", int(cfg.Window))
 	}
 	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
-		errs = append(errs, fmt.Errorf("rate: must be a finite number >= 0, got %v", cfg.Rate))
+		errs.Add("rate", "must be a finite number >= 0, got %v", cfg.Rate)
 	}
 	if cfg.Burst < 0 || (cfg.Rate > 0 && cfg.Burst < 1) {
-		errs = append(errs, fmt.Errorf("burst: must be >= 1 with a rate, got %d", cfg.Burst))
+		errs.Add("burst", "must be >= 1 with a rate, got %d", cfg.Burst)
 	}
 	if !(cfg.Safety > 0 && cfg.Safety <= 1) {
-		errs = append(errs, fmt.Errorf("safety: must be in (0, 1], got %v", cfg.Safety))
+		errs.Add("safety", "must be in (0, 1], got %v", cfg.Safety)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	a := &AdaptiveLimiter{cfg: cfg, size: math.Inf(1)}

@@ -1,8 +1,6 @@
 package executor
 
 import (
-	"errors"
-	"fmt"
 	"math"
 	"time"
 )
@@ -41,10 +39,8 @@ type Config struct {
 
 // Validate reports every invalid field at once, each error naming its field.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var errs FieldErrors
+	bad := errs.Add
 	if c.MaxConcurrency < 0 {
 		bad("max_concurrency", "must be >= 0, got %d", c.MaxConcurrency)
 	}
@@ -79,7 +75,7 @@ func (c Config) Validate() error {
 	if c.TokensPerMinute > 0 && c.tokenBurst() < 1 {
 		bad("token_burst", "must be >= 1 when tokens_per_minute is set")
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // requestRate is the configured request rate per second, 0 for none.

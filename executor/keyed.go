@@ -2,8 +2,6 @@ package executor
 
 import (
 	"container/list"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -50,20 +48,20 @@ type keyedEntry struct {
 
 // NewKeyedLimiter validates cfg and builds the limiter.
 func NewKeyedLimiter(cfg KeyedConfig) (*KeyedLimiter, error) {
-	var errs []error
+	var errs FieldErrors
 	if cfg.RequestsPerSecond <= 0 {
-		errs = append(errs, fmt.Errorf("requests_per_second: must be > 0, got %v", cfg.RequestsPerSecond))
+		errs.Add("requests_per_second", "must be > 0, got %v", cfg.RequestsPerSecond)
 	}
 	if cfg.Burst < 1 {
-		errs = append(errs, fmt.Errorf("burst: must be >= 1, got %d", cfg.Burst))
+		errs.Add("burst", "must be >= 1, got %d", cfg.Burst)
 	}
 	if cfg.IdleTTL < 0 {
-		errs = append(errs, fmt.Errorf("idle_ttl: must be >= 0, got %v", cfg.IdleTTL))
+		errs.Add("idle_ttl", "must be >= 0, got %v", cfg.IdleTTL)
 	}
 	if cfg.MaxKeys < 0 {
-		errs = append(errs, fmt.Errorf("max_keys: must be >= 0, got %d", cfg.MaxKeys))
+		errs.Add("max_keys", "must be >= 0, got %d", cfg.MaxKeys)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	if cfg.IdleTTL == 0 {

@@ -2,10 +2,8 @@ package fxmodule
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
@@ -37,20 +35,18 @@ func (c Config) Validate() error {
 
 // Resolve validates the config and returns each endpoint's full config.
 func (c Config) Resolve() (map[string]endpoint.Config, error) {
-	var errs []error
-	if err := c.executorConfig().Validate(); err != nil {
-		errs = append(errs, prefixed("executor.", err)...)
-	}
+	var errs executor.FieldErrors
+	errs.Under("executor", c.executorConfig().Validate())
 	out := make(map[string]endpoint.Config, len(c.Endpoints))
 	for _, name := range slices.Sorted(maps.Keys(c.Endpoints)) {
 		cfg, err := c.Endpoints[name].resolve(name)
 		if err != nil {
-			errs = append(errs, prefixed("endpoints."+name+".", err)...)
+			errs.Under("endpoints."+name, err)
 			continue
 		}
 		out[name] = cfg
 	}
-	return out, errors.Join(errs...)
+	return out, errs.Err()
 }
 
 func (c Config) executorConfig() executor.Config {
@@ -66,42 +62,31 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 	cfg.Name = name
 	if ec.Endpoint != "" {
 		if cfg.Provider == "" {
-			return cfg, errors.New("provider: is required with endpoint")
+			return cfg, &executor.FieldError{Path: "provider", Msg: "is required with endpoint"}
 		}
 		matched, err := providers.Match(cfg.Provider, ec.Endpoint, providers.WithOverrides(cfg))
 		if err != nil {
 			if matched.Provider == "" {
 				return cfg, err // unknown provider or endpoint: nothing more to check
 			}
-			// Report the other fields too, without repeating the key error.
-			errs := []error{err}
-			if verr := matched.Validate(); verr != nil {
-				for _, e := range unjoin(verr) {
-					if !strings.HasPrefix(e.Error(), "api_key:") {
-						errs = append(errs, e)
-					}
+			// Report the other fields too, without repeating a field the
+			// catalog already named (the key, the transport).
+			errs := executor.FieldErrors(executor.Unjoin(err))
+			named := map[string]bool{}
+			for _, e := range errs {
+				if fe := (*executor.FieldError)(nil); errors.As(e, &fe) {
+					named[fe.Path] = true
 				}
 			}
-			return cfg, errors.Join(errs...)
+			for _, e := range executor.Unjoin(matched.Validate()) {
+				if fe := (*executor.FieldError)(nil); errors.As(e, &fe) && named[fe.Path] {
+					continue
+				}
+				errs = append(errs, e)
+			}
+			return cfg, errs.Err()
 		}
 		cfg = matched
 	}
 	return cfg, cfg.Validate()
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
-// prefixed splits a joined error and puts prefix before each part.
-func prefixed(prefix string, err error) []error {
-	parts := unjoin(err)
-	out := make([]error, len(parts))
-	for i, p := range parts {
-		out[i] = fmt.Errorf("%s%w", prefix, p)
-	}
-	return out
 }

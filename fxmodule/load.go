@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/khive-go/khive/executor"
 )
 
 // LoadConfig reads a YAML config file, expands ${VAR} and ${VAR:-default}
@@ -23,7 +25,7 @@ func LoadConfig(path string) (Config, error) {
 	}
 	// Fields that could not be read and fields that are wrong, in one report.
 	if verr := c.Validate(); verr != nil || err != nil {
-		return Config{}, &FileError{Path: path, Errs: append(fieldsOf(err), unjoin(verr)...)}
+		return Config{}, &FileError{Path: path, Errs: append(fieldsOf(err), executor.Unjoin(verr)...)}
 	}
 	return c, nil
 }
@@ -103,7 +105,7 @@ func DecodeYAML(b []byte, out any, getenv func(string) string) error {
 	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return &FileError{Errs: unjoin(yamlFieldErrors(err, expanded))}
+			return &FileError{Errs: executor.Unjoin(yamlFieldErrors(err, expanded))}
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package fxmodule_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
 )
 
@@ -56,4 +59,24 @@ func TestZapEventLogger(t *testing.T) {
 	for _, e := range fxLogs {
 		assert.Equal(t, zap.DebugLevel, e.Level, "routine events at Debug")
 	}
+}
+
+func TestEveryConfigProblemIsAFieldErrorWithItsPath(t *testing.T) {
+	ec := khive.EndpointConfig{Endpoint: "chat"}
+	ec.Provider, ec.Transport, ec.Timeout = "openai", "carrier-pigeon", -time.Second
+	ec.Limits.Burst = -1
+	err := khive.Config{
+		Executor:  executor.Config{MaxConcurrency: -1},
+		Endpoints: map[string]khive.EndpointConfig{"chat": ec},
+	}.Validate()
+	var paths []string
+	for _, e := range executor.Unjoin(err) {
+		var fe *executor.FieldError
+		require.True(t, errors.As(e, &fe), "%v is a FieldError", e)
+		paths = append(paths, fe.Path)
+	}
+	assert.ElementsMatch(t, []string{
+		"executor.max_concurrency", "endpoints.chat.api_key", "endpoints.chat.transport",
+		"endpoints.chat.timeout", "endpoints.chat.limits.burst",
+	}, paths)
 }

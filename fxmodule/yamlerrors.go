@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/khive-go/khive/executor"
 )
 
 // yamlFieldErrors rewrites the decoder's type errors ("line 7: field x not
@@ -97,20 +99,20 @@ func fieldError(msg string, paths map[int][]located) error {
 	switch {
 	case reNotFound.MatchString(rest):
 		name := reNotFound.FindStringSubmatch(rest)[1]
-		return fmt.Errorf("%s: unknown field", pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }))
+		return &executor.FieldError{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "unknown field"}
 	case reCannot.MatchString(rest):
 		c := reCannot.FindStringSubmatch(rest)
 		value, typ := c[1], c[2]
 		path := pick(func(l located) bool { return value != "" && l.value == value })
 		if value == "" {
-			return fmt.Errorf("%s: must be %s", path, typeWords(typ))
+			return &executor.FieldError{Path: path, Msg: "must be " + typeWords(typ)}
 		}
-		return fmt.Errorf("%s: cannot read %q as %s", path, value, typeWords(typ))
+		return &executor.FieldError{Path: path, Msg: fmt.Sprintf("cannot read %q as %s", value, typeWords(typ))}
 	case reDupKey.MatchString(rest):
 		name := reDupKey.FindStringSubmatch(rest)[1]
-		return fmt.Errorf("%s: set twice", pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }))
+		return &executor.FieldError{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "set twice"}
 	}
-	return fmt.Errorf("%s: %s", pick(func(located) bool { return true }), rest)
+	return &executor.FieldError{Path: pick(func(located) bool { return true }), Msg: rest}
 }
 
 // typeWords names a Go type as a config's reader knows it.

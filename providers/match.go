@@ -1,7 +1,6 @@
 package providers
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
 )
 
 // MatchOption adjusts what Match returns.
@@ -75,12 +75,13 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	}
 	p, ok := Lookup(provider)
 	if !ok {
-		return endpoint.Config{}, fmt.Errorf("provider: unknown %q (known: %s)", provider, strings.Join(Names(), ", "))
+		return endpoint.Config{}, &executor.FieldError{Path: "provider",
+			Msg: fmt.Sprintf("unknown %q (known: %s)", provider, strings.Join(Names(), ", "))}
 	}
 	spec, ok := p.Endpoints[name]
 	if !ok {
-		return endpoint.Config{}, fmt.Errorf("endpoint: provider %q has no endpoint %q (known: %s)",
-			provider, name, strings.Join(p.EndpointNames(), ", "))
+		return endpoint.Config{}, &executor.FieldError{Path: "endpoint", Msg: fmt.Sprintf("provider %q has no endpoint %q (known: %s)",
+			provider, name, strings.Join(p.EndpointNames(), ", "))}
 	}
 	cfg := endpoint.Config{
 		Name:      provider + "-" + name,
@@ -102,14 +103,14 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	}
 	cfg = overlay(cfg, o.over)
 
-	var errs []error
+	var errs executor.FieldErrors
 	if p.NeedsKey() && cfg.APIKey.IsZero() {
-		errs = append(errs, fmt.Errorf("api_key: not set: set %s or api_key", p.KeyEnv))
+		errs.Add("api_key", "not set: set %s or api_key", p.KeyEnv)
 	}
 	if cfg.Transport != "" && !slices.Contains(p.Transports, cfg.Transport) {
-		errs = append(errs, fmt.Errorf("transport: provider %q supports %s, not %q", provider, strings.Join(p.Transports, ", "), cfg.Transport))
+		errs.Add("transport", "provider %q supports %s, not %q", provider, strings.Join(p.Transports, ", "), cfg.Transport)
 	}
-	return cfg, errors.Join(errs...)
+	return cfg, errs.Err()
 }
 
 // baseFromEnv turns a BaseURLEnv value ("127.0.0.1:11434",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
 )
 
@@ -126,10 +127,8 @@ func (c Config) WithDefaults() Config {
 // Validate checks the gateway section against the endpoints it can route
 // to, reporting every error with its path.
 func (c Config) Validate(endpoints map[string]endpoint.Config) error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("gateway.%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var errs executor.FieldErrors
+	bad := func(field, format string, args ...any) { errs.Add("gateway."+field, format, args...) }
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
@@ -180,7 +179,7 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // LoadFile reads the gateway's config file and checks all of it before
@@ -196,26 +195,19 @@ func LoadFile(path string) (File, error) {
 		return f, err
 	}
 	if verr := f.Config.Validate(); verr != nil {
-		fe.Errs = append(fe.Errs, unjoin(verr)...)
+		fe.Errs = append(fe.Errs, executor.Unjoin(verr)...)
 	}
 	names := map[string]endpoint.Config{}
 	for name := range f.Config.Endpoints {
 		names[name] = endpoint.Config{}
 	}
 	if gerr := f.Gateway.WithDefaults().Validate(names); gerr != nil {
-		fe.Errs = append(fe.Errs, unjoin(gerr)...)
+		fe.Errs = append(fe.Errs, executor.Unjoin(gerr)...)
 	}
 	if len(fe.Errs) > 0 {
 		return f, fe
 	}
 	return f, nil
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // clientKeys are the non-empty keys: "${KHIVE_GATEWAY_KEY}" with the
