@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -160,7 +161,7 @@ func TestStreamTranslators(t *testing.T) {
 
 	// And back: those chunks become Anthropic events again.
 	back := &providers.EventsFromChat{}
-	var out []providers.SSEEvent
+	var out []endpoint.Event
 	for _, c := range chunks {
 		out = append(out, back.Chunk(c)...)
 	}

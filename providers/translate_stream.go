@@ -1,6 +1,10 @@
 package providers
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/khive-go/khive/endpoint"
+)
 
 // ChunksFromAnthropic turns an Anthropic event stream into chat completion
 // chunks, one event at a time. Create one per stream.
@@ -51,12 +55,6 @@ func (t *ChunksFromAnthropic) chunk(d ChatDelta, finish *string) ChatChunk {
 		Choices: []ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
 }
 
-// SSEEvent is one server-sent event to write: its event name and JSON data.
-type SSEEvent struct {
-	Event string
-	Data  json.RawMessage
-}
-
 // EventsFromChat turns chat completion chunks into an Anthropic event
 // stream. Create one per stream; call Chunk for each chunk and End after
 // [DONE].
@@ -67,8 +65,8 @@ type EventsFromChat struct {
 }
 
 // Chunk returns the events a chunk becomes.
-func (t *EventsFromChat) Chunk(c ChatChunk) []SSEEvent {
-	var out []SSEEvent
+func (t *EventsFromChat) Chunk(c ChatChunk) []endpoint.Event {
+	var out []endpoint.Event
 	if !t.started {
 		t.started = true
 		out = append(out,
@@ -95,8 +93,8 @@ func (t *EventsFromChat) Chunk(c ChatChunk) []SSEEvent {
 }
 
 // End returns the closing events.
-func (t *EventsFromChat) End() []SSEEvent {
-	var out []SSEEvent
+func (t *EventsFromChat) End() []endpoint.Event {
+	var out []endpoint.Event
 	if !t.started {
 		out = t.Chunk(ChatChunk{})
 	}
@@ -109,7 +107,7 @@ func (t *EventsFromChat) End() []SSEEvent {
 	)
 }
 
-func event(name string, v any) SSEEvent {
+func event(name string, v any) endpoint.Event {
 	b, _ := json.Marshal(v)
-	return SSEEvent{Event: name, Data: b}
+	return endpoint.Event{Event: name, Data: string(b)}
 }

@@ -13,17 +13,11 @@ import (
 	"github.com/khive-go/khive/providers"
 )
 
-// sseOut is one event to write to the client.
-type sseOut struct {
-	event string // "" for data-only (OpenAI) events
-	data  []byte
-}
-
 // streamTranslator turns upstream events into client events.
 type streamTranslator interface {
-	event(ev endpoint.Event) []sseOut
-	end() []sseOut           // after a clean end
-	fail(err error) []sseOut // after a failure past the first byte
+	event(ev endpoint.Event) []endpoint.Event
+	end() []endpoint.Event           // after a clean end
+	fail(err error) []endpoint.Event // after a failure past the first byte
 }
 
 // relay opens the upstream stream and relays it through tr. It reads the
@@ -46,14 +40,14 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	h.Set("X-Khive-Endpoint", rt.ep.Name())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	write := func(outs []sseOut) error {
+	write := func(outs []endpoint.Event) error {
 		for _, o := range outs {
-			if o.event != "" {
-				if _, err := fmt.Fprintf(w, "event: %s\n", o.event); err != nil {
+			if o.Event != "" { // "" for data-only (OpenAI) events
+				if _, err := fmt.Fprintf(w, "event: %s\n", o.Event); err != nil {
 					return err
 				}
 			}
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", o.data); err != nil {
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", o.Data); err != nil {
 				return err
 			}
 		}
@@ -92,76 +86,70 @@ func streamFailure(err error) (typ, msg string) {
 	return "upstream_error", "the upstream stream was cut"
 }
 
-func openAIErrorData(err error) []sseOut {
+func openAIErrorData(err error) []endpoint.Event {
 	typ, msg := streamFailure(err)
 	b, _ := json.Marshal(providers.ErrorBody{Error: providers.ErrorDetail{Message: msg, Type: typ}})
-	return []sseOut{{data: b}}
+	return []endpoint.Event{{Data: string(b)}}
 }
 
-func anthropicErrorData(err error) []sseOut {
+func anthropicErrorData(err error) []endpoint.Event {
 	typ, msg := streamFailure(err)
 	if typ == "upstream_error" || typ == "server_error" {
 		typ = "api_error"
 	}
 	b, _ := json.Marshal(providers.AnthropicErrorBody{Type: "error", Error: providers.AnthropicError{Type: typ, Message: msg}})
-	return []sseOut{{event: "error", data: b}}
+	return []endpoint.Event{{Event: "error", Data: string(b)}}
 }
 
-var done = []sseOut{{data: []byte("[DONE]")}}
+var done = []endpoint.Event{{Data: "[DONE]"}}
 
 // chatPassThrough relays an OpenAI-compatible stream as it is.
 type chatPassThrough struct{}
 
-func (chatPassThrough) event(ev endpoint.Event) []sseOut { return []sseOut{{data: []byte(ev.Data)}} }
-func (chatPassThrough) end() []sseOut                    { return done }
-func (chatPassThrough) fail(err error) []sseOut          { return openAIErrorData(err) }
+func (chatPassThrough) event(ev endpoint.Event) []endpoint.Event {
+	return []endpoint.Event{{Data: ev.Data}}
+}
+func (chatPassThrough) end() []endpoint.Event           { return done }
+func (chatPassThrough) fail(err error) []endpoint.Event { return openAIErrorData(err) }
 
 // chatFromAnthropic turns Anthropic events into chat chunks.
 type chatFromAnthropic struct {
 	t *providers.ChunksFromAnthropic
 }
 
-func (c chatFromAnthropic) event(ev endpoint.Event) []sseOut {
+func (c chatFromAnthropic) event(ev endpoint.Event) []endpoint.Event {
 	var e providers.StreamEvent
 	if json.Unmarshal([]byte(ev.Data), &e) != nil {
 		return nil
 	}
-	var out []sseOut
+	var out []endpoint.Event
 	for _, ch := range c.t.Event(e) {
 		b, _ := json.Marshal(ch)
-		out = append(out, sseOut{data: b})
+		out = append(out, endpoint.Event{Data: string(b)})
 	}
 	return out
 }
-func (chatFromAnthropic) end() []sseOut           { return done }
-func (chatFromAnthropic) fail(err error) []sseOut { return openAIErrorData(err) }
+func (chatFromAnthropic) end() []endpoint.Event           { return done }
+func (chatFromAnthropic) fail(err error) []endpoint.Event { return openAIErrorData(err) }
 
 // messagesPassThrough relays an Anthropic stream as it is.
 type messagesPassThrough struct{}
 
-func (messagesPassThrough) event(ev endpoint.Event) []sseOut {
-	return []sseOut{{event: orDefault(ev.Event, "message"), data: []byte(ev.Data)}}
+func (messagesPassThrough) event(ev endpoint.Event) []endpoint.Event {
+	return []endpoint.Event{{Event: orDefault(ev.Event, "message"), Data: ev.Data}}
 }
-func (messagesPassThrough) end() []sseOut           { return nil }
-func (messagesPassThrough) fail(err error) []sseOut { return anthropicErrorData(err) }
+func (messagesPassThrough) end() []endpoint.Event           { return nil }
+func (messagesPassThrough) fail(err error) []endpoint.Event { return anthropicErrorData(err) }
 
 // messagesFromChat turns chat chunks into Anthropic events.
 type messagesFromChat struct{ t *providers.EventsFromChat }
 
-func (m messagesFromChat) event(ev endpoint.Event) []sseOut {
+func (m messagesFromChat) event(ev endpoint.Event) []endpoint.Event {
 	var c providers.ChatChunk
 	if json.Unmarshal([]byte(ev.Data), &c) != nil {
 		return nil
 	}
-	return fromSSE(m.t.Chunk(c))
+	return m.t.Chunk(c)
 }
-func (m messagesFromChat) end() []sseOut         { return fromSSE(m.t.End()) }
-func (messagesFromChat) fail(err error) []sseOut { return anthropicErrorData(err) }
-
-func fromSSE(evs []providers.SSEEvent) []sseOut {
-	out := make([]sseOut, len(evs))
-	for i, e := range evs {
-		out[i] = sseOut{event: e.Event, data: e.Data}
-	}
-	return out
-}
+func (m messagesFromChat) end() []endpoint.Event         { return m.t.End() }
+func (messagesFromChat) fail(err error) []endpoint.Event { return anthropicErrorData(err) }
