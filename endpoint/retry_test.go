@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
 )
 
 // waits records the retry waits an endpoint asks for, without sleeping.
@@ -95,7 +95,7 @@ func TestRetryTable(t *testing.T) {
 		tc{"x-should-retry true on 400", status(400, "x-should-retry", "true"), 3, true, nil},
 		tc{"connection closed before response", hangUp, 3, true, nil},
 		tc{"attempt timeout", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, 3, true, nil},
-		tc{"529 in Anthropic's dialect", status(529), 3, true, providers.Anthropic},
+		tc{"529 in Anthropic's dialect", status(529), 3, true, anthropic.Dialect},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 // A service's own test: its OpenAI endpoint pointed at a fake provider that
@@ -25,9 +26,9 @@ func Example() {
 	_ = e.Start(ctx)
 	defer e.Stop(ctx)
 
-	resp, err := e.Call(ctx, endpoint.Request{Body: providers.ChatRequest{
+	resp, err := e.Call(ctx, endpoint.Request{Body: openai.ChatRequest{
 		Model:    "gpt-4o-mini",
-		Messages: []providers.ChatMessage{{Role: "user", Content: providers.TextContent("hi")}},
+		Messages: []openai.ChatMessage{{Role: "user", Content: openai.TextContent("hi")}},
 	}})
 	fmt.Println(resp.Status, resp.Attempts, err, up.Requests())
 	// Output: 200 2 <nil> 2

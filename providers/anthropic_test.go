@@ -13,6 +13,7 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
 )
 
 func TestAnthropicEndpointAgainstTheFake(t *testing.T) {
@@ -31,7 +32,7 @@ func TestAnthropicEndpointAgainstTheFake(t *testing.T) {
 		"model": "claude-sonnet", "max_tokens": 100, "messages": []any{map[string]any{"role": "user", "content": "hello there"}},
 	}})
 	require.NoError(t, err)
-	var out providers.MessagesResponse
+	var out anthropic.MessagesResponse
 	require.NoError(t, resp.Decode(&out))
 	assert.Equal(t, "echo: hello there", out.Content[0].Text)
 	assert.Equal(t, upstreamKey, up.Last().Header.Get("X-Api-Key"))

@@ -5,6 +5,9 @@ import (
 	"slices"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/exa"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 // Kind is what an endpoint does; the gateway routes by it.
@@ -48,9 +51,7 @@ type Provider struct {
 }
 
 // OpenAICompatible reports whether the provider speaks OpenAI's wire format.
-func (p Provider) OpenAICompatible() bool {
-	return slices.Contains(p.Transports, endpoint.TransportSDK)
-}
+func (p Provider) OpenAICompatible() bool { return p.Dialect == openai.Dialect }
 
 // NeedsKey reports whether calls need an API key.
 func (p Provider) NeedsKey() bool { return p.Auth != endpoint.AuthNone }
@@ -83,69 +84,69 @@ var catalog = map[string]Provider{
 		Name:       "openai", BaseURL: "https://api.openai.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENAI_API_KEY",
 		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "responses": {Path: "responses", Kind: KindResponses}},
-		Dialect:    OpenAI,
+		Dialect:    openai.Dialect,
 	},
 	"anthropic": {
 		ModelsPath: "models?limit=1000", // its list comes in pages of 20 by default
 		Name:       "anthropic", BaseURL: "https://api.anthropic.com/v1", Auth: endpoint.AuthXAPIKey, KeyEnv: "ANTHROPIC_API_KEY",
 		Headers:    map[string]string{"anthropic-version": DefaultAnthropicVersion},
-		Transports: httpOnly,
+		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"messages": {Path: "messages", Kind: KindMessages}},
-		Dialect:    Anthropic,
+		Dialect:    anthropic.Dialect,
 	},
 	"groq": {
 		ModelsPath: "models",
 		Name:       "groq", BaseURL: "https://api.groq.com/openai/v1", Auth: endpoint.AuthBearer, KeyEnv: "GROQ_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"openrouter": {
 		ModelsPath: "models",
 		Name:       "openrouter", BaseURL: "https://openrouter.ai/api/v1", Auth: endpoint.AuthBearer, KeyEnv: "OPENROUTER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"perplexity": {
 		ModelsPath: "models",
 		Name:       "perplexity", BaseURL: "https://api.perplexity.ai", Auth: endpoint.AuthBearer, KeyEnv: "PERPLEXITY_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"ollama": {
 		ModelsPath: "models",
 		Name:       "ollama", BaseURL: "http://localhost:11434/v1", Auth: endpoint.AuthNone, BaseURLEnv: "OLLAMA_HOST",
 		Transports: httpAndSDK,
 		Endpoints:  map[string]Spec{"chat": chat, "embeddings": embeddings, "models": {Path: "models", Kind: KindModels}},
-		Dialect:    OpenAI,
+		Dialect:    openai.Dialect,
 	},
 	"gemini": {
 		ModelsPath: "models",
 		Name:       "gemini", BaseURL: "https://generativelanguage.googleapis.com/v1beta/openai", Auth: endpoint.AuthBearer, KeyEnv: "GEMINI_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"deepseek": {
 		ModelsPath: "models",
 		Name:       "deepseek", BaseURL: "https://api.deepseek.com/v1", Auth: endpoint.AuthBearer, KeyEnv: "DEEPSEEK_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"mistral": {
 		ModelsPath: "models",
 		Name:       "mistral", BaseURL: "https://api.mistral.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "MISTRAL_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"together": {
 		ModelsPath: "models",
 		Name:       "together", BaseURL: "https://api.together.ai/v1", Auth: endpoint.AuthBearer, KeyEnv: "TOGETHER_API_KEY",
 		Transports: httpAndSDK, Endpoints: map[string]Spec{"chat": chat, "embeddings": embeddings},
-		Dialect: OpenAI,
+		Dialect: openai.Dialect,
 	},
 	"exa": {
 		Name: "exa", BaseURL: "https://api.exa.ai", Auth: endpoint.AuthXAPIKey, KeyEnv: "EXA_API_KEY",
 		Transports: httpOnly, Endpoints: map[string]Spec{"search": {Path: "search", Kind: KindSearch}},
-		Dialect: Exa,
+		Dialect: exa.Dialect,
 	},
 }
 

@@ -1,47 +1,32 @@
 package providers
 
 import (
-	"net/http"
-
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/openai"
 )
 
-// The dialects of the catalog's families: what an endpoint knows of a
-// provider's wire format (see endpoint.Dialect). Each builds on
-// endpoint.GenericDialect and changes only where its family differs.
-var (
-	// OpenAI is the dialect of OpenAI and of every provider that speaks its
-	// format (Groq, OpenRouter, Perplexity, Ollama, Gemini, DeepSeek,
-	// Mistral, Together): the generic one.
-	OpenAI endpoint.Dialect = openAIDialect{}
-	// Anthropic adds its 529 "overloaded": retried, and overloaded.
-	Anthropic endpoint.Dialect = anthropicDialect{}
-	// Exa is the generic dialect too.
-	Exa endpoint.Dialect = exaDialect{}
-)
-
-type openAIDialect struct{ endpoint.GenericDialect }
-
-type anthropicDialect struct{ endpoint.GenericDialect }
-
-// statusOverloaded is Anthropic's 529: its API is overloaded.
-const statusOverloaded = 529
-
-func (anthropicDialect) Retryable(status int) bool {
-	return status == statusOverloaded || endpoint.GenericDialect{}.Retryable(status)
-}
-
-func (anthropicDialect) Overloaded(status int) bool {
-	return status == statusOverloaded || status == http.StatusServiceUnavailable
-}
-
-type exaDialect struct{ endpoint.GenericDialect }
-
-// DialectOf is the dialect of a catalog provider, GenericDialect for any
-// other.
+// DialectOf is the dialect of a catalog provider (openai.Dialect,
+// anthropic.Dialect, exa.Dialect), endpoint.GenericDialect for any other.
 func DialectOf(provider string) endpoint.Dialect {
 	if p, ok := catalog[provider]; ok && p.Dialect != nil {
 		return p.Dialect
 	}
 	return endpoint.GenericDialect{}
+}
+
+// NewEndpoint builds an endpoint from cfg with its provider's dialect and,
+// for transport "sdk", the official SDK of its wire format (openai-go for
+// OpenAI-compatible providers, anthropic-sdk-go for Anthropic). Options
+// given win over both.
+func NewEndpoint(cfg endpoint.Config, opts ...endpoint.Option) (*endpoint.Endpoint, error) {
+	base := []endpoint.Option{endpoint.WithDialect(DialectOf(cfg.Provider))}
+	if cfg.Transport == endpoint.TransportSDK {
+		if p, ok := catalog[cfg.Provider]; ok && p.Dialect == anthropic.Dialect {
+			base = append(base, endpoint.WithSDK(anthropic.NewSDK))
+		} else {
+			base = append(base, endpoint.WithSDK(openai.NewSDK))
+		}
+	}
+	return endpoint.New(cfg, append(base, opts...)...)
 }

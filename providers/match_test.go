@@ -83,8 +83,8 @@ func TestMatchErrorsListTheKnown(t *testing.T) {
 	assert.EqualError(t, err, `provider: unknown "nope" (known: anthropic, deepseek, exa, gemini, groq, mistral, ollama, openai, openrouter, perplexity, together)`)
 	_, err = providers.Match("groq", "embeddings")
 	assert.EqualError(t, err, `endpoint: provider "groq" has no endpoint "embeddings" (known: chat)`)
-	_, err = providers.Match("anthropic", "messages", env("ANTHROPIC_API_KEY", "k"), providers.WithTransport("sdk"))
-	assert.ErrorContains(t, err, `transport: provider "anthropic" supports http, not "sdk"`)
+	_, err = providers.Match("exa", "search", env("EXA_API_KEY", "k"), providers.WithTransport("sdk"))
+	assert.ErrorContains(t, err, `transport: provider "exa" supports http, not "sdk"`)
 }
 
 func TestMatchOverrides(t *testing.T) {

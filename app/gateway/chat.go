@@ -15,6 +15,9 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 // readBody reads the request body: 413 over the size limit.
@@ -169,7 +172,7 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 		_ = json.Unmarshal(v, &c.stream)
 	}
 	if v, ok := c.fields["stream_options"]; ok {
-		var so providers.StreamOptions
+		var so openai.StreamOptions
 		_ = json.Unmarshal(v, &so)
 		c.includeUsage = so.IncludeUsage
 	}
@@ -202,7 +205,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 	ctx := r.Context()
 	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
 		if rt.kind == providers.KindMessages {
-			var req providers.ChatRequest
+			var req openai.ChatRequest
 			if err := json.Unmarshal(c.raw, &req); err != nil {
 				return false, badRequest("", "could not parse the JSON body: %v", err)
 			}
@@ -222,8 +225,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 }
 
 // chatViaAnthropic serves a chat request from an Anthropic endpoint.
-func (s *Server) chatViaAnthropic(ctx context.Context, w http.ResponseWriter, rt route, req providers.ChatRequest, includeUsage bool, x *exchange) (bool, error) {
-	mreq, err := providers.ChatToMessages(req, s.cfg.AnthropicMaxTokens)
+func (s *Server) chatViaAnthropic(ctx context.Context, w http.ResponseWriter, rt route, req openai.ChatRequest, includeUsage bool, x *exchange) (bool, error) {
+	mreq, err := translate.ChatToMessages(req, s.cfg.AnthropicMaxTokens)
 	if err != nil {
 		return false, err
 	}
@@ -233,15 +236,15 @@ func (s *Server) chatViaAnthropic(ctx context.Context, w http.ResponseWriter, rt
 	}
 	ereq := endpoint.Request{Body: json.RawMessage(body)}
 	if req.Stream {
-		tr := chatFromAnthropic{&providers.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
+		tr := chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
 		return s.relay(ctx, w, rt, ereq, x, tr)
 	}
 	return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
-		var resp providers.MessagesResponse
+		var resp anthropic.MessagesResponse
 		if err := json.Unmarshal(b, &resp); err != nil {
 			return nil, err
 		}
-		return json.Marshal(providers.MessagesToChat(resp, time.Now().Unix()))
+		return json.Marshal(translate.MessagesToChat(resp, time.Now().Unix()))
 	})
 }
 

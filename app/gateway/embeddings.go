@@ -9,10 +9,11 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	var req providers.EmbeddingsRequest
+	var req openai.EmbeddingsRequest
 	if aerr := readJSON(r, &req); aerr != nil {
 		return aerr
 	}
@@ -55,7 +56,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 // as OpenAI does for encoding_format "base64". Embeddings already in base64
 // pass as they are.
 func toBase64(body []byte) ([]byte, error) {
-	var resp providers.EmbeddingsResponse
+	var resp openai.EmbeddingsResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 // apiError is an error to answer in OpenAI's format.
@@ -47,7 +48,7 @@ func upstreamError(err error) *apiError {
 	}
 	var se *endpoint.StatusError
 	var coe *endpoint.CircuitOpenError
-	var te *providers.TranslationError
+	var te *translate.Error
 	var oe *executor.OverloadError
 	switch {
 	case errors.As(err, &te):
@@ -123,7 +124,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	for k, vs := range e.header {
 		w.Header()[k] = vs
 	}
-	body := providers.ErrorBody{Error: providers.ErrorDetail{Message: e.message, Type: e.typ}}
+	body := openai.ErrorBody{Error: openai.ErrorDetail{Message: e.message, Type: e.typ}}
 	if e.param != "" {
 		body.Error.Param = &e.param
 	}

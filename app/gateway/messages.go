@@ -7,12 +7,15 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 // messages serves POST /v1/messages in Anthropic's format: passed through
 // to Anthropic endpoints, translated for OpenAI-compatible ones.
 func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	var req providers.MessagesRequest
+	var req anthropic.MessagesRequest
 	if aerr := readJSON(r, &req); aerr != nil {
 		return aerr
 	}
@@ -55,8 +58,8 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *
 }
 
 // messagesViaChat serves an Anthropic request from an OpenAI-compatible endpoint.
-func (s *Server) messagesViaChat(ctx context.Context, w http.ResponseWriter, rt route, req providers.MessagesRequest, x *exchange) (bool, error) {
-	creq, err := providers.MessagesToChatRequest(req)
+func (s *Server) messagesViaChat(ctx context.Context, w http.ResponseWriter, rt route, req anthropic.MessagesRequest, x *exchange) (bool, error) {
+	creq, err := translate.MessagesToChatRequest(req)
 	if err != nil {
 		return false, err
 	}
@@ -66,14 +69,14 @@ func (s *Server) messagesViaChat(ctx context.Context, w http.ResponseWriter, rt 
 	}
 	ereq := endpoint.Request{Body: json.RawMessage(body)}
 	if req.Stream {
-		return s.relay(ctx, w, rt, ereq, x, messagesFromChat{&providers.EventsFromChat{}})
+		return s.relay(ctx, w, rt, ereq, x, messagesFromChat{&translate.EventsFromChat{}})
 	}
 	return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
-		var resp providers.ChatResponse
+		var resp openai.ChatResponse
 		if err := json.Unmarshal(b, &resp); err != nil {
 			return nil, err
 		}
-		return json.Marshal(providers.ChatToMessagesResponse(resp))
+		return json.Marshal(translate.ChatToMessagesResponse(resp))
 	})
 }
 
@@ -90,8 +93,8 @@ func writeAnthropicError(w http.ResponseWriter, e *apiError) {
 		return
 	}
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(providers.AnthropicErrorBody{Type: "error",
-		Error: providers.AnthropicError{Type: anthropicErrorType(e.status), Message: e.message}})
+	_ = json.NewEncoder(w).Encode(anthropic.ErrorBody{Type: "error",
+		Error: anthropic.Error{Type: anthropicErrorType(e.status), Message: e.message}})
 }
 
 func isAnthropicError(body []byte) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 // upstreamModels holds each endpoint's model list as its upstream gives it
@@ -121,13 +122,13 @@ func fetchModels(ctx context.Context, e *endpoint.Endpoint, path string, timeout
 
 // modelList is what can be routed: the aliases, their targets, and each
 // endpoint's own models as ENDPOINT/MODEL, owned by the provider.
-func (s *Server) modelList() providers.ModelList {
-	list := providers.ModelList{Object: "list", Data: []providers.Model{}}
+func (s *Server) modelList() openai.ModelList {
+	list := openai.ModelList{Object: "list", Data: []openai.Model{}}
 	seen := map[string]bool{}
 	add := func(id, owner string) {
 		if !seen[id] {
 			seen[id] = true
-			list.Data = append(list.Data, providers.Model{ID: id, Object: "model", Created: 0, OwnedBy: owner})
+			list.Data = append(list.Data, openai.Model{ID: id, Object: "model", Created: 0, OwnedBy: owner})
 		}
 	}
 	owner := func(name string) string {

@@ -10,7 +10,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 // streamTranslator turns upstream events into client events.
@@ -88,7 +90,7 @@ func streamFailure(err error) (typ, msg string) {
 
 func openAIErrorData(err error) []endpoint.Event {
 	typ, msg := streamFailure(err)
-	b, _ := json.Marshal(providers.ErrorBody{Error: providers.ErrorDetail{Message: msg, Type: typ}})
+	b, _ := json.Marshal(openai.ErrorBody{Error: openai.ErrorDetail{Message: msg, Type: typ}})
 	return []endpoint.Event{{Data: string(b)}}
 }
 
@@ -97,7 +99,7 @@ func anthropicErrorData(err error) []endpoint.Event {
 	if typ == "upstream_error" || typ == "server_error" {
 		typ = "api_error"
 	}
-	b, _ := json.Marshal(providers.AnthropicErrorBody{Type: "error", Error: providers.AnthropicError{Type: typ, Message: msg}})
+	b, _ := json.Marshal(anthropic.ErrorBody{Type: "error", Error: anthropic.Error{Type: typ, Message: msg}})
 	return []endpoint.Event{{Event: "error", Data: string(b)}}
 }
 
@@ -114,11 +116,11 @@ func (chatPassThrough) fail(err error) []endpoint.Event { return openAIErrorData
 
 // chatFromAnthropic turns Anthropic events into chat chunks.
 type chatFromAnthropic struct {
-	t *providers.ChunksFromAnthropic
+	t *translate.ChunksFromAnthropic
 }
 
 func (c chatFromAnthropic) event(ev endpoint.Event) []endpoint.Event {
-	var e providers.StreamEvent
+	var e anthropic.StreamEvent
 	if json.Unmarshal([]byte(ev.Data), &e) != nil {
 		return nil
 	}
@@ -142,10 +144,10 @@ func (messagesPassThrough) end() []endpoint.Event           { return nil }
 func (messagesPassThrough) fail(err error) []endpoint.Event { return anthropicErrorData(err) }
 
 // messagesFromChat turns chat chunks into Anthropic events.
-type messagesFromChat struct{ t *providers.EventsFromChat }
+type messagesFromChat struct{ t *translate.EventsFromChat }
 
 func (m messagesFromChat) event(ev endpoint.Event) []endpoint.Event {
-	var c providers.ChatChunk
+	var c openai.ChatChunk
 	if json.Unmarshal([]byte(ev.Data), &c) != nil {
 		return nil
 	}

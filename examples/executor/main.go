@@ -12,6 +12,7 @@ import (
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 func main() {
@@ -52,7 +53,7 @@ func main() {
 		if err != nil {
 			return "", err
 		}
-		var out providers.ChatResponse
+		var out openai.ChatResponse
 		if err := resp.Decode(&out); err != nil {
 			return "", err
 		}

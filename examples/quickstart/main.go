@@ -13,7 +13,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
-	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/openai"
 )
 
 func main() {
@@ -39,14 +39,14 @@ func main() {
 		fx.Invoke(func(lc fx.Lifecycle, reg *khive.Registry) {
 			lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
 				e, _ := reg.Get("chat")
-				resp, err := e.Call(ctx, endpoint.Request{Body: providers.ChatRequest{
+				resp, err := e.Call(ctx, endpoint.Request{Body: openai.ChatRequest{
 					Model:    "gpt-4o-mini",
-					Messages: []providers.ChatMessage{{Role: "user", Content: providers.TextContent("Hello, khive")}},
+					Messages: []openai.ChatMessage{{Role: "user", Content: openai.TextContent("Hello, khive")}},
 				}})
 				if err != nil {
 					return err
 				}
-				var out providers.ChatResponse
+				var out openai.ChatResponse
 				if err := resp.Decode(&out); err != nil {
 					return err
 				}

@@ -1,22 +1,27 @@
-package providers
+package translate
 
 import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/internal/wire"
+
+	"github.com/khive-go/khive/providers/openai"
 )
 
-// TranslationError is a request that cannot be carried to the other
+// Error is a request that cannot be carried to the other
 // format; Field names the offending field (messages[2].tool_calls).
-type TranslationError struct {
+type Error struct {
 	Field   string
 	Message string
 }
 
-func (e *TranslationError) Error() string { return e.Field + ": " + e.Message }
+func (e *Error) Error() string { return e.Field + ": " + e.Message }
 
 func refuse(field, format string, args ...any) error {
-	return &TranslationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // anthropicBlock is a content block built for a request.
@@ -27,10 +32,10 @@ type anthropicBlock = map[string]any
 // role are merged, max_tokens comes from max_completion_tokens, max_tokens
 // or defaultMaxTokens, stop becomes stop_sequences, temperature and top_p
 // pass only when set, images become image blocks. Tool calls, tools and
-// n > 1 are refused with a TranslationError naming the field; other
+// n > 1 are refused with a Error naming the field; other
 // OpenAI-only fields are dropped.
-func ChatToMessages(req ChatRequest, defaultMaxTokens int) (MessagesRequest, error) {
-	out := MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
+func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.MessagesRequest, error) {
+	out := anthropic.MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
 	for _, f := range []string{"tools", "tool_choice", "functions", "function_call"} {
 		if _, ok := req.Extra[f]; ok {
 			return out, refuse(f, "tool use is not supported when the model is served by Anthropic")
@@ -59,7 +64,7 @@ func ChatToMessages(req ChatRequest, defaultMaxTokens int) (MessagesRequest, err
 	}
 	out.StopSequences = stops
 	if u, ok := req.Extra["user"]; ok {
-		out.Extra = Extra{"metadata": json.RawMessage(`{"user_id":` + string(u) + `}`)}
+		out.Extra = wire.Extra{"metadata": json.RawMessage(`{"user_id":` + string(u) + `}`)}
 	}
 
 	var system []string
@@ -117,7 +122,7 @@ func ChatToMessages(req ChatRequest, defaultMaxTokens int) (MessagesRequest, err
 		} else {
 			content, _ = json.Marshal(t.blocks)
 		}
-		out.Messages = append(out.Messages, AnthropicMessage{Role: t.role, Content: content})
+		out.Messages = append(out.Messages, anthropic.Message{Role: t.role, Content: content})
 	}
 	return out, nil
 }
@@ -249,35 +254,35 @@ func StopReason(finishReason string) string {
 
 // MessagesToChat translates an Anthropic answer to a chat completion:
 // text blocks joined, stop_reason mapped, usage summed.
-func MessagesToChat(resp MessagesResponse, created int64) ChatResponse {
+func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatResponse {
 	var text strings.Builder
 	for _, b := range resp.Content {
 		if b.Type == "text" {
 			text.WriteString(b.Text)
 		}
 	}
-	return ChatResponse{
+	return openai.ChatResponse{
 		ID: resp.ID, Object: "chat.completion", Created: created, Model: resp.Model,
-		Choices: []ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason),
-			Message: ChatMessage{Role: "assistant", Content: TextContent(text.String())}}},
-		Usage: &Usage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
+		Choices: []openai.ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason),
+			Message: openai.ChatMessage{Role: "assistant", Content: openai.TextContent(text.String())}}},
+		Usage: &openai.Usage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
 			TotalTokens: resp.Usage.InputTokens + resp.Usage.OutputTokens},
 	}
 }
 
 // ChatToMessagesResponse translates a chat completion to an Anthropic answer.
-func ChatToMessagesResponse(resp ChatResponse) MessagesResponse {
-	out := MessagesResponse{ID: resp.ID, Type: "message", Role: "assistant", Model: resp.Model,
-		Content: []ContentBlock{}, StopReason: "end_turn"}
+func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse {
+	out := anthropic.MessagesResponse{ID: resp.ID, Type: "message", Role: "assistant", Model: resp.Model,
+		Content: []anthropic.ContentBlock{}, StopReason: "end_turn"}
 	if len(resp.Choices) > 0 {
 		c := resp.Choices[0]
 		if t := c.Message.Text(); t != "" {
-			out.Content = append(out.Content, ContentBlock{Type: "text", Text: t})
+			out.Content = append(out.Content, anthropic.ContentBlock{Type: "text", Text: t})
 		}
 		out.StopReason = StopReason(c.FinishReason)
 	}
 	if resp.Usage != nil {
-		out.Usage = AnthropicUsage{InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens}
+		out.Usage = anthropic.Usage{InputTokens: resp.Usage.PromptTokens, OutputTokens: resp.Usage.CompletionTokens}
 	}
 	return out
 }
@@ -285,10 +290,10 @@ func ChatToMessagesResponse(resp ChatResponse) MessagesResponse {
 // MessagesToChatRequest translates an Anthropic request for an
 // OpenAI-compatible endpoint: system becomes the first message, text and
 // image blocks become parts, stop_sequences becomes stop. Tool use is
-// refused with a TranslationError; top_k and metadata are dropped (user_id
+// refused with a Error; top_k and metadata are dropped (user_id
 // becomes user).
-func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
-	out := ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
+func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, error) {
+	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
 	if req.MaxTokens > 0 {
 		mt := req.MaxTokens
 		out.MaxTokens = &mt
@@ -299,7 +304,7 @@ func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
 		}
 	}
 	if req.Stream {
-		out.StreamOptions = &StreamOptions{IncludeUsage: true}
+		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
 	if len(req.StopSequences) > 0 {
 		out.Stop, _ = json.Marshal(req.StopSequences)
@@ -309,7 +314,7 @@ func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
 			UserID string `json:"user_id"`
 		}
 		if json.Unmarshal(md, &m) == nil && m.UserID != "" {
-			out.Extra = Extra{"user": TextContent(m.UserID)}
+			out.Extra = wire.Extra{"user": openai.TextContent(m.UserID)}
 		}
 	}
 	if len(req.System) > 0 && string(req.System) != "null" {
@@ -318,7 +323,7 @@ func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
 			return out, err
 		}
 		if text != "" {
-			out.Messages = append(out.Messages, ChatMessage{Role: "system", Content: TextContent(text)})
+			out.Messages = append(out.Messages, openai.ChatMessage{Role: "system", Content: openai.TextContent(text)})
 		}
 	}
 	for i, m := range req.Messages {
@@ -330,7 +335,7 @@ func MessagesToChatRequest(req MessagesRequest) (ChatRequest, error) {
 		if err != nil {
 			return out, err
 		}
-		out.Messages = append(out.Messages, ChatMessage{Role: m.Role, Content: content})
+		out.Messages = append(out.Messages, openai.ChatMessage{Role: m.Role, Content: content})
 	}
 	if len(out.Messages) == 0 {
 		return out, refuse("messages", "at least one message is required")
@@ -375,7 +380,7 @@ func anthropicText(raw json.RawMessage, field string) (string, error) {
 func anthropicContentToChat(raw json.RawMessage, field string) (json.RawMessage, error) {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return TextContent(s), nil
+		return openai.TextContent(s), nil
 	}
 	var blocks []anthropicInBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil {
@@ -408,7 +413,7 @@ func anthropicContentToChat(raw json.RawMessage, field string) (json.RawMessage,
 		}
 	}
 	if textOnly {
-		return TextContent(text.String()), nil
+		return openai.TextContent(text.String()), nil
 	}
 	return json.Marshal(parts)
 }

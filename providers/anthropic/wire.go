@@ -1,12 +1,16 @@
-package providers
+package anthropic
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/khive-go/khive/providers/internal/wire"
+)
 
 // MessagesRequest is an Anthropic messages request.
 type MessagesRequest struct {
-	Model     string             `json:"model"`
-	MaxTokens int                `json:"max_tokens"`
-	Messages  []AnthropicMessage `json:"messages"`
+	Model     string    `json:"model"`
+	MaxTokens int       `json:"max_tokens"`
+	Messages  []Message `json:"messages"`
 	// System is a string or an array of text blocks.
 	System        json.RawMessage `json:"system,omitempty"`
 	StopSequences []string        `json:"stop_sequences,omitempty"`
@@ -14,11 +18,11 @@ type MessagesRequest struct {
 	Temperature   *float64        `json:"temperature,omitempty"`
 	TopP          *float64        `json:"top_p,omitempty"`
 	TopK          *int            `json:"top_k,omitempty"`
-	Extra         Extra           `json:"-"`
+	Extra         wire.Extra      `json:"-"`
 }
 
-// AnthropicMessage is one turn. Content is a string or an array of blocks.
-type AnthropicMessage struct {
+// Message is one turn. Content is a string or an array of blocks.
+type Message struct {
 	Role    string          `json:"role"`
 	Content json.RawMessage `json:"content"`
 }
@@ -32,20 +36,20 @@ type MessagesResponse struct {
 	Content      []ContentBlock `json:"content"`
 	StopReason   string         `json:"stop_reason"`
 	StopSequence *string        `json:"stop_sequence"`
-	Usage        AnthropicUsage `json:"usage"`
-	Extra        Extra          `json:"-"`
+	Usage        Usage          `json:"usage"`
+	Extra        wire.Extra     `json:"-"`
 }
 
 // ContentBlock is one block of content. Text is set for type "text";
-// other block types keep their fields in Extra.
+// other block types keep their fields in wire.Extra.
 type ContentBlock struct {
-	Type  string `json:"type"`
-	Text  string `json:"text,omitempty"`
-	Extra Extra  `json:"-"`
+	Type  string     `json:"type"`
+	Text  string     `json:"text,omitempty"`
+	Extra wire.Extra `json:"-"`
 }
 
-// AnthropicUsage counts tokens.
-type AnthropicUsage struct {
+// Usage counts tokens.
+type Usage struct {
 	InputTokens  int `json:"input_tokens"`
 	OutputTokens int `json:"output_tokens"`
 }
@@ -60,8 +64,8 @@ type StreamEvent struct {
 	Index        *int              `json:"index,omitempty"`
 	ContentBlock *ContentBlock     `json:"content_block,omitempty"`
 	Delta        *EventDelta       `json:"delta,omitempty"`
-	Usage        *AnthropicUsage   `json:"usage,omitempty"`
-	Error        *AnthropicError   `json:"error,omitempty"`
+	Usage        *Usage            `json:"usage,omitempty"`
+	Error        *Error            `json:"error,omitempty"`
 }
 
 // EventDelta is a content_block_delta's or message_delta's delta.
@@ -72,14 +76,14 @@ type EventDelta struct {
 	StopSequence *string `json:"stop_sequence,omitempty"`
 }
 
-// AnthropicErrorBody is Anthropic's error envelope.
-type AnthropicErrorBody struct {
-	Type  string         `json:"type"` // "error"
-	Error AnthropicError `json:"error"`
+// ErrorBody is Anthropic's error envelope.
+type ErrorBody struct {
+	Type  string `json:"type"` // "error"
+	Error Error  `json:"error"`
 }
 
-// AnthropicError describes an error.
-type AnthropicError struct {
+// Error describes an error.
+type Error struct {
 	Type    string `json:"type"`
 	Message string `json:"message"`
 }
@@ -91,28 +95,28 @@ type (
 )
 
 func (r MessagesRequest) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(messagesRequestFields(r), r.Extra)
+	return wire.MarshalWithExtra(messagesRequestFields(r), r.Extra)
 }
 
 func (r *MessagesRequest) UnmarshalJSON(b []byte) (err error) {
-	r.Extra, err = unmarshalWithExtra(b, (*messagesRequestFields)(r))
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*messagesRequestFields)(r))
 	return err
 }
 
 func (r MessagesResponse) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(messagesResponseFields(r), r.Extra)
+	return wire.MarshalWithExtra(messagesResponseFields(r), r.Extra)
 }
 
 func (r *MessagesResponse) UnmarshalJSON(b []byte) (err error) {
-	r.Extra, err = unmarshalWithExtra(b, (*messagesResponseFields)(r))
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*messagesResponseFields)(r))
 	return err
 }
 
 func (c ContentBlock) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(contentBlockFields(c), c.Extra)
+	return wire.MarshalWithExtra(contentBlockFields(c), c.Extra)
 }
 
 func (c *ContentBlock) UnmarshalJSON(b []byte) (err error) {
-	c.Extra, err = unmarshalWithExtra(b, (*contentBlockFields)(c))
+	c.Extra, err = wire.UnmarshalWithExtra(b, (*contentBlockFields)(c))
 	return err
 }

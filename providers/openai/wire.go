@@ -1,9 +1,13 @@
-package providers
+package openai
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/khive-go/khive/providers/internal/wire"
+)
 
 // ChatRequest is an OpenAI chat completions request. Fields it does not
-// model are kept in Extra and sent on.
+// model are kept in wire.Extra and sent on.
 type ChatRequest struct {
 	Model               string         `json:"model"`
 	Messages            []ChatMessage  `json:"messages"`
@@ -15,7 +19,7 @@ type ChatRequest struct {
 	TopP                *float64       `json:"top_p,omitempty"`
 	// Stop is a string or an array of strings.
 	Stop  json.RawMessage `json:"stop,omitempty"`
-	Extra Extra           `json:"-"`
+	Extra wire.Extra      `json:"-"`
 }
 
 // StreamOptions asks for a final usage chunk.
@@ -30,7 +34,7 @@ type ChatMessage struct {
 	Name       string          `json:"name,omitempty"`
 	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
-	Extra      Extra           `json:"-"`
+	Extra      wire.Extra      `json:"-"`
 }
 
 // TextContent returns the message's content as a JSON string value.
@@ -47,7 +51,7 @@ type ChatResponse struct {
 	Model   string       `json:"model"`
 	Choices []ChatChoice `json:"choices"`
 	Usage   *Usage       `json:"usage,omitempty"`
-	Extra   Extra        `json:"-"`
+	Extra   wire.Extra   `json:"-"`
 }
 
 // ChatChoice is one choice of a chat completion.
@@ -94,7 +98,7 @@ type EmbeddingsRequest struct {
 	Input          json.RawMessage `json:"input"`
 	EncodingFormat string          `json:"encoding_format,omitempty"` // float or base64
 	Dimensions     *int            `json:"dimensions,omitempty"`
-	Extra          Extra           `json:"-"`
+	Extra          wire.Extra      `json:"-"`
 }
 
 // EmbeddingsResponse lists embeddings. Each Embedding is a JSON array of
@@ -148,38 +152,38 @@ type (
 )
 
 func (r ChatRequest) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(chatRequestFields(r), r.Extra)
+	return wire.MarshalWithExtra(chatRequestFields(r), r.Extra)
 }
 
 func (r *ChatRequest) UnmarshalJSON(b []byte) (err error) {
-	r.Extra, err = unmarshalWithExtra(b, (*chatRequestFields)(r))
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*chatRequestFields)(r))
 	return err
 }
 
 func (m ChatMessage) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(chatMessageFields(m), m.Extra)
+	return wire.MarshalWithExtra(chatMessageFields(m), m.Extra)
 }
 
 func (m *ChatMessage) UnmarshalJSON(b []byte) (err error) {
-	m.Extra, err = unmarshalWithExtra(b, (*chatMessageFields)(m))
+	m.Extra, err = wire.UnmarshalWithExtra(b, (*chatMessageFields)(m))
 	return err
 }
 
 func (r ChatResponse) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(chatResponseFields(r), r.Extra)
+	return wire.MarshalWithExtra(chatResponseFields(r), r.Extra)
 }
 
 func (r *ChatResponse) UnmarshalJSON(b []byte) (err error) {
-	r.Extra, err = unmarshalWithExtra(b, (*chatResponseFields)(r))
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*chatResponseFields)(r))
 	return err
 }
 
 func (r EmbeddingsRequest) MarshalJSON() ([]byte, error) {
-	return marshalWithExtra(embeddingsRequestFields(r), r.Extra)
+	return wire.MarshalWithExtra(embeddingsRequestFields(r), r.Extra)
 }
 
 func (r *EmbeddingsRequest) UnmarshalJSON(b []byte) (err error) {
-	r.Extra, err = unmarshalWithExtra(b, (*embeddingsRequestFields)(r))
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*embeddingsRequestFields)(r))
 	return err
 }
 

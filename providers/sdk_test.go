@@ -14,6 +14,8 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
+	khiveopenai "github.com/khive-go/khive/providers/openai"
 )
 
 const upstreamKey = "sk-upstream-secret"
@@ -49,7 +51,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 		{"chat", func(t *testing.T, up *khivetest.Server, chat, _ *endpoint.Endpoint) {
 			resp, err := chat.Call(context.Background(), endpoint.Request{Body: chatBody})
 			require.NoError(t, err)
-			var out providers.ChatResponse
+			var out khiveopenai.ChatResponse
 			require.NoError(t, resp.Decode(&out))
 			assert.Equal(t, "echo: hello world", string(mustString(t, out.Choices[0].Message.Content)))
 			assert.Equal(t, "Bearer "+upstreamKey, up.Last().Header.Get("Authorization"))
@@ -63,9 +65,9 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Close()
 			var text string
-			var usage *providers.Usage
+			var usage *khiveopenai.Usage
 			for s.Next() {
-				var c providers.ChatChunk
+				var c khiveopenai.ChatChunk
 				require.NoError(t, json.Unmarshal([]byte(s.Event().Data), &c))
 				for _, ch := range c.Choices {
 					text += ch.Delta.Content
@@ -83,7 +85,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			for _, format := range []string{"float", "base64"} {
 				resp, err := emb.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "e", "input": []string{"a", "b"}, "encoding_format": format}})
 				require.NoError(t, err)
-				var out providers.EmbeddingsResponse
+				var out khiveopenai.EmbeddingsResponse
 				require.NoError(t, resp.Decode(&out))
 				assert.Len(t, out.Data, 2)
 				if format == "base64" {
@@ -157,7 +159,7 @@ func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
 	defer up.Close()
 	up.Key = upstreamKey
 	e := startOpenAI(t, up, "chat", endpoint.TransportSDK)
-	client, err := providers.OpenAIClient(e)
+	client, err := khiveopenai.ClientOf(e)
 	require.NoError(t, err)
 	out, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
 		Model:    "gpt-4o-mini",
@@ -167,10 +169,64 @@ func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
 	assert.Equal(t, "echo: typed hello", out.Choices[0].Message.Content)
 
 	httpEP := startOpenAI(t, up, "chat", endpoint.TransportHTTP)
-	_, err = providers.OpenAIClient(httpEP)
+	_, err = khiveopenai.ClientOf(httpEP)
 	assert.ErrorContains(t, err, `no openai-go client (transport "http"`)
 
 	require.NoError(t, e.Stop(context.Background()))
-	_, err = providers.OpenAIClient(e)
+	_, err = khiveopenai.ClientOf(e)
 	assert.Error(t, err, "released on Stop")
+}
+
+// Anthropic's endpoints speak through anthropic-sdk-go with transport sdk,
+// as OpenAI-compatible ones do through openai-go.
+func TestAnthropicSDKTransport(t *testing.T) {
+	up := khivetest.New()
+	defer up.Close()
+	cfg, err := providers.Match("anthropic", "messages", env(), providers.WithBaseURL(up.BaseURL()),
+		providers.WithAPIKey(endpoint.NewSecret(upstreamKey)), providers.WithTransport(endpoint.TransportSDK))
+	require.NoError(t, err)
+	cfg.Retry = endpoint.RetryConfig{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	e, err := providers.NewEndpoint(cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.Start(context.Background()))
+	defer e.Stop(context.Background())
+	body := map[string]any{"model": "claude", "max_tokens": 16, "messages": []any{map[string]any{"role": "user", "content": "hello"}}}
+
+	resp, err := e.Call(context.Background(), endpoint.Request{Body: body})
+	require.NoError(t, err)
+	var out anthropic.MessagesResponse
+	require.NoError(t, resp.Decode(&out))
+	require.NotEmpty(t, out.Content)
+	assert.Equal(t, "echo: hello", out.Content[0].Text)
+	h := up.Last().Header
+	assert.Equal(t, upstreamKey, h.Get("X-Api-Key"))
+	assert.Equal(t, providers.DefaultAnthropicVersion, h.Get("Anthropic-Version"))
+	assert.Equal(t, "go", h.Get("X-Stainless-Lang"), "sent by anthropic-sdk-go")
+
+	stream := map[string]any{"stream": true}
+	for k, v := range body {
+		stream[k] = v
+	}
+	s, err := e.Stream(context.Background(), endpoint.Request{Body: stream})
+	require.NoError(t, err)
+	var events []string
+	for s.Next() {
+		events = append(events, s.Event().Event)
+	}
+	require.NoError(t, s.Err())
+	s.Close()
+	assert.Contains(t, events, "message_stop")
+
+	up.Script(khivetest.Fault{Kind: khivetest.Status, Status: anthropic.StatusOverloaded},
+		khivetest.Fault{Kind: khivetest.Status, Status: anthropic.StatusOverloaded})
+	_, err = e.Call(context.Background(), endpoint.Request{Body: body})
+	var se *endpoint.StatusError
+	require.ErrorAs(t, err, &se, "status errors come back through the SDK for the endpoint to handle")
+	assert.Equal(t, anthropic.StatusOverloaded, se.Status)
+	assert.True(t, se.Overloaded)
+	assert.Equal(t, 2, se.Attempts, "the dialect retries 529")
+
+	c, err := anthropic.ClientOf(e)
+	require.NoError(t, err)
+	assert.NotNil(t, c)
 }

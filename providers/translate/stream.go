@@ -1,9 +1,13 @@
-package providers
+package translate
 
 import (
 	"encoding/json"
 
 	"github.com/khive-go/khive/endpoint"
+
+	"github.com/khive-go/khive/providers/anthropic"
+
+	"github.com/khive-go/khive/providers/openai"
 )
 
 // ChunksFromAnthropic turns an Anthropic event stream into chat completion
@@ -14,21 +18,21 @@ type ChunksFromAnthropic struct {
 	Created      int64
 
 	id, model string
-	usage     Usage
+	usage     openai.Usage
 }
 
 // Event returns the chunks an event becomes (often none).
-func (t *ChunksFromAnthropic) Event(ev StreamEvent) []ChatChunk {
+func (t *ChunksFromAnthropic) Event(ev anthropic.StreamEvent) []openai.ChatChunk {
 	switch ev.Type {
 	case "message_start":
 		if ev.Message != nil {
 			t.id, t.model = ev.Message.ID, ev.Message.Model
 			t.usage.PromptTokens = ev.Message.Usage.InputTokens
 		}
-		return []ChatChunk{t.chunk(ChatDelta{Role: "assistant"}, nil)}
+		return []openai.ChatChunk{t.chunk(openai.ChatDelta{Role: "assistant"}, nil)}
 	case "content_block_delta":
 		if ev.Delta != nil && ev.Delta.Type == "text_delta" && ev.Delta.Text != "" {
-			return []ChatChunk{t.chunk(ChatDelta{Content: ev.Delta.Text}, nil)}
+			return []openai.ChatChunk{t.chunk(openai.ChatDelta{Content: ev.Delta.Text}, nil)}
 		}
 	case "message_delta":
 		if ev.Usage != nil {
@@ -36,23 +40,23 @@ func (t *ChunksFromAnthropic) Event(ev StreamEvent) []ChatChunk {
 		}
 		if ev.Delta != nil && ev.Delta.StopReason != "" {
 			fr := FinishReason(ev.Delta.StopReason)
-			return []ChatChunk{t.chunk(ChatDelta{}, &fr)}
+			return []openai.ChatChunk{t.chunk(openai.ChatDelta{}, &fr)}
 		}
 	case "message_stop":
 		if t.IncludeUsage {
 			u := t.usage
 			u.TotalTokens = u.PromptTokens + u.CompletionTokens
-			c := t.chunk(ChatDelta{}, nil)
-			c.Choices, c.Usage = []ChunkChoice{}, &u
-			return []ChatChunk{c}
+			c := t.chunk(openai.ChatDelta{}, nil)
+			c.Choices, c.Usage = []openai.ChunkChoice{}, &u
+			return []openai.ChatChunk{c}
 		}
 	}
 	return nil // ping, content_block_start/stop, and events yet unknown
 }
 
-func (t *ChunksFromAnthropic) chunk(d ChatDelta, finish *string) ChatChunk {
-	return ChatChunk{ID: t.id, Object: "chat.completion.chunk", Created: t.Created, Model: t.model,
-		Choices: []ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
+func (t *ChunksFromAnthropic) chunk(d openai.ChatDelta, finish *string) openai.ChatChunk {
+	return openai.ChatChunk{ID: t.id, Object: "chat.completion.chunk", Created: t.Created, Model: t.model,
+		Choices: []openai.ChunkChoice{{Index: 0, Delta: d, FinishReason: finish}}}
 }
 
 // EventsFromChat turns chat completion chunks into an Anthropic event
@@ -61,11 +65,11 @@ func (t *ChunksFromAnthropic) chunk(d ChatDelta, finish *string) ChatChunk {
 type EventsFromChat struct {
 	started bool
 	finish  string
-	usage   AnthropicUsage
+	usage   anthropic.Usage
 }
 
 // Chunk returns the events a chunk becomes.
-func (t *EventsFromChat) Chunk(c ChatChunk) []endpoint.Event {
+func (t *EventsFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 	var out []endpoint.Event
 	if !t.started {
 		t.started = true
@@ -87,7 +91,7 @@ func (t *EventsFromChat) Chunk(c ChatChunk) []endpoint.Event {
 		}
 	}
 	if c.Usage != nil {
-		t.usage = AnthropicUsage{InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens}
+		t.usage = anthropic.Usage{InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens}
 	}
 	return out
 }
@@ -96,7 +100,7 @@ func (t *EventsFromChat) Chunk(c ChatChunk) []endpoint.Event {
 func (t *EventsFromChat) End() []endpoint.Event {
 	var out []endpoint.Event
 	if !t.started {
-		out = t.Chunk(ChatChunk{})
+		out = t.Chunk(openai.ChatChunk{})
 	}
 	return append(out,
 		event("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}),

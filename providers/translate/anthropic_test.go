@@ -1,4 +1,4 @@
-package providers_test
+package translate_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/anthropic"
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 func TestChatToMessages(t *testing.T) {
@@ -39,9 +41,9 @@ func TestChatToMessages(t *testing.T) {
 			`{"model":"claude","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBOR"}},{"type":"image","source":{"type":"url","url":"https://x.example/cat.jpg"}}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req providers.ChatRequest
+			var req openai.ChatRequest
 			require.NoError(t, json.Unmarshal([]byte(tt.chat), &req))
-			out, err := providers.ChatToMessages(req, 4096)
+			out, err := translate.ChatToMessages(req, 4096)
 			require.NoError(t, err)
 			b, err := json.Marshal(out)
 			require.NoError(t, err)
@@ -62,10 +64,10 @@ func TestChatToMessagesRefusals(t *testing.T) {
 		{`{"model":"c","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://x"}}]},{"role":"user","content":"x"}]}`, "messages[0].content[0].type"},
 		{`{"model":"c","messages":[{"role":"user","content":""}]}`, "messages"},
 	} {
-		var req providers.ChatRequest
+		var req openai.ChatRequest
 		require.NoError(t, json.Unmarshal([]byte(tt.chat), &req))
-		_, err := providers.ChatToMessages(req, 100)
-		var te *providers.TranslationError
+		_, err := translate.ChatToMessages(req, 100)
+		var te *translate.Error
 		require.True(t, errors.As(err, &te), "%s: %v", tt.chat, err)
 		assert.Equal(t, tt.field, te.Field, tt.chat)
 	}
@@ -85,9 +87,9 @@ func TestMessagesToChat(t *testing.T) {
 			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var resp providers.MessagesResponse
+			var resp anthropic.MessagesResponse
 			require.NoError(t, json.Unmarshal([]byte(tt.resp), &resp))
-			b, err := json.Marshal(providers.MessagesToChat(resp, 7))
+			b, err := json.Marshal(translate.MessagesToChat(resp, 7))
 			require.NoError(t, err)
 			assert.JSONEq(t, tt.want, string(b))
 		})
@@ -105,28 +107,28 @@ func TestMessagesToChatRequest(t *testing.T) {
 			`{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAA"}}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req providers.MessagesRequest
+			var req anthropic.MessagesRequest
 			require.NoError(t, json.Unmarshal([]byte(tt.in), &req))
-			out, err := providers.MessagesToChatRequest(req)
+			out, err := translate.MessagesToChatRequest(req)
 			require.NoError(t, err)
 			b, _ := json.Marshal(out)
 			assert.JSONEq(t, tt.want, string(b))
 		})
 	}
-	var req providers.MessagesRequest
+	var req anthropic.MessagesRequest
 	require.NoError(t, json.Unmarshal([]byte(`{"model":"g","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`), &req))
-	_, err := providers.MessagesToChatRequest(req)
-	var te *providers.TranslationError
+	_, err := translate.MessagesToChatRequest(req)
+	var te *translate.Error
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, "messages[0].content[0].type", te.Field)
 }
 
 func TestChatToMessagesResponse(t *testing.T) {
 	for finish, stop := range map[string]string{"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"} {
-		resp := providers.ChatResponse{ID: "c1", Model: "gpt", Choices: []providers.ChatChoice{{
-			Message: providers.ChatMessage{Role: "assistant", Content: providers.TextContent("hi")}, FinishReason: finish}},
-			Usage: &providers.Usage{PromptTokens: 2, CompletionTokens: 1, TotalTokens: 3}}
-		b, _ := json.Marshal(providers.ChatToMessagesResponse(resp))
+		resp := openai.ChatResponse{ID: "c1", Model: "gpt", Choices: []openai.ChatChoice{{
+			Message: openai.ChatMessage{Role: "assistant", Content: openai.TextContent("hi")}, FinishReason: finish}},
+			Usage: &openai.Usage{PromptTokens: 2, CompletionTokens: 1, TotalTokens: 3}}
+		b, _ := json.Marshal(translate.ChatToMessagesResponse(resp))
 		assert.JSONEq(t, `{"id":"c1","type":"message","role":"assistant","model":"gpt","content":[{"type":"text","text":"hi"}],
 			"stop_reason":"`+stop+`","stop_sequence":null,"usage":{"input_tokens":2,"output_tokens":1}}`, string(b))
 	}
@@ -143,10 +145,10 @@ func TestStreamTranslators(t *testing.T) {
 		`{"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":2}}`,
 		`{"type":"message_stop"}`,
 	}
-	tr := &providers.ChunksFromAnthropic{IncludeUsage: true, Created: 9}
-	var chunks []providers.ChatChunk
+	tr := &translate.ChunksFromAnthropic{IncludeUsage: true, Created: 9}
+	var chunks []openai.ChatChunk
 	for _, e := range events {
-		var ev providers.StreamEvent
+		var ev anthropic.StreamEvent
 		require.NoError(t, json.Unmarshal([]byte(e), &ev))
 		chunks = append(chunks, tr.Event(ev)...)
 	}
@@ -160,7 +162,7 @@ func TestStreamTranslators(t *testing.T) {
 	]`, string(b))
 
 	// And back: those chunks become Anthropic events again.
-	back := &providers.EventsFromChat{}
+	back := &translate.EventsFromChat{}
 	var out []endpoint.Event
 	for _, c := range chunks {
 		out = append(out, back.Chunk(c)...)

@@ -1,4 +1,6 @@
-package providers
+// Package wire holds what the wire-format packages share: the unmodelled
+// JSON fields a proxy must pass through.
+package wire
 
 import (
 	"encoding/json"
@@ -34,9 +36,9 @@ func jsonNames(t reflect.Type) map[string]bool {
 	return names
 }
 
-// unmarshalWithExtra decodes data into known (a pointer to the plain alias
+// UnmarshalWithExtra decodes data into known (a pointer to the plain alias
 // struct) and returns the fields it does not model.
-func unmarshalWithExtra(data []byte, known any) (Extra, error) {
+func UnmarshalWithExtra(data []byte, known any) (Extra, error) {
 	if err := json.Unmarshal(data, known); err != nil {
 		return nil, err
 	}
@@ -57,9 +59,9 @@ func unmarshalWithExtra(data []byte, known any) (Extra, error) {
 	return extra, nil
 }
 
-// marshalWithExtra encodes known (the plain alias struct) and adds the
+// MarshalWithExtra encodes known (the plain alias struct) and adds the
 // extra fields it does not already hold.
-func marshalWithExtra(known any, extra Extra) ([]byte, error) {
+func MarshalWithExtra(known any, extra Extra) ([]byte, error) {
 	b, err := json.Marshal(known)
 	if err != nil || len(extra) == 0 {
 		return b, err
