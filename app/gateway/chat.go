@@ -205,8 +205,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 	ctx := r.Context()
 	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
 		if rt.kind == providers.KindMessages {
-			var req openai.ChatRequest
-			if err := json.Unmarshal(c.raw, &req); err != nil {
+			// The fields read for routing are decoded into the typed request
+			// where they lie: the body is not read a second time.
+			req, err := openai.ChatRequestFromFields(c.fields)
+			if err != nil {
 				return false, badRequest("", "could not parse the JSON body: %v", err)
 			}
 			req.Model = rt.model

@@ -8,26 +8,15 @@ import (
 )
 
 // BenchmarkChat sends chat completions through the gateway, one at a time,
-// and straight to the fake upstream as the baseline.
+// and straight to the fake upstream as the baseline; "gateway-anthropic" is
+// the same request routed to an Anthropic endpoint (translated both ways).
 //
 //	go test -run XXX -bench Chat -benchmem ./app/gateway/
 func BenchmarkChat(b *testing.B) {
 	e := newBenchEnv(b)
 	body := `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
-	send := func(b *testing.B, url, key string) {
-		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.StatusCode)
-		}
-	}
+	send := func(b *testing.B, url, key string) { sendBody(b, client, url, key, body) }
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -40,4 +29,25 @@ func BenchmarkChat(b *testing.B) {
 			send(b, e.url("/v1/chat/completions"), clientKey)
 		}
 	})
+	anthropicBody := `{"model":"claude/claude-sonnet-4-5","messages":[{"role":"user","content":"hello there"}]}`
+	b.Run("gateway-anthropic", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sendBody(b, client, e.url("/v1/chat/completions"), clientKey, anthropicBody)
+		}
+	})
+}
+
+func sendBody(b *testing.B, client *http.Client, url, key, body string) {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatal(resp.StatusCode)
+	}
 }

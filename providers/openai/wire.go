@@ -151,6 +151,16 @@ type (
 	embeddingsRequestFields EmbeddingsRequest
 )
 
+// ChatRequestFromFields decodes a request whose top-level object a router
+// has already split into its fields (json.Unmarshal into a map of
+// json.RawMessage): each field's value is decoded once, where it lies.
+func ChatRequestFromFields(fields map[string]json.RawMessage) (ChatRequest, error) {
+	var r ChatRequest
+	var err error
+	r.Extra, err = wire.DecodeFields(fields, (*chatRequestFields)(&r))
+	return r, err
+}
+
 func (r ChatRequest) MarshalJSON() ([]byte, error) {
 	return wire.MarshalWithExtra(chatRequestFields(r), r.Extra)
 }

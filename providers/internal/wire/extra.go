@@ -4,7 +4,9 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -13,15 +15,16 @@ import (
 // them through untouched.
 type Extra map[string]json.RawMessage
 
-// knownFields caches each struct type's JSON field names.
-var knownFields sync.Map // reflect.Type -> map[string]bool
+// fieldIndexes caches each struct type's JSON field names and indexes.
+var fieldIndexes sync.Map // reflect.Type -> map[string]int
 
-func jsonNames(t reflect.Type) map[string]bool {
-	if v, ok := knownFields.Load(t); ok {
-		return v.(map[string]bool)
+func jsonFields(t reflect.Type) map[string]int {
+	if v, ok := fieldIndexes.Load(t); ok {
+		return v.(map[string]int)
 	}
-	names := map[string]bool{}
-	for f := range t.Fields() {
+	idx := map[string]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
 		tag := f.Tag.Get("json")
 		if tag == "-" || !f.IsExported() {
 			continue
@@ -30,50 +33,72 @@ func jsonNames(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		names[name] = true
+		idx[name] = i
 	}
-	knownFields.Store(t, names)
-	return names
+	fieldIndexes.Store(t, idx)
+	return idx
 }
 
-// UnmarshalWithExtra decodes data into known (a pointer to the plain alias
-// struct) and returns the fields it does not model.
+// UnmarshalWithExtra decodes a JSON object into known (a pointer to the
+// plain alias struct) and returns the fields it does not model. The object
+// is split into its fields once; each known field's value is then decoded
+// into its place, each unknown one kept as it came.
 func UnmarshalWithExtra(data []byte, known any) (Extra, error) {
-	if err := json.Unmarshal(data, known); err != nil {
-		return nil, err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
 	}
-	names := jsonNames(reflect.TypeOf(known).Elem())
+	return DecodeFields(all, known)
+}
+
+// DecodeFields is UnmarshalWithExtra on an object already split into its
+// fields (as a router that read a few of them has it): known fields are
+// decoded into known, the rest returned.
+func DecodeFields(all map[string]json.RawMessage, known any) (Extra, error) {
+	v := reflect.ValueOf(known).Elem()
+	idx := jsonFields(v.Type())
 	var extra Extra
-	for k, v := range all {
-		if !names[k] {
+	for k, raw := range all {
+		i, ok := idx[k]
+		if !ok {
 			if extra == nil {
 				extra = Extra{}
 			}
-			extra[k] = v
+			extra[k] = raw
+			continue
+		}
+		if err := json.Unmarshal(raw, v.Field(i).Addr().Interface()); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	return extra, nil
 }
 
-// MarshalWithExtra encodes known (the plain alias struct) and adds the
-// extra fields it does not already hold.
+// MarshalWithExtra encodes known (the plain alias struct) and appends the
+// extra fields it does not model, in one pass: the struct's fields in
+// their order, then the extra ones sorted by name.
 func MarshalWithExtra(known any, extra Extra) ([]byte, error) {
 	b, err := json.Marshal(known)
-	if err != nil || len(extra) == 0 {
+	if err != nil || len(extra) == 0 || len(b) < 2 || b[len(b)-1] != '}' {
 		return b, err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, err
-	}
-	for k, v := range extra {
-		if _, ok := all[k]; !ok {
-			all[k] = v
+	idx := jsonFields(reflect.TypeOf(known))
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if _, modelled := idx[k]; !modelled {
+			keys = append(keys, k)
 		}
 	}
-	return json.Marshal(all)
+	slices.Sort(keys)
+	out := b[:len(b)-1]
+	for _, k := range keys {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		name, _ := json.Marshal(k)
+		out = append(out, name...)
+		out = append(out, ':')
+		out = append(out, extra[k]...)
+	}
+	return append(out, '}'), nil
 }
