@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// exchange is one API request's record for the access log and metrics.
+type exchange struct {
+	model    string
+	endpoint string
+	attempts int
+	upstream time.Duration
+	cut      string // why a stream was cut after its first byte, "" when it was not
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
+
+// api wraps an API route: drain check, auth, body limit, timeout, access
+// log and metrics. Errors are written by fail, in the route's format.
+func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter, *apiError)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec()
+		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
+		x := &exchange{}
+		var aerr *apiError
+		// Refusals before the body is read close the connection: a body
+		// that trickles in must not hold it while net/http drains it.
+		var body *deadlineBody
+		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
+		case s.draining.Load():
+			rw.Header().Set("Connection", "close")
+			aerr = drainingError()
+		case !s.authorized(r):
+			rw.Header().Set("Connection", "close")
+			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
+				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
+		case r.ContentLength > s.cfg.MaxBodyBytes:
+			rw.Header().Set("Connection", "close")
+			aerr = tooLarge(s.cfg.MaxBodyBytes)
+		case !s.bodies.take(size):
+			rw.Header().Set("Connection", "close")
+			aerr = busyError()
+		default:
+			_ = rw.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+			body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
+			r.Body = body
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			stopCut := context.AfterFunc(s.cutCtx, cancel)
+			aerr = h(rw, r.WithContext(ctx), x)
+			stopCut()
+			cancel()
+			s.bodies.give(size)
+		}
+		// A client that went away (disconnected, or gave up) is not an
+		// upstream failure: its call was cancelled, nothing is written, and
+		// the log and metrics say 499 as nginx does.
+		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == ""
+		if aerr != nil && !rw.wrote && !clientGone {
+			if body == nil || !body.done {
+				rw.Header().Set("Connection", "close")
+			}
+			fail(rw, aerr)
+		}
+		if body == nil || !body.done {
+			// net/http would read what is left of the body before closing
+			// (up to 256 KiB, however slowly it trickles): end that read at
+			// once; the connection closes.
+			_ = rw.rc.SetReadDeadline(time.Now())
+		}
+		status := rw.code()
+		if clientGone {
+			status = statusClientClosed
+		}
+		d := time.Since(start)
+		model := s.router.labelFor(x.model)
+		s.metrics.requests.WithLabelValues(route, model, x.endpoint, strconv.Itoa(status)).Inc()
+		s.metrics.total.WithLabelValues(route).Observe(d.Seconds())
+		if x.endpoint != "" {
+			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
+		}
+		s.log.Info("request",
+			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
+			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
+			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut))
+	})
+}
+
+// statusClientClosed is nginx's status for a request whose client closed
+// the connection before the answer.
+const statusClientClosed = 499
+
+// authorized checks the client's key in constant time against every key:
+// Authorization with the Bearer scheme in any case (RFC 9110), else
+// x-api-key as Anthropic's clients send it.
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.keys) == 0 {
+		return true
+	}
+	got := r.Header.Get("X-Api-Key")
+	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		got = strings.TrimSpace(token)
+	}
+	match := 0
+	for _, k := range s.keys {
+		match |= subtle.ConstantTimeCompare([]byte(got), k)
+	}
+	return match == 1
+}
+
+// statusWriter remembers the status and whether anything was written, and
+// extends the connection's write deadline on every write: a stream lives as
+// long as its events flow, a client that stops reading is cut.
+type statusWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	status  int
+	wrote   bool
+}
+
+func (w *statusWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.extend()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	w.extend()
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach Flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,29 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Handler is the gateway's routes with auth, limits and logging.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat, writeError))
+	mux.Handle("POST /v1/embeddings", s.api("embeddings", s.embeddings, writeError))
+	mux.Handle("GET /v1/models", s.api("models", s.models, writeError))
+	mux.Handle("GET /v1/models/{id...}", s.api("models", s.model, writeError))
+	mux.Handle("POST /v1/messages", s.api("messages", s.messages, writeAnthropicError))
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "draining\n", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
