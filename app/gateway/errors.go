@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
-	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
 )
 
@@ -117,21 +115,4 @@ func upstreamAuthFailed(se *endpoint.StatusError) bool {
 
 func drainingError() *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "draining", message: "the gateway is shutting down"}
-}
-
-// writeError answers in OpenAI's error format.
-func writeError(w http.ResponseWriter, e *apiError) {
-	for k, vs := range e.header {
-		w.Header()[k] = vs
-	}
-	body := openai.ErrorBody{Error: openai.ErrorDetail{Message: e.message, Type: e.typ}}
-	if e.param != "" {
-		body.Error.Param = &e.param
-	}
-	if e.code != "" {
-		body.Error.Code = &e.code
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(body)
 }

@@ -18,19 +18,20 @@ type exchange struct {
 	attempts int
 	upstream time.Duration
 	cut      string // why a stream was cut after its first byte, "" when it was not
+	format   *clientFormat
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
 
 // api wraps an API route: drain check, auth, body limit, timeout, access
-// log and metrics. Errors are written by fail, in the route's format.
-func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter, *apiError)) http.Handler {
+// log and metrics. Errors are written in the route's format.
+func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
-		x := &exchange{}
+		x := &exchange{format: format}
 		var aerr *apiError
 		// Refusals before the body is read close the connection: a body
 		// that trickles in must not hold it while net/http drains it.
@@ -68,7 +69,7 @@ func (s *Server) api(route string, h handlerFunc, fail func(http.ResponseWriter,
 			if body == nil || !body.done {
 				rw.Header().Set("Connection", "close")
 			}
-			fail(rw, aerr)
+			format.writeError(rw, aerr)
 		}
 		if body == nil || !body.done {
 			// net/http would read what is left of the body before closing

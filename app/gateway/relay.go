@@ -18,8 +18,7 @@ import (
 // streamTranslator turns upstream events into client events.
 type streamTranslator interface {
 	event(ev endpoint.Event) []endpoint.Event
-	end() []endpoint.Event           // after a clean end
-	fail(err error) []endpoint.Event // after a failure past the first byte
+	end() []endpoint.Event // after a clean end
 }
 
 // relay opens the upstream stream and relays it through tr. It reads the
@@ -66,7 +65,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 			x.cut, err = "shutdown", errShutdown
 		}
 		s.log.Warn("stream ended with an error", zap.String("endpoint", rt.ep.Name()), zap.String("cut", x.cut), zap.Error(err))
-		_ = write(tr.fail(err))
+		_ = write(x.format.streamError(err)) // in-band, in the route's format
 		return true, nil
 	}
 	_ = write(tr.end())
@@ -76,33 +75,6 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 // errShutdown cuts a stream the gateway's drain time did not let finish.
 var errShutdown = errors.New("the gateway is shutting down; the stream was cut")
 
-// streamFailure describes a stream error for the client.
-func streamFailure(err error) (typ, msg string) {
-	var se *endpoint.StreamError
-	switch {
-	case errors.As(err, &se):
-		return orDefault(se.Type, "upstream_error"), orDefault(se.Message, "the upstream stream failed")
-	case errors.Is(err, errShutdown):
-		return "server_error", errShutdown.Error()
-	}
-	return "upstream_error", "the upstream stream was cut"
-}
-
-func openAIErrorData(err error) []endpoint.Event {
-	typ, msg := streamFailure(err)
-	b, _ := json.Marshal(openai.ErrorBody{Error: openai.ErrorDetail{Message: msg, Type: typ}})
-	return []endpoint.Event{{Data: string(b)}}
-}
-
-func anthropicErrorData(err error) []endpoint.Event {
-	typ, msg := streamFailure(err)
-	if typ == "upstream_error" || typ == "server_error" {
-		typ = "api_error"
-	}
-	b, _ := json.Marshal(anthropic.ErrorBody{Type: "error", Error: anthropic.Error{Type: typ, Message: msg}})
-	return []endpoint.Event{{Event: "error", Data: string(b)}}
-}
-
 var done = []endpoint.Event{{Data: "[DONE]"}}
 
 // chatPassThrough relays an OpenAI-compatible stream as it is.
@@ -111,8 +83,7 @@ type chatPassThrough struct{}
 func (chatPassThrough) event(ev endpoint.Event) []endpoint.Event {
 	return []endpoint.Event{{Data: ev.Data}}
 }
-func (chatPassThrough) end() []endpoint.Event           { return done }
-func (chatPassThrough) fail(err error) []endpoint.Event { return openAIErrorData(err) }
+func (chatPassThrough) end() []endpoint.Event { return done }
 
 // chatFromAnthropic turns Anthropic events into chat chunks.
 type chatFromAnthropic struct {
@@ -131,8 +102,7 @@ func (c chatFromAnthropic) event(ev endpoint.Event) []endpoint.Event {
 	}
 	return out
 }
-func (chatFromAnthropic) end() []endpoint.Event           { return done }
-func (chatFromAnthropic) fail(err error) []endpoint.Event { return openAIErrorData(err) }
+func (chatFromAnthropic) end() []endpoint.Event { return done }
 
 // messagesPassThrough relays an Anthropic stream as it is.
 type messagesPassThrough struct{}
@@ -140,8 +110,7 @@ type messagesPassThrough struct{}
 func (messagesPassThrough) event(ev endpoint.Event) []endpoint.Event {
 	return []endpoint.Event{{Event: orDefault(ev.Event, "message"), Data: ev.Data}}
 }
-func (messagesPassThrough) end() []endpoint.Event           { return nil }
-func (messagesPassThrough) fail(err error) []endpoint.Event { return anthropicErrorData(err) }
+func (messagesPassThrough) end() []endpoint.Event { return nil }
 
 // messagesFromChat turns chat chunks into Anthropic events.
 type messagesFromChat struct{ t *translate.EventsFromChat }
@@ -153,5 +122,4 @@ func (m messagesFromChat) event(ev endpoint.Event) []endpoint.Event {
 	}
 	return m.t.Chunk(c)
 }
-func (m messagesFromChat) end() []endpoint.Event         { return m.t.End() }
-func (messagesFromChat) fail(err error) []endpoint.Event { return anthropicErrorData(err) }
+func (m messagesFromChat) end() []endpoint.Event { return m.t.End() }
