@@ -157,7 +157,7 @@ func TestMessagesRouteErrorsInAnthropicFormat(t *testing.T) {
 		{"missing max_tokens", `{"model":"fast","messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error"},
 		{"unknown model", `{"model":"nope","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, 404, "not_found_error"},
 		{"malformed", `{"model":`, 400, "invalid_request_error"},
-		{"tool_result to an OpenAI target", `{"model":"up/m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`, 400, "invalid_request_error"},
+		{"a server tool to an OpenAI target", `{"model":"up/m","max_tokens":5,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"x"}]}`, 400, "invalid_request_error"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, _, body := e.messages(tt.body)
@@ -229,9 +229,9 @@ func TestUpstreamErrorsKeepTheirMeaning(t *testing.T) {
 func TestTranslationRefusalNamesTheField(t *testing.T) {
 	e := newEnv(t)
 	status, _, body := e.post("/v1/chat/completions",
-		`{"model":"claude/c","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`)
+		`{"model":"claude/c","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{not json"}}]}]}`)
 	assert.Equal(t, http.StatusBadRequest, status)
-	assert.Contains(t, body, `"param":"messages[1].tool_calls"`)
+	assert.Contains(t, body, `"param":"messages[1].tool_calls[0].function.arguments"`, "malformed arguments are named by message index")
 	assert.Zero(t, e.ups["anth"].Requests(), "nothing was sent")
 
 	// With an alias, a target of the other kind may still take it.

@@ -40,12 +40,16 @@ type MessagesResponse struct {
 	Extra        wire.Extra     `json:"-"`
 }
 
-// ContentBlock is one block of content. Text is set for type "text";
-// other block types keep their fields in wire.Extra.
+// ContentBlock is one block of content. Text is set for type "text"; ID,
+// Name and Input for "tool_use"; other block types keep their fields in
+// wire.Extra.
 type ContentBlock struct {
-	Type  string     `json:"type"`
-	Text  string     `json:"text,omitempty"`
-	Extra wire.Extra `json:"-"`
+	Type  string          `json:"type"`
+	Text  string          `json:"text,omitempty"`
+	ID    string          `json:"id,omitempty"`
+	Name  string          `json:"name,omitempty"`
+	Input json.RawMessage `json:"input,omitempty"`
+	Extra wire.Extra      `json:"-"`
 }
 
 // Usage counts tokens.
@@ -72,6 +76,7 @@ type StreamEvent struct {
 type EventDelta struct {
 	Type         string  `json:"type,omitempty"` // text_delta, input_json_delta, ...
 	Text         string  `json:"text,omitempty"`
+	PartialJSON  string  `json:"partial_json,omitempty"`
 	StopReason   string  `json:"stop_reason,omitempty"`
 	StopSequence *string `json:"stop_sequence,omitempty"`
 }

@@ -88,8 +88,27 @@ type ChunkChoice struct {
 
 // ChatDelta is the new part of a streamed message.
 type ChatDelta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	Content   string     `json:"content,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+}
+
+// ToolCall is one call of a function tool: in an assistant message (a
+// ChatMessage's ToolCalls holds them as JSON), or a fragment of one in a
+// stream delta, where Index says which call it continues and only the first
+// fragment carries ID and the function's name.
+type ToolCall struct {
+	Index    *int             `json:"index,omitempty"`
+	ID       string           `json:"id,omitempty"`
+	Type     string           `json:"type,omitempty"`
+	Function ToolCallFunction `json:"function"`
+}
+
+// ToolCallFunction is the function a tool call calls; Arguments is a JSON
+// object encoded as a string (or a fragment of one in a stream).
+type ToolCallFunction struct {
+	Name      string `json:"name,omitempty"`
+	Arguments string `json:"arguments"`
 }
 
 // EmbeddingsRequest asks for embeddings. Input is a string or an array.

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/khive-go/khive/providers/anthropic"
-	"github.com/khive-go/khive/providers/internal/wire"
 
 	"github.com/khive-go/khive/providers/openai"
 )
@@ -31,15 +30,15 @@ type anthropicBlock = map[string]any
 // messages endpoint: system messages go to system, consecutive turns of one
 // role are merged, max_tokens comes from max_completion_tokens, max_tokens
 // or defaultMaxTokens, stop becomes stop_sequences, temperature and top_p
-// pass only when set, images become image blocks. Tool calls, tools and
-// n > 1 are refused with a Error naming the field; other
-// OpenAI-only fields are dropped.
+// pass only when set, images become image blocks, function tools and
+// tool_choice become Anthropic's, tool calls become tool_use blocks and
+// tool messages tool_result blocks in the next user turn. Built-in tools,
+// the legacy functions and n > 1 are refused with an Error naming the
+// field; other OpenAI-only fields are dropped.
 func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.MessagesRequest, error) {
 	out := anthropic.MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
-	for _, f := range []string{"tools", "tool_choice", "functions", "function_call"} {
-		if _, ok := req.Extra[f]; ok {
-			return out, refuse(f, "tool use is not supported when the model is served by Anthropic")
-		}
+	if err := toolsToAnthropic(req, &out); err != nil {
+		return out, err
 	}
 	if n, ok := req.Extra["n"]; ok && string(n) != "1" && string(n) != "null" {
 		return out, refuse("n", "only one choice is supported when the model is served by Anthropic")
@@ -64,14 +63,11 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 	}
 	out.StopSequences = stops
 	if u, ok := req.Extra["user"]; ok {
-		out.Extra = wire.Extra{"metadata": json.RawMessage(`{"user_id":` + string(u) + `}`)}
+		setExtra(&out.Extra, "metadata", json.RawMessage(`{"user_id":`+string(u)+`}`))
 	}
 
 	var system []string
-	var turns []struct {
-		role   string
-		blocks []anthropicBlock
-	}
+	var turns []turn
 	for i, m := range req.Messages {
 		field := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
@@ -85,29 +81,35 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 			}
 			continue
 		case "user", "assistant":
-		case "tool", "function":
-			return out, refuse(field+".role", "%s messages are not supported when the model is served by Anthropic", m.Role)
+		case "tool":
+			// A tool's result goes back in the next user turn; consecutive
+			// results merge into one.
+			b, err := toolResultBlock(m, field)
+			if err != nil {
+				return out, err
+			}
+			appendTurn(&turns, "user", []anthropicBlock{b})
+			continue
+		case "function":
+			return out, refuse(field+".role", "legacy function messages cannot be carried to Anthropic; use tool messages")
 		default:
 			return out, refuse(field+".role", "unknown role %q", m.Role)
-		}
-		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" && string(m.ToolCalls) != "[]" {
-			return out, refuse(field+".tool_calls", "tool calls are not supported when the model is served by Anthropic")
 		}
 		blocks, err := chatContentBlocks(m.Content, field+".content")
 		if err != nil {
 			return out, err
 		}
+		if m.Role == "assistant" {
+			calls, err := toolUseBlocks(m.ToolCalls, field+".tool_calls")
+			if err != nil {
+				return out, err
+			}
+			blocks = append(blocks, calls...)
+		}
 		if len(blocks) == 0 {
 			continue // Anthropic rejects empty content
 		}
-		if n := len(turns); n > 0 && turns[n-1].role == m.Role {
-			turns[n-1].blocks = append(turns[n-1].blocks, blocks...)
-			continue
-		}
-		turns = append(turns, struct {
-			role   string
-			blocks []anthropicBlock
-		}{m.Role, blocks})
+		appendTurn(&turns, m.Role, blocks)
 	}
 	if len(turns) == 0 {
 		return out, refuse("messages", "at least one user or assistant message with content is required")
@@ -125,6 +127,22 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 		out.Messages = append(out.Messages, anthropic.Message{Role: t.role, Content: content})
 	}
 	return out, nil
+}
+
+// turn is one Anthropic message being built.
+type turn struct {
+	role   string
+	blocks []anthropicBlock
+}
+
+// appendTurn adds blocks to the last turn when it has the same role (
+// Anthropic alternates roles), else starts a turn.
+func appendTurn(turns *[]turn, role string, blocks []anthropicBlock) {
+	if n := len(*turns); n > 0 && (*turns)[n-1].role == role {
+		(*turns)[n-1].blocks = append((*turns)[n-1].blocks, blocks...)
+		return
+	}
+	*turns = append(*turns, turn{role, blocks})
 }
 
 // stopSequences reads OpenAI's stop: a string or an array of strings.
@@ -261,10 +279,16 @@ func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatR
 			text.WriteString(b.Text)
 		}
 	}
+	msg := openai.ChatMessage{Role: "assistant", Content: openai.TextContent(text.String())}
+	if calls := toolCallsOf(resp.Content); len(calls) > 0 {
+		msg.ToolCalls, _ = json.Marshal(calls)
+		if text.Len() == 0 {
+			msg.Content = json.RawMessage("null") // as OpenAI answers a call without text
+		}
+	}
 	return openai.ChatResponse{
 		ID: resp.ID, Object: "chat.completion", Created: created, Model: resp.Model,
-		Choices: []openai.ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason),
-			Message: openai.ChatMessage{Role: "assistant", Content: openai.TextContent(text.String())}}},
+		Choices: []openai.ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason), Message: msg}},
 		Usage: &openai.Usage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
 			TotalTokens: resp.Usage.InputTokens + resp.Usage.OutputTokens},
 	}
@@ -279,6 +303,7 @@ func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse
 		if t := c.Message.Text(); t != "" {
 			out.Content = append(out.Content, anthropic.ContentBlock{Type: "text", Text: t})
 		}
+		out.Content = append(out.Content, toolUseOf(c.Message.ToolCalls)...)
 		out.StopReason = StopReason(c.FinishReason)
 	}
 	if resp.Usage != nil {
@@ -289,19 +314,18 @@ func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse
 
 // MessagesToChatRequest translates an Anthropic request for an
 // OpenAI-compatible endpoint: system becomes the first message, text and
-// image blocks become parts, stop_sequences becomes stop. Tool use is
-// refused with a Error; top_k and metadata are dropped (user_id
-// becomes user).
+// image blocks become parts, stop_sequences becomes stop, tools and
+// tool_choice become function tools, tool_use and tool_result blocks
+// become tool calls and tool messages; top_k and metadata are dropped
+// (user_id becomes user).
 func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
 	if req.MaxTokens > 0 {
 		mt := req.MaxTokens
 		out.MaxTokens = &mt
 	}
-	for _, f := range []string{"tools", "tool_choice"} {
-		if _, ok := req.Extra[f]; ok {
-			return out, refuse(f, "tool use is not supported when the model is served by an OpenAI-compatible endpoint")
-		}
+	if err := toolsToChat(req, &out); err != nil {
+		return out, err
 	}
 	if req.Stream {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
@@ -314,7 +338,7 @@ func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, e
 			UserID string `json:"user_id"`
 		}
 		if json.Unmarshal(md, &m) == nil && m.UserID != "" {
-			out.Extra = wire.Extra{"user": openai.TextContent(m.UserID)}
+			setExtra(&out.Extra, "user", m.UserID)
 		}
 	}
 	if len(req.System) > 0 && string(req.System) != "null" {
@@ -331,11 +355,11 @@ func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, e
 		if m.Role != "user" && m.Role != "assistant" {
 			return out, refuse(field+".role", "must be user or assistant, got %q", m.Role)
 		}
-		content, err := anthropicContentToChat(m.Content, field+".content")
+		msgs, err := messageToChat(m, field)
 		if err != nil {
 			return out, err
 		}
-		out.Messages = append(out.Messages, openai.ChatMessage{Role: m.Role, Content: content})
+		out.Messages = append(out.Messages, msgs...)
 	}
 	if len(out.Messages) == 0 {
 		return out, refuse("messages", "at least one message is required")

@@ -54,9 +54,13 @@ func TestChatToMessages(t *testing.T) {
 
 func TestChatToMessagesRefusals(t *testing.T) {
 	for _, tt := range []struct{ chat, field string }{
-		{`{"model":"c","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1"}]}]}`, "messages[0].tool_calls"},
-		{`{"model":"c","tools":[{"type":"function"}],"messages":[{"role":"user","content":"x"}]}`, "tools"},
-		{`{"model":"c","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r","tool_call_id":"1"}]}`, "messages[1].role"},
+		{`{"model":"c","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]}]}`, "messages[1].tool_calls[0].function.arguments"},
+		{`{"model":"c","tools":[{"type":"web_search_preview"}],"messages":[{"role":"user","content":"x"}]}`, "tools[0].type"},
+		{`{"model":"c","tools":[{"type":"function","function":{"description":"no name"}}],"messages":[{"role":"user","content":"x"}]}`, "tools[0].function.name"},
+		{`{"model":"c","tool_choice":"sometimes","messages":[{"role":"user","content":"x"}]}`, "tool_choice"},
+		{`{"model":"c","functions":[{"name":"f"}],"messages":[{"role":"user","content":"x"}]}`, "functions"},
+		{`{"model":"c","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}`, "messages[1].tool_call_id"},
+		{`{"model":"c","messages":[{"role":"user","content":"x"},{"role":"function","content":"r","name":"f"}]}`, "messages[1].role"},
 		{`{"model":"c","temperature":1.5,"messages":[{"role":"user","content":"x"}]}`, "temperature"},
 		{`{"model":"c","n":2,"messages":[{"role":"user","content":"x"}]}`, "n"},
 		{`{"model":"c","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}`, "messages[0].content[0].type"},
@@ -84,7 +88,9 @@ func TestMessagesToChat(t *testing.T) {
 		{"refusal with empty content", `{"id":"m","model":"c","content":[],"stop_reason":"refusal","usage":{"input_tokens":4,"output_tokens":0}}`,
 			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":4,"total_tokens":4}}`},
 		{"tool_use", `{"id":"m","model":"c","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}`,
-			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
+			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
+		{"text and two tool calls, in order", `{"id":"m","model":"c","content":[{"type":"text","text":"Let me check."},{"type":"tool_use","id":"toolu_1","name":"weather","input":{"city":"Paris"}},{"type":"tool_use","id":"toolu_2","name":"time","input":{"tz":"CET"}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}`,
+			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"toolu_2","type":"function","function":{"name":"time","arguments":"{\"tz\":\"CET\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var resp anthropic.MessagesResponse
@@ -116,11 +122,11 @@ func TestMessagesToChatRequest(t *testing.T) {
 		})
 	}
 	var req anthropic.MessagesRequest
-	require.NoError(t, json.Unmarshal([]byte(`{"model":"g","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t"}]}]}`), &req))
+	require.NoError(t, json.Unmarshal([]byte(`{"model":"g","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"x"}]}`), &req))
 	_, err := translate.MessagesToChatRequest(req)
 	var te *translate.Error
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, "messages[0].content[0].type", te.Field)
+	require.ErrorAs(t, err, &te, "Anthropic's server tools cannot be carried")
+	assert.Equal(t, "tools[0].type", te.Field)
 }
 
 func TestChatToMessagesResponse(t *testing.T) {
