@@ -32,6 +32,9 @@ func tokens(s string) int { return len(strings.Fields(s)) }
 // with its finish reason.
 func openAIReply(body map[string]any) (string, string) {
 	reply := Reply(body)
+	if answer, ok := toolAnswer(body); ok {
+		reply = answer
+	}
 	limit, ok := body["max_completion_tokens"].(float64)
 	if !ok {
 		limit, ok = body["max_tokens"].(float64)
@@ -46,6 +49,15 @@ func chatCompletion(body map[string]any) map[string]any {
 	model, _ := body["model"].(string)
 	reply, finish := openAIReply(body)
 	prompt := tokens(fmt.Sprint(body["messages"]))
+	if name, args, ok := toolCall(body); ok {
+		return map[string]any{
+			"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "tool_calls",
+				"message": map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{
+					"id": "call_fake_1", "type": "function", "function": map[string]any{"name": name, "arguments": argsJSON(args)}}}}}},
+			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
+		}
+	}
 	return map[string]any{
 		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
 		"choices": []any{map[string]any{"index": 0, "finish_reason": finish,
@@ -72,7 +84,18 @@ func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[str
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	if name, args, ok := toolCall(body); ok {
+		send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": "call_fake_1", "type": "function",
+			"function": map[string]any{"name": name, "arguments": ""}}}}, nil))
+		for _, part := range halves(argsJSON(args)) {
+			send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "function": map[string]any{"arguments": part}}}}, nil))
+		}
+		reply, finish = "", "tool_calls"
+	}
 	words := strings.SplitAfter(reply, " ")
+	if reply == "" {
+		words = nil
+	}
 	for i, word := range words {
 		if f.Kind == ErrorEvent && i == 1 {
 			send(map[string]any{"error": map[string]any{"message": "The server had an error while processing your request.", "type": "server_error"}})
