@@ -250,6 +250,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.answer(w, fault, chatCompletion(body))
+	case strings.HasSuffix(r.URL.Path, "/responses"):
+		s.responses(w, body)
 	case strings.HasSuffix(r.URL.Path, "/embeddings"):
 		resp, err := embeddings(body)
 		if err != nil {

@@ -26,7 +26,16 @@ type clientFormat struct {
 var (
 	openAIFormat    = &clientFormat{name: "openai", writeError: writeError, streamError: openAIErrorData}
 	anthropicFormat = &clientFormat{name: "anthropic", writeError: writeAnthropicError, streamError: anthropicErrorData}
+	// responsesFormat answers errors as OpenAI does, and in a stream as the
+	// Responses API's error event.
+	responsesFormat = &clientFormat{name: "responses", writeError: writeError, streamError: responsesErrorData}
 )
+
+func responsesErrorData(err error) []endpoint.Event {
+	typ, msg := streamFailure(err)
+	b, _ := json.Marshal(map[string]any{"type": "error", "code": typ, "message": msg, "param": nil})
+	return []endpoint.Event{{Event: "error", Data: string(b)}}
+}
 
 // writeError answers in OpenAI's error format.
 func writeError(w http.ResponseWriter, e *apiError) {

@@ -17,6 +17,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/models", s.api("models", openAIFormat, s.models))
 	mux.Handle("GET /v1/models/{id...}", s.api("models", openAIFormat, s.model))
 	mux.Handle("POST /v1/messages", s.api("messages", anthropicFormat, s.messages))
+	mux.Handle("POST /v1/responses", s.api("responses", responsesFormat, s.responses))
 	return mux
 }
 

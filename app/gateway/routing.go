@@ -75,10 +75,17 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, *apiEr
 			return []route{{e, upstream, k}}, nil
 		}
 	}
+	// PROVIDER/MODEL: the endpoints of that provider serving the route, of
+	// the first kind the route prefers that has any.
 	var match []route
-	for _, e := range r.reg.All() {
-		if k, ok := serves(e); ok && e.Config().Provider == prefix {
-			match = append(match, route{e, upstream, k})
+	for _, kind := range kinds {
+		for _, e := range r.reg.All() {
+			if k, ok := serves(e); ok && k == kind && e.Config().Provider == prefix {
+				match = append(match, route{e, upstream, k})
+			}
+		}
+		if len(match) > 0 {
+			break
 		}
 	}
 	switch len(match) {

@@ -1,0 +1,71 @@
+package khivetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// responsesInputText is the text of a Responses request's input: the
+// string, or the last message item's text.
+func responsesInputText(body map[string]any) string {
+	switch in := body["input"].(type) {
+	case string:
+		return in
+	case []any:
+		text := ""
+		for _, it := range in {
+			m, _ := it.(map[string]any)
+			if m["role"] == "user" {
+				text = contentText(m["content"])
+			}
+		}
+		return text
+	}
+	return ""
+}
+
+func responseObject(body map[string]any, status string, text string) map[string]any {
+	model, _ := body["model"].(string)
+	output := []any{}
+	if text != "" {
+		output = append(output, map[string]any{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
+			"content": []any{map[string]any{"type": "output_text", "text": text, "annotations": []any{}}}})
+	}
+	return map[string]any{"id": "resp_fake", "object": "response", "created_at": 1700000000, "status": status,
+		"model": model, "output": output, "incomplete_details": nil, "parallel_tool_calls": true,
+		"tool_choice": "auto", "tools": []any{},
+		"usage": map[string]any{"input_tokens": tokens(responsesInputText(body)), "output_tokens": tokens(text),
+			"total_tokens": tokens(responsesInputText(body)) + tokens(text)}}
+}
+
+// responses answers POST /v1/responses: "echo: " and the input's text,
+// plain or as the Responses event stream.
+func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
+	text := "echo: " + responsesInputText(body)
+	if stream, _ := body["stream"].(bool); !stream {
+		writeJSON(w, http.StatusOK, responseObject(body, "completed", text))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	seq := 0
+	send := func(typ string, fields map[string]any) {
+		fields["type"], fields["sequence_number"] = typ, seq
+		seq++
+		b, _ := json.Marshal(fields)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+		_ = rc.Flush()
+	}
+	send("response.created", map[string]any{"response": responseObject(body, "in_progress", "")})
+	send("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{
+		"type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant", "content": []any{}}})
+	send("response.content_part.added", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0,
+		"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
+	for _, word := range strings.SplitAfter(text, " ") {
+		send("response.output_text.delta", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": word})
+	}
+	send("response.output_text.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": text})
+	send("response.completed", map[string]any{"response": responseObject(body, "completed", text)})
+}

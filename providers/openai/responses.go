@@ -1,0 +1,93 @@
+package openai
+
+import (
+	"encoding/json"
+
+	"github.com/khive-go/khive/providers/internal/wire"
+)
+
+// ResponsesRequest is a Responses API request (POST /v1/responses): the
+// fields a gateway translates; the rest are kept in Extra.
+type ResponsesRequest struct {
+	Model string `json:"model"`
+	// Input is a string or an array of items (message, function_call,
+	// function_call_output, ...).
+	Input           json.RawMessage `json:"input"`
+	Instructions    string          `json:"instructions,omitempty"`
+	MaxOutputTokens *int            `json:"max_output_tokens,omitempty"`
+	Temperature     *float64        `json:"temperature,omitempty"`
+	TopP            *float64        `json:"top_p,omitempty"`
+	Stream          bool            `json:"stream,omitempty"`
+	Tools           json.RawMessage `json:"tools,omitempty"`
+	ToolChoice      json.RawMessage `json:"tool_choice,omitempty"`
+	Text            json.RawMessage `json:"text,omitempty"`
+	Extra           wire.Extra      `json:"-"`
+}
+
+// Response is a Responses API answer, and the response object its stream
+// events carry.
+type Response struct {
+	ID                string             `json:"id"`
+	Object            string             `json:"object"` // "response"
+	CreatedAt         int64              `json:"created_at"`
+	Status            string             `json:"status"` // completed, incomplete, in_progress
+	IncompleteDetails *IncompleteDetails `json:"incomplete_details"`
+	Model             string             `json:"model"`
+	Output            []OutputItem       `json:"output"`
+	ParallelToolCalls bool               `json:"parallel_tool_calls"`
+	ToolChoice        json.RawMessage    `json:"tool_choice"`
+	Tools             json.RawMessage    `json:"tools"`
+	Usage             *ResponseUsage     `json:"usage,omitempty"`
+}
+
+// IncompleteDetails says why a response is incomplete.
+type IncompleteDetails struct {
+	Reason string `json:"reason"` // max_output_tokens, content_filter
+}
+
+// OutputItem is one item of a response's output: a message (Content) or a
+// function call (CallID, Name, Arguments).
+type OutputItem struct {
+	Type      string       `json:"type"` // message, function_call
+	ID        string       `json:"id"`
+	Status    string       `json:"status"`
+	Role      string       `json:"role,omitempty"`
+	Content   []OutputPart `json:"content,omitempty"`
+	CallID    string       `json:"call_id,omitempty"`
+	Name      string       `json:"name,omitempty"`
+	Arguments string       `json:"arguments,omitempty"`
+}
+
+// OutputPart is a part of a message item: output_text.
+type OutputPart struct {
+	Type        string `json:"type"`
+	Text        string `json:"text"`
+	Annotations []any  `json:"annotations"`
+}
+
+// ResponseUsage counts a response's tokens.
+type ResponseUsage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+type responsesRequestFields ResponsesRequest
+
+// ResponsesRequestFromFields decodes a request whose top-level object a
+// router has already split into its fields.
+func ResponsesRequestFromFields(fields map[string]json.RawMessage) (ResponsesRequest, error) {
+	var r ResponsesRequest
+	var err error
+	r.Extra, err = wire.DecodeFields(fields, (*responsesRequestFields)(&r))
+	return r, err
+}
+
+func (r ResponsesRequest) MarshalJSON() ([]byte, error) {
+	return wire.MarshalWithExtra(responsesRequestFields(r), r.Extra)
+}
+
+func (r *ResponsesRequest) UnmarshalJSON(b []byte) (err error) {
+	r.Extra, err = wire.UnmarshalWithExtra(b, (*responsesRequestFields)(r))
+	return err
+}

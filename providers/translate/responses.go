@@ -1,0 +1,426 @@
+package translate
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers/openai"
+)
+
+// ResponsesToChat translates a Responses API request for a chat endpoint:
+// instructions become the system message, input (a string, or message,
+// function_call and function_call_output items) becomes messages (calls
+// merged into one assistant message, outputs tool messages), function
+// tools and tool_choice become chat's, max_output_tokens max_tokens,
+// text.format response_format. What needs state or a server (previous_response_id,
+// store, background, conversation, built-in tools) is refused with an
+// Error naming the field.
+func ResponsesToChat(req openai.ResponsesRequest) (openai.ChatRequest, error) {
+	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, MaxTokens: req.MaxOutputTokens,
+		Temperature: req.Temperature, TopP: req.TopP}
+	for _, f := range []string{"previous_response_id", "background", "conversation", "prompt"} {
+		if v, ok := req.Extra[f]; ok && string(v) != "null" && string(v) != "false" {
+			return out, refuse(f, "needs state the gateway does not keep; only an OpenAI responses endpoint can serve it")
+		}
+	}
+	if v, ok := req.Extra["store"]; ok && string(v) == "true" {
+		return out, refuse("store", "responses are not stored by the gateway; send store: false")
+	}
+	if req.Stream {
+		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
+	}
+	if req.Instructions != "" {
+		out.Messages = append(out.Messages, openai.ChatMessage{Role: "system", Content: openai.TextContent(req.Instructions)})
+	}
+	msgs, err := responsesInput(req.Input)
+	if err != nil {
+		return out, err
+	}
+	out.Messages = append(out.Messages, msgs...)
+	if len(out.Messages) == 0 {
+		return out, refuse("input", "is required")
+	}
+	if err := responsesTools(req, &out); err != nil {
+		return out, err
+	}
+	if err := responsesTextFormat(req.Text, &out); err != nil {
+		return out, err
+	}
+	if v, ok := req.Extra["parallel_tool_calls"]; ok {
+		setExtra(&out.Extra, "parallel_tool_calls", v)
+	}
+	if v, ok := req.Extra["user"]; ok {
+		setExtra(&out.Extra, "user", v)
+	}
+	return out, nil
+}
+
+// responsesInput turns input into chat messages.
+func responsesInput(raw json.RawMessage) ([]openai.ChatMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []openai.ChatMessage{{Role: "user", Content: openai.TextContent(s)}}, nil
+	}
+	var items []struct {
+		Type      string          `json:"type"`
+		Role      string          `json:"role"`
+		Content   json.RawMessage `json:"content"`
+		CallID    string          `json:"call_id"`
+		Name      string          `json:"name"`
+		Arguments string          `json:"arguments"`
+		Output    json.RawMessage `json:"output"`
+	}
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, refuse("input", "must be a string or an array of items")
+	}
+	var out []openai.ChatMessage
+	var calls []openai.ToolCall
+	flush := func() {
+		if len(calls) > 0 {
+			tc, _ := json.Marshal(calls)
+			out = append(out, openai.ChatMessage{Role: "assistant", Content: json.RawMessage("null"), ToolCalls: tc})
+			calls = nil
+		}
+	}
+	for i, it := range items {
+		f := fmt.Sprintf("input[%d]", i)
+		switch {
+		case it.Type == "function_call":
+			calls = append(calls, openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.ToolCallFunction{Name: it.Name, Arguments: it.Arguments}})
+		case it.Type == "function_call_output":
+			flush()
+			text := string(it.Output)
+			var s string
+			if json.Unmarshal(it.Output, &s) == nil {
+				text = s
+			}
+			out = append(out, openai.ChatMessage{Role: "tool", ToolCallID: it.CallID, Content: openai.TextContent(text)})
+		case it.Type == "message" || (it.Type == "" && it.Role != ""):
+			flush()
+			content, err := responsesContent(it.Content, f+".content")
+			if err != nil {
+				return nil, err
+			}
+			role := it.Role
+			if role == "developer" {
+				role = "system"
+			}
+			out = append(out, openai.ChatMessage{Role: role, Content: content})
+		default:
+			return nil, refuse(f+".type", "%q items cannot be served by a chat endpoint", it.Type)
+		}
+	}
+	flush()
+	return out, nil
+}
+
+// responsesContent turns a message item's content (a string, or
+// input_text, output_text and input_image parts) into chat content.
+func responsesContent(raw json.RawMessage, field string) (json.RawMessage, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return openai.TextContent(s), nil
+	}
+	var parts []struct {
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL string `json:"image_url"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return nil, refuse(field, "must be a string or an array of parts")
+	}
+	var chat []map[string]any
+	textOnly := true
+	var text strings.Builder
+	for i, p := range parts {
+		switch p.Type {
+		case "input_text", "output_text", "text":
+			text.WriteString(p.Text)
+			chat = append(chat, map[string]any{"type": "text", "text": p.Text})
+		case "input_image":
+			textOnly = false
+			chat = append(chat, map[string]any{"type": "image_url", "image_url": map[string]string{"url": p.ImageURL}})
+		default:
+			return nil, refuse(fmt.Sprintf("%s[%d].type", field, i), "%q parts cannot be served by a chat endpoint", p.Type)
+		}
+	}
+	if textOnly {
+		return openai.TextContent(text.String()), nil
+	}
+	return json.Marshal(chat)
+}
+
+// responsesTools turns function tools and tool_choice into chat's.
+func responsesTools(req openai.ResponsesRequest, out *openai.ChatRequest) error {
+	if len(req.Tools) > 0 && string(req.Tools) != "null" {
+		var tools []struct {
+			Type        string          `json:"type"`
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Strict      *bool           `json:"strict"`
+		}
+		if err := json.Unmarshal(req.Tools, &tools); err != nil {
+			return refuse("tools", "must be an array of tools")
+		}
+		var ct []map[string]any
+		for i, t := range tools {
+			if t.Type != "function" {
+				return refuse(fmt.Sprintf("tools[%d].type", i), "built-in tools (%q) need an OpenAI responses endpoint", t.Type)
+			}
+			fn := map[string]any{"name": t.Name}
+			if t.Description != "" {
+				fn["description"] = t.Description
+			}
+			if len(t.Parameters) > 0 && string(t.Parameters) != "null" {
+				fn["parameters"] = t.Parameters
+			}
+			if t.Strict != nil {
+				fn["strict"] = *t.Strict
+			}
+			ct = append(ct, map[string]any{"type": "function", "function": fn})
+		}
+		setExtra(&out.Extra, "tools", ct)
+	}
+	if len(req.ToolChoice) > 0 && string(req.ToolChoice) != "null" {
+		var s string
+		if json.Unmarshal(req.ToolChoice, &s) == nil {
+			setExtra(&out.Extra, "tool_choice", s)
+			return nil
+		}
+		var c struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(req.ToolChoice, &c) != nil || c.Type != "function" || c.Name == "" {
+			return refuse("tool_choice", "must be auto, none, required or {type: function, name}")
+		}
+		setExtra(&out.Extra, "tool_choice", map[string]any{"type": "function", "function": map[string]string{"name": c.Name}})
+	}
+	return nil
+}
+
+// responsesTextFormat turns text.format into response_format.
+func responsesTextFormat(raw json.RawMessage, out *openai.ChatRequest) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var text struct {
+		Format *struct {
+			Type   string          `json:"type"`
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+			Strict *bool           `json:"strict"`
+		} `json:"format"`
+	}
+	if json.Unmarshal(raw, &text) != nil {
+		return refuse("text", "must be an object")
+	}
+	if text.Format == nil || text.Format.Type == "text" {
+		return nil
+	}
+	switch text.Format.Type {
+	case "json_object":
+		setExtra(&out.Extra, "response_format", map[string]string{"type": "json_object"})
+	case "json_schema":
+		js := map[string]any{"name": text.Format.Name, "schema": text.Format.Schema}
+		if text.Format.Strict != nil {
+			js["strict"] = *text.Format.Strict
+		}
+		setExtra(&out.Extra, "response_format", map[string]any{"type": "json_schema", "json_schema": js})
+	default:
+		return refuse("text.format.type", "unknown %q", text.Format.Type)
+	}
+	return nil
+}
+
+// ChatToResponse translates a chat completion into a response: text as a
+// message item with output_text, tool calls as function_call items in
+// order, finish_reason length or content_filter as an incomplete status.
+func ChatToResponse(resp openai.ChatResponse, created int64) openai.Response {
+	r := openai.Response{ID: "resp_" + strings.TrimPrefix(resp.ID, "chatcmpl-"), Object: "response", CreatedAt: created,
+		Status: "completed", Model: resp.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true,
+		ToolChoice: json.RawMessage(`"auto"`), Tools: json.RawMessage(`[]`)}
+	if len(resp.Choices) > 0 {
+		c := resp.Choices[0]
+		if t := c.Message.Text(); t != "" {
+			r.Output = append(r.Output, messageItem(r.ID, t, "completed"))
+		}
+		var calls []openai.ToolCall
+		if len(c.Message.ToolCalls) > 0 {
+			_ = json.Unmarshal(c.Message.ToolCalls, &calls)
+		}
+		for i, tc := range calls {
+			r.Output = append(r.Output, openai.OutputItem{Type: "function_call", ID: fmt.Sprintf("fc_%s_%d", r.ID, i),
+				Status: "completed", CallID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
+		r.Status, r.IncompleteDetails = responseStatus(c.FinishReason)
+	}
+	if u := resp.Usage; u != nil {
+		r.Usage = &openai.ResponseUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	}
+	return r
+}
+
+func messageItem(respID, text, status string) openai.OutputItem {
+	return openai.OutputItem{Type: "message", ID: "msg_" + respID, Status: status, Role: "assistant",
+		Content: []openai.OutputPart{{Type: "output_text", Text: text, Annotations: []any{}}}}
+}
+
+// responseStatus maps a finish_reason to a response's status.
+func responseStatus(finish string) (string, *openai.IncompleteDetails) {
+	switch finish {
+	case "length":
+		return "incomplete", &openai.IncompleteDetails{Reason: "max_output_tokens"}
+	case "content_filter":
+		return "incomplete", &openai.IncompleteDetails{Reason: "content_filter"}
+	}
+	return "completed", nil
+}
+
+// ResponsesFromChat turns chat completion chunks into the Responses API's
+// event stream: response.created, then for text response.output_item.added,
+// response.content_part.added, response.output_text.delta..., and their
+// .done events, for each tool call response.output_item.added,
+// response.function_call_arguments.delta... and .done, and last
+// response.completed (or response.incomplete) with the whole response;
+// every event numbered by sequence_number. Create one per stream; call
+// Chunk for each chunk and End after [DONE].
+type ResponsesFromChat struct {
+	Created int64
+
+	started bool
+	seq     int
+	resp    openai.Response
+	text    strings.Builder
+	textAt  int // the message item's output index, -1 before it opens
+	calls   []*openai.OutputItem
+	callAt  map[int]int // chat tool call index -> output index
+	finish  string
+}
+
+// Chunk returns the events a chunk becomes.
+func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
+	var out []endpoint.Event
+	if !t.started {
+		t.started, t.textAt = true, -1
+		t.resp = openai.Response{ID: "resp_" + strings.TrimPrefix(c.ID, "chatcmpl-"), Object: "response", CreatedAt: t.Created,
+			Status: "in_progress", Model: c.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true,
+			ToolChoice: json.RawMessage(`"auto"`), Tools: json.RawMessage(`[]`)}
+		out = append(out, t.ev("response.created", map[string]any{"response": t.resp}),
+			t.ev("response.in_progress", map[string]any{"response": t.resp}))
+	}
+	for _, ch := range c.Choices {
+		if d := ch.Delta.Content; d != "" {
+			if t.textAt < 0 {
+				t.textAt = t.nextIndex()
+				item := messageItem(t.resp.ID, "", "in_progress")
+				item.Content = []openai.OutputPart{}
+				out = append(out, t.ev("response.output_item.added", map[string]any{"output_index": t.textAt, "item": item}),
+					t.ev("response.content_part.added", map[string]any{"item_id": item.ID, "output_index": t.textAt, "content_index": 0,
+						"part": openai.OutputPart{Type: "output_text", Annotations: []any{}}}))
+			}
+			t.text.WriteString(d)
+			out = append(out, t.ev("response.output_text.delta", map[string]any{"item_id": "msg_" + t.resp.ID,
+				"output_index": t.textAt, "content_index": 0, "delta": d}))
+		}
+		for _, tc := range ch.Delta.ToolCalls {
+			k := 0
+			if tc.Index != nil {
+				k = *tc.Index
+			}
+			at, ok := t.callAt[k]
+			if !ok {
+				if t.callAt == nil {
+					t.callAt = map[int]int{}
+				}
+				at = t.nextIndex()
+				t.callAt[k] = at
+				item := &openai.OutputItem{Type: "function_call", ID: fmt.Sprintf("fc_%s_%d", t.resp.ID, k), Status: "in_progress",
+					CallID: tc.ID, Name: tc.Function.Name}
+				t.calls = append(t.calls, item)
+				out = append(out, t.ev("response.output_item.added", map[string]any{"output_index": at, "item": *item}))
+			}
+			if tc.Function.Arguments != "" {
+				item := t.calls[t.callIndex(at)]
+				item.Arguments += tc.Function.Arguments
+				out = append(out, t.ev("response.function_call_arguments.delta", map[string]any{"item_id": item.ID,
+					"output_index": at, "delta": tc.Function.Arguments}))
+			}
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			t.finish = *ch.FinishReason
+		}
+	}
+	if u := c.Usage; u != nil {
+		t.resp.Usage = &openai.ResponseUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+	}
+	return out
+}
+
+// End returns the closing events.
+func (t *ResponsesFromChat) End() []endpoint.Event {
+	var out []endpoint.Event
+	if !t.started {
+		out = t.Chunk(openai.ChatChunk{})
+	}
+	status, details := responseStatus(t.finish)
+	items := make([]openai.OutputItem, t.outputs())
+	for at := range items { // in output order
+		if at == t.textAt {
+			item := messageItem(t.resp.ID, t.text.String(), "completed")
+			part := item.Content[0]
+			out = append(out,
+				t.ev("response.output_text.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "text": part.Text}),
+				t.ev("response.content_part.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "part": part}),
+				t.ev("response.output_item.done", map[string]any{"output_index": at, "item": item}))
+			items[at] = item
+			continue
+		}
+		item := t.calls[t.callIndex(at)]
+		item.Status = "completed"
+		out = append(out,
+			t.ev("response.function_call_arguments.done", map[string]any{"item_id": item.ID, "output_index": at, "arguments": item.Arguments}),
+			t.ev("response.output_item.done", map[string]any{"output_index": at, "item": *item}))
+		items[at] = *item
+	}
+	t.resp.Output, t.resp.Status, t.resp.IncompleteDetails = items, status, details
+	name := "response.completed"
+	if status == "incomplete" {
+		name = "response.incomplete"
+	}
+	return append(out, t.ev(name, map[string]any{"response": t.resp}))
+}
+
+func (t *ResponsesFromChat) outputs() int {
+	n := len(t.calls)
+	if t.textAt >= 0 {
+		n++
+	}
+	return n
+}
+
+func (t *ResponsesFromChat) nextIndex() int { return t.outputs() }
+
+// callIndex is the position in t.calls of the call at output index at.
+func (t *ResponsesFromChat) callIndex(at int) int {
+	if t.textAt >= 0 && at > t.textAt {
+		return at - 1
+	}
+	return at
+}
+
+// ev is one Responses event: its name as the SSE event and in "type", and
+// the next sequence_number.
+func (t *ResponsesFromChat) ev(name string, fields map[string]any) endpoint.Event {
+	fields["type"] = name
+	fields["sequence_number"] = t.seq
+	t.seq++
+	b, _ := json.Marshal(fields)
+	return endpoint.Event{Event: name, Data: string(b)}
+}

@@ -1,0 +1,86 @@
+package translate_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
+)
+
+func TestResponsesToChatFieldByField(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"a string input, instructions and limits",
+			`{"model":"m","input":"hi","instructions":"be brief","max_output_tokens":50,"temperature":0.2,"top_p":0.9,"user":"u1"}`,
+			`{"model":"m","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"max_tokens":50,"temperature":0.2,"top_p":0.9,"user":"u1"}`},
+		{"items: messages, a call and its output, developer as system, image parts",
+			`{"model":"m","input":[
+			  {"role":"developer","content":"rules"},
+			  {"type":"message","role":"user","content":[{"type":"input_text","text":"look"},{"type":"input_image","image_url":"https://x/cat.png"}]},
+			  {"type":"function_call","call_id":"c1","name":"f","arguments":"{\"a\":1}"},
+			  {"type":"function_call","call_id":"c2","name":"g","arguments":"{}"},
+			  {"type":"function_call_output","call_id":"c1","output":"one"},
+			  {"type":"function_call_output","call_id":"c2","output":"two"}]}`,
+			`{"model":"m","messages":[
+			  {"role":"system","content":"rules"},
+			  {"role":"user","content":[{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"https://x/cat.png"}}]},
+			  {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","type":"function","function":{"name":"g","arguments":"{}"}}]},
+			  {"role":"tool","content":"one","tool_call_id":"c1"},
+			  {"role":"tool","content":"two","tool_call_id":"c2"}]}`},
+		{"function tools, tool_choice, parallel calls, a JSON schema format, streaming",
+			`{"model":"m","input":"x","stream":true,"parallel_tool_calls":false,
+			  "tools":[{"type":"function","name":"f","description":"d","parameters":{"type":"object"},"strict":true}],
+			  "tool_choice":{"type":"function","name":"f"},
+			  "text":{"format":{"type":"json_schema","name":"out","schema":{"type":"object"},"strict":true}}}`,
+			`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":true},
+			  "tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"},"strict":true}}],
+			  "tool_choice":{"type":"function","function":{"name":"f"}},"parallel_tool_calls":false,
+			  "response_format":{"type":"json_schema","json_schema":{"name":"out","schema":{"type":"object"},"strict":true}}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var req openai.ResponsesRequest
+			require.NoError(t, json.Unmarshal([]byte(tt.in), &req))
+			out, err := translate.ResponsesToChat(req)
+			require.NoError(t, err)
+			b, err := json.Marshal(out)
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.want, string(b))
+		})
+	}
+}
+
+func TestResponsesToChatRefusals(t *testing.T) {
+	for in, field := range map[string]string{
+		`{"model":"m","input":"x","previous_response_id":"r"}`:                      "previous_response_id",
+		`{"model":"m","input":"x","background":true}`:                               "background",
+		`{"model":"m","input":"x","store":true}`:                                    "store",
+		`{"model":"m","input":"x","tools":[{"type":"file_search"}]}`:                "tools[0].type",
+		`{"model":"m","input":[{"type":"reasoning","id":"r"}]}`:                     "input[0].type",
+		`{"model":"m","input":[{"role":"user","content":[{"type":"input_file"}]}]}`: "input[0].content[0].type",
+		`{"model":"m","input":"x","text":{"format":{"type":"grammar"}}}`:            "text.format.type",
+	} {
+		var req openai.ResponsesRequest
+		require.NoError(t, json.Unmarshal([]byte(in), &req))
+		_, err := translate.ResponsesToChat(req)
+		var te *translate.Error
+		require.ErrorAs(t, err, &te, in)
+		assert.Equal(t, field, te.Field, in)
+	}
+}
+
+func TestChatToResponse(t *testing.T) {
+	var cr openai.ChatResponse
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"finish_reason":"length",
+		"message":{"role":"assistant","content":"partial","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}}],
+		"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`), &cr))
+	b, err := json.Marshal(translate.ChatToResponse(cr, 5))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"resp_9","object":"response","created_at":5,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},
+		"model":"m","parallel_tool_calls":true,"tool_choice":"auto","tools":[],
+		"output":[{"type":"message","id":"msg_resp_9","status":"completed","role":"assistant","content":[{"type":"output_text","text":"partial","annotations":[]}]},
+		          {"type":"function_call","id":"fc_resp_9_0","status":"completed","call_id":"c1","name":"f","arguments":"{}"}],
+		"usage":{"input_tokens":3,"output_tokens":4,"total_tokens":7}}`, string(b))
+}
