@@ -80,6 +80,9 @@ func (s *Server) responsesViaChat(ctx context.Context, w http.ResponseWriter, rt
 		return json.Marshal(translate.ChatToResponse(cr, created))
 	}
 	if rt.kind == providers.KindMessages {
+		if _, ok := chat.Extra["response_format"]; ok {
+			return false, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
+		}
 		mreq, err := translate.ChatToMessages(chat, s.cfg.AnthropicMaxTokens)
 		if err != nil {
 			return false, err
