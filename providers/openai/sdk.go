@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers/internal/sdkreq"
 )
 
 // SDK is the openai-go adapter behind transport "sdk": the endpoint's
@@ -50,43 +50,10 @@ func (s *SDK) Client() *oai.Client { return &s.client }
 // Do sends the endpoint's prepared request through the SDK and returns the
 // raw response, error statuses included, for the endpoint to handle.
 func (s *SDK) Do(req *http.Request) (*http.Response, error) {
-	path, ok := strings.CutPrefix(req.URL.String(), s.base)
-	if !ok {
-		return nil, fmt.Errorf("sdk: URL outside the base URL")
-	}
-	var body []byte
-	if req.Body != nil && req.GetBody != nil {
-		rc, err := req.GetBody()
-		if err != nil {
-			return nil, err
-		}
-		body, err = io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	opts := make([]option.RequestOption, 0, len(req.Header)+1)
-	for k, vs := range req.Header {
-		if len(vs) > 0 {
-			opts = append(opts, option.WithHeader(k, vs[0]))
-		}
-	}
-	var resp *http.Response
-	opts = append(opts, option.WithResponseInto(&resp))
-	var params any
-	if body != nil {
-		params = body
-	}
-	err := s.client.Execute(req.Context(), req.Method, path, params, &resp, opts...)
-	var apiErr *oai.Error
-	if errors.As(err, &apiErr) && resp != nil {
-		return resp, nil // a status error: its body was re-populated for us
-	}
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return sdkreq.Do(req, s.base, option.WithHeader, option.WithResponseInto, s.client.Execute, func(err error) bool {
+		var apiErr *oai.Error
+		return errors.As(err, &apiErr)
+	})
 }
 
 // ClientOf returns the typed openai-go client of a started endpoint
