@@ -41,15 +41,20 @@ func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
 }
 
 func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
+	ctx, span := e.startCall(ctx, pr)
 	cl, err := e.calls.Acquire(ctx)
 	if err != nil {
-		return nil, e.poolErr(err)
+		err = e.poolErr(err)
+		span.end(ctx, e.dialect, nil, err)
+		return nil, err
 	}
 	r, err := e.attempts(cl.Context(), pr, false)
 	cl.Release(err)
 	if err != nil {
+		span.end(ctx, e.dialect, nil, err)
 		return nil, err
 	}
+	span.end(ctx, e.dialect, r.body, nil)
 	return &Response{Status: r.status, Header: r.header, Body: r.body, Attempts: r.attempts}, nil
 }
 
@@ -77,16 +82,22 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 	}
 	rc := e.cfg.Retry
 	for attempt := 1; ; attempt++ {
+		actx, aspan := e.startAttempt(ctx, attempt)
 		// The attempt runs under the call's ctx, which the call tracker
 		// cancels at Stop's deadline; it needs no context of its own.
-		lease, err := e.pool.Acquire(ctx, executor.Cost(pr.cost), executor.InheritContext())
+		began := time.Now()
+		lease, err := e.pool.Acquire(actx, executor.Cost(pr.cost), executor.InheritContext())
 		if err != nil {
-			return nil, e.admissionErr(attempt, err)
+			err = e.admissionErr(attempt, err)
+			endAttempt(aspan, 0, err, false, 0)
+			return nil, err
 		}
+		e.admitted(actx, aspan, time.Since(began))
 		if e.breaker != nil {
 			if remaining, ok := e.breaker.allow(); !ok {
 				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
 				lease.Release(err)
+				endAttempt(aspan, 0, err, false, 0)
 				return nil, err
 			}
 		}
@@ -100,6 +111,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			} else {
 				lease.Release(nil)
 			}
+			endAttempt(aspan, r.status, nil, false, 0)
 			return r, nil
 		}
 
@@ -119,6 +131,11 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			retry, err = shouldRetryStatus(e.dialect, r.status, r.header), se
 		}
 		lease.Release(err)
+		status := 0
+		if r != nil {
+			status = r.status
+		}
+		endAttempt(aspan, status, err, retry && attempt < rc.MaxAttempts, hint)
 		if !retry || attempt >= rc.MaxAttempts || ctx.Err() != nil {
 			return nil, err
 		}

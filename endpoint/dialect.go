@@ -35,6 +35,17 @@ type Dialect interface {
 	// RateLimit reads an answer's rate-limit headers and retry hints, as of
 	// now (the time the request went out, for resets given as instants).
 	RateLimit(h http.Header, now time.Time) executor.RateLimit
+	// Answer reads what telemetry reports of an answer (or a stream's last
+	// chunk): its id, model, finish reasons and token usage.
+	Answer(body []byte) Answer
+}
+
+// Answer is what telemetry reports of an answer; no content.
+type Answer struct {
+	ID, Model     string
+	FinishReasons []string
+	// InputTokens and OutputTokens are -1 when the answer reports none.
+	InputTokens, OutputTokens int
 }
 
 // GenericDialect is the dialect of an endpoint given none, and the base the
@@ -96,6 +107,57 @@ func (GenericDialect) Cost(body []byte) int { return estimateTokens(body) }
 
 // Usage implements Dialect.
 func (GenericDialect) Usage(body []byte) int { return usedTokens(body) }
+
+// Answer implements Dialect: id and model; choices[].finish_reason or
+// stop_reason; usage as prompt_tokens/completion_tokens or
+// input_tokens/output_tokens.
+func (GenericDialect) Answer(body []byte) Answer {
+	var a struct {
+		ID      string `json:"id"`
+		Model   string `json:"model"`
+		Choices []struct {
+			FinishReason *string `json:"finish_reason"`
+		} `json:"choices"`
+		StopReason *string `json:"stop_reason"`
+		Usage      *struct {
+			PromptTokens     *int `json:"prompt_tokens"`
+			CompletionTokens *int `json:"completion_tokens"`
+			InputTokens      *int `json:"input_tokens"`
+			OutputTokens     *int `json:"output_tokens"`
+		} `json:"usage"`
+	}
+	out := Answer{InputTokens: -1, OutputTokens: -1}
+	if json.Unmarshal(body, &a) != nil {
+		return out
+	}
+	out.ID, out.Model = a.ID, a.Model
+	for _, c := range a.Choices {
+		if c.FinishReason != nil {
+			out.FinishReasons = append(out.FinishReasons, *c.FinishReason)
+		}
+	}
+	if a.StopReason != nil {
+		out.FinishReasons = append(out.FinishReasons, *a.StopReason)
+	}
+	if u := a.Usage; u != nil {
+		switch {
+		case u.PromptTokens != nil:
+			out.InputTokens = *u.PromptTokens
+		case u.InputTokens != nil:
+			out.InputTokens = *u.InputTokens
+		}
+		switch {
+		case u.CompletionTokens != nil:
+			out.OutputTokens = *u.CompletionTokens
+		case u.OutputTokens != nil:
+			out.OutputTokens = *u.OutputTokens
+		}
+		if out.InputTokens >= 0 && out.OutputTokens < 0 {
+			out.OutputTokens = 0
+		}
+	}
+	return out
+}
 
 // RateLimit implements Dialect.
 func (GenericDialect) RateLimit(h http.Header, now time.Time) executor.RateLimit {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
@@ -31,6 +33,10 @@ type Endpoint struct {
 	defaults   map[string]json.RawMessage
 	sdkFactory SDKFactory
 	dialect    Dialect
+	tp         trace.TracerProvider
+	mp         metric.MeterProvider
+	tel        telemetry
+	gauge      metric.Registration // the queue-depth callback, while started
 	baseRT     http.RoundTripper
 	rnd        func() float64
 	sleep      func(ctx context.Context, d time.Duration) error
@@ -81,6 +87,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	for _, o := range opts {
 		o.apply(e)
 	}
+	e.initTelemetry()
 	if cfg.Transport == TransportSDK && e.sdkFactory == nil {
 		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, errNoSDK)
 	}
@@ -255,6 +262,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}
 	e.pool, e.calls = pool, calls
+	e.registerGauges(pool)
 	e.client.Store(c)
 	e.state.Store(stateStarted)
 	e.log.Debug("endpoint started", zap.String("base_url", e.base))
@@ -304,6 +312,9 @@ func (e *Endpoint) StopBy(ctx context.Context, drainUntil time.Time) error {
 		if err := e.closeClient(ctx, c); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if e.gauge != nil {
+		_ = e.gauge.Unregister()
 	}
 	e.stopErr = errors.Join(errs...)
 	e.log.Debug("endpoint stopped", zap.Int64("retries", e.retries.Load()))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Event is one server-sent event.
@@ -54,6 +55,11 @@ type Stream struct {
 	release func() // ends the request and frees the stream's admissions
 	once    sync.Once
 	closed  atomic.Bool
+
+	span     *callSpan
+	spanCtx  context.Context
+	events   int
+	lastSeen []byte // the last event that reported usage, for the span
 }
 
 // Next reads the next event. It returns false at the end of the stream: on
@@ -80,7 +86,25 @@ func (s *Stream) Next() bool {
 		return false
 	}
 	s.cur = ev
+	s.observe(ev)
 	return true
+}
+
+// observe feeds the stream's span: the time to the first event, and the
+// usage a later event reports.
+func (s *Stream) observe(ev Event) {
+	if s.span == nil || !s.span.on {
+		return
+	}
+	s.events++
+	if s.events == 1 {
+		d := time.Since(s.span.start)
+		s.span.span.AddEvent("first event")
+		s.span.t.ttfc.Record(s.spanCtx, d.Seconds(), s.span.t.op, s.span.t.provider, s.span.t.ttfc.AttrRequestModel(s.span.model))
+	}
+	if strings.Contains(ev.Data, `"usage"`) {
+		s.lastSeen = []byte(ev.Data)
+	}
 }
 
 // Event is the event Next read.
@@ -180,30 +204,47 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	pr.header.Set("Accept", "text/event-stream")
+	ctx, span := e.startCall(ctx, pr)
 	cl, err := e.calls.Acquire(ctx)
 	if err != nil {
-		return nil, e.poolErr(err)
+		err = e.poolErr(err)
+		span.end(ctx, e.dialect, nil, err)
+		return nil, err
 	}
 	r, err := e.attempts(cl.Context(), pr, true)
 	if err != nil {
 		cl.Release(err)
+		span.end(ctx, e.dialect, nil, err)
 		return nil, err
 	}
 	s := &Stream{
 		Status: r.status, Header: r.header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
+		span: span, spanCtx: ctx,
 	}
 	var stopCut func() bool
-	s.release = func() {
-		stopCut()
+	free := func() error {
 		r.stream.Body.Close()
 		r.cancel()
 		err := cl.Context().Err() // cut by the caller's ctx or by Stop: counted as cancelled
 		r.lease.Release(err)
 		cl.Release(err)
+		return err
+	}
+	// Closed by its reader: the span ends at the stream's last event, with
+	// what the reader saw.
+	s.release = func() {
+		stopCut()
+		err := free()
+		if err == nil && s.done {
+			err = s.err
+		}
+		span.end(ctx, e.dialect, s.lastSeen, err)
 	}
 	// A stream abandoned without Close still frees its admission when its
 	// context ends, so Stop never waits on a reader that has gone.
-	stopCut = context.AfterFunc(cl.Context(), func() { s.once.Do(s.release) })
+	stopCut = context.AfterFunc(cl.Context(), func() {
+		s.once.Do(func() { span.end(ctx, e.dialect, nil, free()) })
+	})
 	return s, nil
 }
