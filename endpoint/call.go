@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
@@ -81,18 +82,27 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		return nil, fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
 	}
 	rc := e.cfg.Retry
+	traced := trace.SpanFromContext(ctx).IsRecording() || e.tel.wait.Enabled(ctx)
 	for attempt := 1; ; attempt++ {
-		actx, aspan := e.startAttempt(ctx, attempt)
+		actx, aspan := ctx, noSpan
+		if traced {
+			actx, aspan = e.startAttempt(ctx, attempt)
+		}
 		// The attempt runs under the call's ctx, which the call tracker
 		// cancels at Stop's deadline; it needs no context of its own.
-		began := time.Now()
+		var began time.Time
+		if traced {
+			began = time.Now()
+		}
 		lease, err := e.pool.Acquire(actx, executor.Cost(pr.cost), executor.InheritContext())
 		if err != nil {
 			err = e.admissionErr(attempt, err)
 			endAttempt(aspan, 0, err, false, 0)
 			return nil, err
 		}
-		e.admitted(actx, aspan, time.Since(began))
+		if traced {
+			e.admitted(actx, aspan, time.Since(began))
+		}
 		if e.breaker != nil {
 			if remaining, ok := e.breaker.allow(); !ok {
 				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}

@@ -96,15 +96,19 @@ type callSpan struct {
 	on    bool // the span records or the metrics are enabled
 }
 
-// startCall opens the call's client span.
+// startCall opens the call's client span. With no-op providers (the
+// default until the application sets real ones) it returns ctx unchanged
+// and nil, and the call pays for nothing else: no attempt spans, no
+// parsing, no metrics.
 func (e *Endpoint) startCall(ctx context.Context, pr *prepared) (context.Context, *callSpan) {
 	t := &e.tel
-	c := &callSpan{t: t, start: time.Now()}
-	ctx, c.span = t.tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
-	c.on = c.span.IsRecording() || t.duration.Enabled(ctx)
-	if !c.on {
-		return ctx, c
+	sctx, span := t.tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() && !t.duration.Enabled(ctx) {
+		span.End()
+		return ctx, nil
 	}
+	ctx = sctx
+	c := &callSpan{t: t, start: time.Now(), span: span, on: true}
 	c.model = stringField(pr.body, `"model"`)
 	if c.model != "" {
 		c.span.SetName(string(t.op) + " " + c.model)
@@ -118,10 +122,10 @@ func (e *Endpoint) startCall(ctx context.Context, pr *prepared) (context.Context
 // dialect: id, model, finish reasons, usage) or the error, and records the
 // metrics.
 func (c *callSpan) end(ctx context.Context, d Dialect, body []byte, err error) {
-	defer c.span.End()
-	if !c.on {
+	if c == nil {
 		return
 	}
+	defer c.span.End()
 	attrs := []attribute.KeyValue{c.t.duration.AttrRequestModel(c.model), c.t.duration.AttrServerAddress(c.t.server)}
 	if err != nil {
 		typ := errorType(err)
@@ -157,6 +161,9 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
+// noSpan stands for an attempt that is not traced.
+var noSpan = trace.SpanFromContext(context.Background())
+
 // startAttempt opens an attempt's child span.
 func (e *Endpoint) startAttempt(ctx context.Context, attempt int) (context.Context, trace.Span) {
 	return e.tel.tracer.Start(ctx, "attempt", trace.WithSpanKind(trace.SpanKindInternal),
@@ -176,6 +183,9 @@ func (e *Endpoint) admitted(ctx context.Context, span trace.Span, wait time.Dura
 // endAttempt closes an attempt's span: its status, why it is retried, the
 // server's hint.
 func endAttempt(span trace.Span, status int, err error, retry bool, hint time.Duration) {
+	if span == noSpan {
+		return
+	}
 	if span.IsRecording() {
 		if status > 0 {
 			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
