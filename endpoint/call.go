@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
@@ -242,12 +243,23 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	if pr.body == nil {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
-	var resp *http.Response
 	if c.sdk != nil {
 		req.Header = pr.header.Clone() // an SDK may add its own headers
-		resp, err = c.sdk.Do(req)
 	} else {
 		req.Header = pr.header // net/http does not modify a request's headers
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		// W3C trace context to the provider: the attempt's span is the
+		// parent of whatever the provider records.
+		if c.sdk == nil {
+			req.Header = req.Header.Clone()
+		}
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	var resp *http.Response
+	if c.sdk != nil {
+		resp, err = c.sdk.Do(req)
+	} else {
 		resp, err = c.http.Do(req)
 	}
 	if headerTimer != nil && !headerTimer.Stop() && err == nil {

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -27,6 +29,10 @@ type RegistryParams struct {
 	Lifecycle fx.Lifecycle
 	Config    Config
 	Logger    *zap.Logger `optional:"true"`
+	// TracerProvider and MeterProvider, when the graph has them, receive the
+	// endpoints' spans and metrics; else the global providers do.
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 	// Endpoints are the user's own, built with endpoint.New; the registry
 	// gives them the same hooks.
 	Endpoints []*endpoint.Endpoint `group:"khive.endpoints"`
@@ -42,8 +48,15 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 	}
 	log := moduleLogger(p.Logger)
 	r := &Registry{byName: make(map[string]*endpoint.Endpoint, len(cfgs)+len(p.Endpoints))}
+	opts := []endpoint.Option{endpoint.WithLogger(log)}
+	if p.TracerProvider != nil {
+		opts = append(opts, endpoint.WithTracerProvider(p.TracerProvider))
+	}
+	if p.MeterProvider != nil {
+		opts = append(opts, endpoint.WithMeterProvider(p.MeterProvider))
+	}
 	for name, cfg := range cfgs {
-		e, err := providers.NewEndpoint(cfg, endpoint.WithLogger(log))
+		e, err := providers.NewEndpoint(cfg, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -80,7 +80,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 		return aerr
 	}
 	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
 		if rt.kind == providers.KindMessages {
 			// The fields read for routing are decoded into the typed request
 			// where they lie: the body is not read a second time.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -38,7 +39,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 	wantBase64 := req.EncodingFormat == "base64"
 	req.EncodingFormat = "float"
 	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
 		req.Model = rt.model
 		body, err := json.Marshal(req)
 		if err != nil {

@@ -8,6 +8,9 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -41,12 +44,21 @@ func attemptsOf(err error) int {
 // eachRoute tries try on the routes in order until one succeeds or a
 // failure is not worth a fallback. try reports committed once it has
 // written to the client: from then on there is no fallback.
-func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try func(rt route) (committed bool, err error)) *apiError {
+func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try func(ctx context.Context, rt route) (committed bool, err error)) *apiError {
 	var last error
 	for i, rt := range routes {
 		x.endpoint = rt.ep.Name()
 		start := time.Now()
-		committed, err := try(rt)
+		// One span per target tried: the alias, the target, whether it is a
+		// fallback.
+		tctx, span := s.tracer.Start(ctx, "target "+rt.ep.Name(), trace.WithAttributes(
+			attribute.String("khive.model", truncate(x.model)), attribute.String("khive.target.endpoint", rt.ep.Name()),
+			attribute.String("khive.target.model", truncate(rt.model)), attribute.Bool("khive.fallback", i > 0)))
+		committed, err := try(tctx, rt)
+		if err != nil {
+			span.SetStatus(codes.Error, "the target failed")
+		}
+		span.End()
 		x.upstream += time.Since(start)
 		if err == nil || committed {
 			return nil

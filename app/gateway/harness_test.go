@@ -58,7 +58,16 @@ func upstreamEndpoint(up *khivetest.Server, kind string) khive.EndpointConfig {
 func newEnv(t *testing.T, opts ...option_) *env {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	e := startEnv(t, zap.New(core), opts...)
+	e := startEnv(t, zap.New(core), nil, opts...)
+	e.logs = logs
+	return e
+}
+
+// newEnvWithFx is newEnv with more fx options (a tracer provider, say).
+func newEnvWithFx(t *testing.T, fxOpts []fx.Option, opts ...option_) *env {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	e := startEnv(t, zap.New(core), fxOpts, opts...)
 	e.logs = logs
 	return e
 }
@@ -66,10 +75,10 @@ func newEnv(t *testing.T, opts ...option_) *env {
 // newBenchEnv logs as production does: JSON at Info, here to nowhere.
 func newBenchEnv(b *testing.B, opts ...option_) *env {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	return startEnv(b, zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel)), opts...)
+	return startEnv(b, zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel)), nil, opts...)
 }
 
-func startEnv(t testing.TB, log *zap.Logger, opts ...option_) *env {
+func startEnv(t testing.TB, log *zap.Logger, fxOpts []fx.Option, opts ...option_) *env {
 	e := &env{t: t, ups: map[string]*khivetest.Server{}}
 	for _, n := range []string{"up", "other", "anth"} {
 		up := khivetest.New()
@@ -104,7 +113,8 @@ func startEnv(t testing.TB, log *zap.Logger, opts ...option_) *env {
 	for _, o := range opts {
 		o(&cfg, &gcfg)
 	}
-	e.app = fxtest.New(t, fx.Supply(cfg, gcfg, log), fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&e.srv, &e.reg))
+	e.app = fxtest.New(t, append([]fx.Option{fx.Supply(cfg, gcfg, log), fx.NopLogger, khive.Module, gateway.Module,
+		fx.Populate(&e.srv, &e.reg)}, fxOpts...)...)
 	e.app.RequireStart()
 	t.Cleanup(func() { _ = e.app.Stop(context.Background()) })
 	return e

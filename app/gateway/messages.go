@@ -40,7 +40,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *
 		}
 	}
 	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
 		req.Model = rt.model
 		if rt.kind == providers.KindChat {
 			return s.messagesViaChat(ctx, w, rt, req, x)

@@ -45,7 +45,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, x *exchange) 
 		return aerr
 	}
 	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(rt route) (bool, error) {
+	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
 		if rt.kind == providers.KindResponses {
 			m, _ := json.Marshal(rt.model)
 			fields["model"] = m

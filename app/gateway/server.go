@@ -12,6 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
@@ -48,6 +53,7 @@ type Server struct {
 	cut    context.CancelFunc
 
 	upModels *upstreamModels
+	tracer   trace.Tracer
 }
 
 // Params are NewServer's inputs. Depending on the Registry and the shared
@@ -62,6 +68,10 @@ type Params struct {
 	Registry  *fxmodule.Registry
 	Executor  executor.Executor
 	Logger    *zap.Logger `optional:"true"`
+	// TracerProvider and MeterProvider, when the graph has them, receive the
+	// gateway's server spans; else the global providers do.
+	TracerProvider trace.TracerProvider `optional:"true"`
+	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
 // NewServer validates the gateway config against the registry and
@@ -87,8 +97,21 @@ func NewServer(p Params) (*Server, error) {
 	for _, k := range cfg.clientKeys() {
 		s.keys = append(s.keys, []byte(k))
 	}
+	tp, mp := p.TracerProvider, p.MeterProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	s.tracer = tp.Tracer("github.com/khive-go/khive/app/gateway")
+	// A server span per request, W3C trace context taken from the client:
+	// the endpoints' spans are its children, and traceparent goes upstream.
+	handler := otelhttp.NewHandler(s.Handler(), "gateway", otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 	s.srv = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
