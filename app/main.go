@@ -16,6 +16,10 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -53,13 +57,34 @@ func run(args []string, stderr io.Writer) int {
 	}
 	stopTimeout := file.Gateway.WithDefaults().ShutdownTimeout + 10*time.Second
 
-	app := fx.New(
+	tel, err := gateway.NewTelemetry(context.Background(), file.Gateway.Telemetry)
+	if err != nil {
+		fmt.Fprintln(stderr, "telemetry:", err)
+		return 2
+	}
+	var telOpts []fx.Option
+	if tel != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tel.Shutdown(ctx); err != nil {
+				log.Error("telemetry flush failed", zap.Error(err))
+			}
+		}()
+		otel.SetTracerProvider(tel.TracerProvider)
+		otel.SetMeterProvider(tel.MeterProvider)
+		otel.SetTextMapPropagator(propagation.TraceContext{})
+		telOpts = append(telOpts, fx.Supply(fx.Annotate(tel.TracerProvider, fx.As(new(trace.TracerProvider))),
+			fx.Annotate(tel.MeterProvider, fx.As(new(metric.MeterProvider)))))
+		log.Info("telemetry export on")
+	}
+	app := fx.New(append(telOpts,
 		fx.Supply(file.Config, file.Gateway, log),
 		fx.WithLogger(fxmodule.ZapEventLogger),
 		fx.StopTimeout(stopTimeout),
 		khive.Module,
 		gateway.Module,
-	)
+	)...)
 	if err := app.Err(); err != nil {
 		log.Error("gateway could not be built", zap.Error(err))
 		return 1

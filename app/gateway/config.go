@@ -57,6 +57,9 @@ type Config struct {
 	// ModelsTimeout (default 10s).
 	ModelsRefresh time.Duration `yaml:"models_refresh"`
 	ModelsTimeout time.Duration `yaml:"models_timeout"`
+	// Telemetry turns OpenTelemetry export on (off by default; the
+	// OTEL_EXPORTER_OTLP_* variables turn it on too).
+	Telemetry TelemetryConfig `yaml:"telemetry"`
 }
 
 // Target is an endpoint and the model name to send it.
