@@ -3,9 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -16,12 +20,15 @@ import (
 )
 
 // TelemetryConfig turns OpenTelemetry export on (it is off by default):
-// OTLP over HTTP/protobuf to OTLPEndpoint, or, when that is empty, wherever
-// the standard OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ / _METRICS_
-// forms) says. Prometheus /metrics is served either way.
+// OTLP to OTLPEndpoint, or, when that is empty, wherever the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT (or its _TRACES_ / _METRICS_ forms) says.
+// Prometheus /metrics is served either way.
 type TelemetryConfig struct {
-	OTLPEndpoint string `yaml:"otlp_endpoint"` // e.g. http://127.0.0.1:4318
-	ServiceName  string `yaml:"service_name"`  // default khive-gateway
+	OTLPEndpoint string `yaml:"otlp_endpoint"` // e.g. http://127.0.0.1:4318 (http/protobuf) or http://127.0.0.1:4317 (grpc)
+	// Protocol is http/protobuf (the default) or grpc; empty follows
+	// OTEL_EXPORTER_OTLP_PROTOCOL.
+	Protocol    string `yaml:"protocol"`
+	ServiceName string `yaml:"service_name"` // default khive-gateway
 }
 
 // Telemetry is the exporting tracer and meter providers; Shutdown flushes
@@ -34,27 +41,33 @@ type Telemetry struct {
 
 // NewTelemetry builds exporting providers when c or the environment asks
 // for export (the exporters honour the other OTEL_EXPORTER_OTLP_* variables,
-// headers and timeouts included); nil when export is off. It leaves the otel globals alone:
-// the caller decides whether to install them (app/main.go does).
+// headers and timeouts included); nil when export is off. It leaves the
+// otel globals alone: the caller decides whether to install them
+// (app/main.go does).
 func NewTelemetry(ctx context.Context, c TelemetryConfig) (*Telemetry, error) {
-	getenv := os.Getenv // the exporters read the same variables
-	if c.OTLPEndpoint == "" && getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" &&
-		getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == "" {
+	if c.OTLPEndpoint == "" && os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" &&
+		os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == "" {
 		return nil, nil
 	}
-	var topts []otlptracehttp.Option
-	var mopts []otlpmetrichttp.Option
-	if c.OTLPEndpoint != "" {
-		topts = append(topts, otlptracehttp.WithEndpointURL(c.OTLPEndpoint+"/v1/traces"))
-		mopts = append(mopts, otlpmetrichttp.WithEndpointURL(c.OTLPEndpoint+"/v1/metrics"))
+	protocol := c.Protocol
+	if protocol == "" {
+		protocol = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
-	te, err := otlptracehttp.New(ctx, topts...)
+	var (
+		te  sdktrace.SpanExporter
+		me  sdkmetric.Exporter
+		err error
+	)
+	switch protocol {
+	case "", "http/protobuf":
+		te, me, err = httpExporters(ctx, c.OTLPEndpoint)
+	case "grpc":
+		te, me, err = grpcExporters(ctx, c.OTLPEndpoint)
+	default:
+		return nil, fmt.Errorf("gateway.telemetry.protocol: %q is not http/protobuf or grpc", protocol)
+	}
 	if err != nil {
 		return nil, err
-	}
-	me, err := otlpmetrichttp.New(ctx, mopts...)
-	if err != nil {
-		return nil, errors.Join(err, te.Shutdown(ctx))
 	}
 	name := c.ServiceName
 	if name == "" {
@@ -66,4 +79,41 @@ func NewTelemetry(ctx context.Context, c TelemetryConfig) (*Telemetry, error) {
 	return &Telemetry{TracerProvider: tp, MeterProvider: mp, Shutdown: func(ctx context.Context) error {
 		return errors.Join(tp.Shutdown(ctx), mp.Shutdown(ctx))
 	}}, nil
+}
+
+func httpExporters(ctx context.Context, endpoint string) (sdktrace.SpanExporter, sdkmetric.Exporter, error) {
+	var topts []otlptracehttp.Option
+	var mopts []otlpmetrichttp.Option
+	if endpoint != "" {
+		base := strings.TrimSuffix(endpoint, "/")
+		topts = append(topts, otlptracehttp.WithEndpointURL(base+"/v1/traces"))
+		mopts = append(mopts, otlpmetrichttp.WithEndpointURL(base+"/v1/metrics"))
+	}
+	te, err := otlptracehttp.New(ctx, topts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway.telemetry: %w", err)
+	}
+	me, err := otlpmetrichttp.New(ctx, mopts...)
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("gateway.telemetry: %w", err), te.Shutdown(ctx))
+	}
+	return te, me, nil
+}
+
+func grpcExporters(ctx context.Context, endpoint string) (sdktrace.SpanExporter, sdkmetric.Exporter, error) {
+	var topts []otlptracegrpc.Option
+	var mopts []otlpmetricgrpc.Option
+	if endpoint != "" {
+		topts = append(topts, otlptracegrpc.WithEndpointURL(endpoint))
+		mopts = append(mopts, otlpmetricgrpc.WithEndpointURL(endpoint))
+	}
+	te, err := otlptracegrpc.New(ctx, topts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway.telemetry: %w", err)
+	}
+	me, err := otlpmetricgrpc.New(ctx, mopts...)
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("gateway.telemetry: %w", err), te.Shutdown(ctx))
+	}
+	return te, me, nil
 }

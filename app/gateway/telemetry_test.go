@@ -3,13 +3,18 @@ package gateway
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 )
 
 // collector is a loopback OTLP/HTTP receiver that records what arrives.
@@ -74,4 +79,57 @@ func TestTelemetryFollowsOTELEnvironment(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Positive(t, c.paths["POST /v1/traces"])
+}
+
+// grpcCollector receives OTLP trace and metric exports over gRPC on loopback.
+type grpcCollector struct {
+	collectortrace.UnimplementedTraceServiceServer
+	spans, metrics atomic.Int64
+}
+
+func (g *grpcCollector) Export(_ context.Context, r *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	for _, rs := range r.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			g.spans.Add(int64(len(ss.GetSpans())))
+		}
+	}
+	return &collectortrace.ExportTraceServiceResponse{}, nil
+}
+
+type metricsService struct {
+	collectormetrics.UnimplementedMetricsServiceServer
+	g *grpcCollector
+}
+
+func (m metricsService) Export(_ context.Context, r *collectormetrics.ExportMetricsServiceRequest) (*collectormetrics.ExportMetricsServiceResponse, error) {
+	m.g.metrics.Add(int64(len(r.GetResourceMetrics())))
+	return &collectormetrics.ExportMetricsServiceResponse{}, nil
+}
+
+func TestTelemetryExportsOverGRPC(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	g := &grpcCollector{}
+	srv := grpc.NewServer()
+	collectortrace.RegisterTraceServiceServer(srv, g)
+	collectormetrics.RegisterMetricsServiceServer(srv, metricsService{g: g})
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+
+	tel, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: "http://" + lis.Addr().String(), Protocol: "grpc"})
+	require.NoError(t, err)
+	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "chat gpt-test")
+	span.End()
+	counter, err := tel.MeterProvider.Meter("test").Int64Counter("khive.test")
+	require.NoError(t, err)
+	counter.Add(context.Background(), 1)
+	require.NoError(t, tel.Shutdown(context.Background()))
+	assert.Equal(t, int64(1), g.spans.Load())
+	assert.Positive(t, g.metrics.Load())
+}
+
+func TestTelemetryRejectsAnUnknownProtocol(t *testing.T) {
+	_, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: "http://127.0.0.1:1", Protocol: "carrier-pigeon"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gateway.telemetry.protocol")
 }
