@@ -75,7 +75,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiE
 		return badRequest("messages", "messages must be a non-empty array")
 	}
 	x.model = c.model
-	routes, aerr := s.router.resolve(c.model, providers.KindChat, providers.KindMessages)
+	routes, aerr := s.resolve(x, c.model, providers.KindChat, providers.KindMessages)
 	if aerr != nil {
 		return aerr
 	}

@@ -16,9 +16,10 @@ import (
 // Config is the gateway section of the config file.
 type Config struct {
 	Listen string `yaml:"listen"`
-	// Keys are the client keys; empty means no auth, allowed only when
-	// listening on loopback.
-	Keys            []string      `yaml:"keys"`
+	// Keys are the client keys, bare strings or entries with a name,
+	// allowed models and limits (see ClientKey); empty means no auth,
+	// allowed only when listening on loopback.
+	Keys            []ClientKey   `yaml:"keys"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	RequestTimeout  time.Duration `yaml:"request_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -135,8 +136,11 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	} else if len(c.clientKeys()) == 0 && !endpoint.IsLoopback(host) {
+	} else if len(newClientKeys(c.Keys)) == 0 && !endpoint.IsLoopback(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
+	}
+	for i, k := range c.Keys {
+		k.validate(bad, i)
 	}
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")
@@ -211,16 +215,4 @@ func LoadFile(path string) (File, error) {
 		return f, fe
 	}
 	return f, nil
-}
-
-// clientKeys are the non-empty keys: "${KHIVE_GATEWAY_KEY}" with the
-// variable unset means no key, not an empty one.
-func (c Config) clientKeys() []string {
-	var ks []string
-	for _, k := range c.Keys {
-		if k != "" {
-			ks = append(ks, k)
-		}
-	}
-	return ks
 }

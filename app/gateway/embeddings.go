@@ -30,7 +30,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange)
 		return badRequest("encoding_format", "encoding_format must be float or base64")
 	}
 	x.model = req.Model
-	routes, aerr := s.router.resolve(req.Model, providers.KindEmbeddings)
+	routes, aerr := s.resolve(x, req.Model, providers.KindEmbeddings)
 	if aerr != nil {
 		return aerr
 	}

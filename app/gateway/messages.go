@@ -28,7 +28,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, x *exchange) *
 		return badRequest("max_tokens", "max_tokens: Field required and must be > 0")
 	}
 	x.model = req.Model
-	routes, aerr := s.router.resolve(req.Model, providers.KindMessages, providers.KindChat)
+	routes, aerr := s.resolve(x, req.Model, providers.KindMessages, providers.KindChat)
 	if aerr != nil {
 		return aerr
 	}

@@ -13,6 +13,8 @@ type metrics struct {
 	total    *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// keyRequests counts requests by client key name (never the key).
+	keyRequests *prometheus.CounterVec
 }
 
 func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
@@ -32,8 +34,11 @@ func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "khive_gateway_in_flight_requests", Help: "Requests being answered now.",
 		}),
+		keyRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khive_gateway_key_requests_total", Help: "Requests by client key name, model and status.",
+		}, []string{"key", "model", "status"}),
 	}
-	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight)
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests)
 	for _, e := range endpoints {
 		labels := prometheus.Labels{"endpoint": e.Name()}
 		m.reg.MustRegister(

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ type exchange struct {
 	upstream time.Duration
 	cut      string // why a stream was cut after its first byte, "" when it was not
 	format   *clientFormat
+	key      *clientKey // nil without auth
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
@@ -36,14 +36,19 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		// Refusals before the body is read close the connection: a body
 		// that trickles in must not hold it while net/http drains it.
 		var body *deadlineBody
+		key, authorized := s.authorized(r)
+		x.key = key
+		keyHeld := false // the key's limits admitted this request: release them at the end
 		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
 		case s.draining.Load():
 			rw.Header().Set("Connection", "close")
 			aerr = drainingError()
-		case !s.authorized(r):
+		case !authorized:
 			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
+		case key != nil && !s.admitKey(key, &aerr, &keyHeld):
+			rw.Header().Set("Connection", "close")
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			rw.Header().Set("Connection", "close")
 			aerr = tooLarge(s.cfg.MaxBodyBytes)
@@ -60,6 +65,9 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			stopCut()
 			cancel()
 			s.bodies.give(size)
+		}
+		if keyHeld {
+			key.release()
 		}
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
@@ -88,6 +96,9 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		if x.endpoint != "" {
 			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
 		}
+		if key != nil {
+			s.metrics.keyRequests.WithLabelValues(key.name, model, strconv.Itoa(status)).Inc()
+		}
 		s.log.Info("request",
 			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
 			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
@@ -99,22 +110,28 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 // the connection before the answer.
 const statusClientClosed = 499
 
-// authorized checks the client's key in constant time against every key:
-// Authorization with the Bearer scheme in any case (RFC 9110), else
-// x-api-key as Anthropic's clients send it.
-func (s *Server) authorized(r *http.Request) bool {
+// authorized finds the client's key, compared in constant time against
+// every key: Authorization with the Bearer scheme in any case (RFC 9110),
+// else x-api-key as Anthropic's clients send it. Without keys every request
+// is authorized, with no key.
+func (s *Server) authorized(r *http.Request) (*clientKey, bool) {
 	if len(s.keys) == 0 {
-		return true
+		return nil, true
 	}
 	got := r.Header.Get("X-Api-Key")
 	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		got = strings.TrimSpace(token)
 	}
-	match := 0
-	for _, k := range s.keys {
-		match |= subtle.ConstantTimeCompare([]byte(got), k)
-	}
-	return match == 1
+	k := findKey(s.keys, got)
+	return k, k != nil
+}
+
+// admitKey applies the key's own limits: true and *held when they admit
+// the request, false and *aerr set when they refuse it.
+func (s *Server) admitKey(k *clientKey, aerr **apiError, held *bool) bool {
+	*aerr = k.admit(time.Now())
+	*held = *aerr == nil
+	return *held
 }
 
 // statusWriter remembers the status and whether anything was written, and

@@ -40,7 +40,7 @@ func (s *Server) responses(w http.ResponseWriter, r *http.Request, x *exchange) 
 		_ = json.Unmarshal(v, &stream)
 	}
 	x.model = model
-	routes, aerr := s.router.resolve(model, providers.KindResponses, providers.KindChat, providers.KindMessages)
+	routes, aerr := s.resolve(x, model, providers.KindResponses, providers.KindChat, providers.KindMessages)
 	if aerr != nil {
 		return aerr
 	}

@@ -39,7 +39,7 @@ type Server struct {
 	reg     *fxmodule.Registry
 	router  *router
 	metrics *metrics
-	keys    [][]byte
+	keys    []*clientKey
 	bodies  *bodyBudget
 	srv     *http.Server
 	addr    atomic.Pointer[string]
@@ -94,9 +94,7 @@ func NewServer(p Params) (*Server, error) {
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
-	for _, k := range cfg.clientKeys() {
-		s.keys = append(s.keys, []byte(k))
-	}
+	s.keys = newClientKeys(cfg.Keys)
 	tp, mp := p.TracerProvider, p.MeterProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
