@@ -61,6 +61,9 @@ type Config struct {
 	// Telemetry turns OpenTelemetry export on (off by default; the
 	// OTEL_EXPORTER_OTLP_* variables turn it on too).
 	Telemetry TelemetryConfig `yaml:"telemetry"`
+	// Store is where client keys' request limits are counted (default
+	// memory; redis shares them across replicas).
+	Store StoreConfig `yaml:"store"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -139,9 +142,17 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	} else if len(newClientKeys(c.Keys)) == 0 && !endpoint.IsLoopback(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
 	}
+	names := map[string]int{}
 	for i, k := range c.Keys {
 		k.validate(bad, i)
+		if k.Name != "" {
+			if j, dup := names[k.Name]; dup {
+				bad(fmt.Sprintf("keys[%d].name", i), "%q is keys[%d]'s name too", k.Name, j)
+			}
+			names[k.Name] = i
+		}
 	}
+	c.Store.validate(bad)
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")
 	}

@@ -25,7 +25,8 @@ import (
 //	    requests_per_minute: 600      # 429 with Retry-After beyond
 //	    max_concurrency: 8            # requests in progress at once; 429 beyond
 //
-// Limits are held in this process: several replicas each allow them whole.
+// With gateway.store of type redis, requests_per_minute is shared by all
+// replicas; max_concurrency is always counted per replica.
 type ClientKey struct {
 	Key               string   `yaml:"key"`
 	SHA256            string   `yaml:"sha256"`
@@ -102,7 +103,8 @@ type clientKey struct {
 	name     string
 	hash     [sha256.Size]byte
 	models   []string // nil: every model
-	requests *rate.Limiter
+	rpm      int
+	requests *rate.Limiter // the memory store's count
 	maxConc  int64
 	inFlight atomic.Int64
 }
@@ -113,7 +115,7 @@ func newClientKeys(cfg []ClientKey) []*clientKey {
 		if !k.configured() {
 			continue
 		}
-		ck := &clientKey{name: k.Name, models: k.Models, maxConc: int64(k.MaxConcurrency)}
+		ck := &clientKey{name: k.Name, models: k.Models, rpm: k.RequestsPerMinute, maxConc: int64(k.MaxConcurrency)}
 		if ck.name == "" {
 			ck.name = fmt.Sprintf("key-%d", i+1)
 		}
@@ -125,7 +127,7 @@ func newClientKeys(cfg []ClientKey) []*clientKey {
 		if k.RequestsPerMinute > 0 {
 			// GCRA by another name: one request every minute/RPM, a burst of
 			// one second's share (at least one).
-			ck.requests = rate.NewLimiter(rate.Limit(float64(k.RequestsPerMinute)/60), max(1, k.RequestsPerMinute/60))
+			ck.requests = rate.NewLimiter(rate.Limit(float64(k.RequestsPerMinute)/60), ck.burst())
 		}
 		out = append(out, ck)
 	}
@@ -145,26 +147,26 @@ func findKey(keys []*clientKey, got string) *clientKey {
 	return found
 }
 
-// admit takes the key's request-rate token and a concurrency slot, or says
-// why not; release gives the slot back.
+// admit takes a concurrency slot and the key's request-rate token, or
+// says why not; release gives the slot back. It is the memory store.
 func (k *clientKey) admit(now time.Time) *apiError {
-	if k.maxConc > 0 {
-		if k.inFlight.Add(1) > k.maxConc {
-			k.inFlight.Add(-1)
-			return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
-				message: fmt.Sprintf("key %s has %d requests in progress, its max_concurrency", k.name, k.maxConc),
-				header:  retryAfter(time.Second)}
-		}
+	if aerr := k.acquire(); aerr != nil {
+		return aerr
 	}
-	if k.requests != nil {
-		r := k.requests.ReserveN(now, 1)
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			k.release()
-			return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_rate_limit",
-				message: fmt.Sprintf("key %s is over its requests_per_minute; retry after %v", k.name, d.Round(time.Millisecond)),
-				header:  retryAfter(d)}
-		}
+	if aerr := k.rateRefusal(k.requests, now); aerr != nil {
+		k.release()
+		return aerr
+	}
+	return nil
+}
+
+// acquire takes one of the key's max_concurrency slots.
+func (k *clientKey) acquire() *apiError {
+	if k.maxConc > 0 && k.inFlight.Add(1) > k.maxConc {
+		k.inFlight.Add(-1)
+		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
+			message: fmt.Sprintf("key %s has %d requests in progress, its max_concurrency", k.name, k.maxConc),
+			header:  retryAfter(time.Second)}
 	}
 	return nil
 }
@@ -174,6 +176,29 @@ func (k *clientKey) release() {
 		k.inFlight.Add(-1)
 	}
 }
+
+// rateRefusal takes a token from l now, or refuses with when one is due
+// (taking nothing); nil l has no limit.
+func (k *clientKey) rateRefusal(l *rate.Limiter, now time.Time) *apiError {
+	if l == nil {
+		return nil
+	}
+	r := l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return k.overRate(d)
+	}
+	return nil
+}
+
+func (k *clientKey) overRate(d time.Duration) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_rate_limit",
+		message: fmt.Sprintf("key %s is over its requests_per_minute; retry after %v", k.name, d.Round(time.Millisecond)),
+		header:  retryAfter(d)}
+}
+
+// burst is one second's share of the key's rate, at least one.
+func (k *clientKey) burst() int { return max(1, k.rpm/60) }
 
 // allows reports whether the key may use model: an alias or ENDPOINT/MODEL
 // named exactly, ENDPOINT/* for all of an endpoint's models, * for all.

@@ -17,7 +17,7 @@ type metrics struct {
 	keyRequests *prometheus.CounterVec
 }
 
-func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
+func newMetrics(endpoints []*endpoint.Endpoint, store *Store) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -39,6 +39,27 @@ func newMetrics(endpoints []*endpoint.Endpoint) *metrics {
 		}, []string{"key", "model", "status"}),
 	}
 	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests)
+	if store != nil && store.rdb != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "khive_gateway_store_up", Help: "1 while the limit store (redis) answers, 0 while limits are counted locally.",
+			}, func() float64 {
+				if store.failing.Load() {
+					return 0
+				}
+				return 1
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "khive_gateway_store_errors_total", Help: "Limit store (redis) round trips that failed.",
+			}, func() float64 { return float64(store.errs.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "khive_gateway_store_fallback_total", Help: "Key admissions decided without the store, by on_store_error.",
+			}, func() float64 { return float64(store.fallback.Load()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "khive_gateway_store_replicas", Help: "Gateway replicas last seen in the store.",
+			}, func() float64 { return float64(store.replicas.Load()) }),
+		)
+	}
 	for _, e := range endpoints {
 		labels := prometheus.Labels{"endpoint": e.Name()}
 		m.reg.MustRegister(

@@ -47,7 +47,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
-		case key != nil && !s.admitKey(key, &aerr, &keyHeld):
+		case key != nil && !s.admitKey(r.Context(), key, &aerr, &keyHeld):
 			rw.Header().Set("Connection", "close")
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			rw.Header().Set("Connection", "close")
@@ -128,8 +128,8 @@ func (s *Server) authorized(r *http.Request) (*clientKey, bool) {
 
 // admitKey applies the key's own limits: true and *held when they admit
 // the request, false and *aerr set when they refuse it.
-func (s *Server) admitKey(k *clientKey, aerr **apiError, held *bool) bool {
-	*aerr = k.admit(time.Now())
+func (s *Server) admitKey(ctx context.Context, k *clientKey, aerr **apiError, held *bool) bool {
+	*aerr = s.store.admit(ctx, k, time.Now())
 	*held = *aerr == nil
 	return *held
 }

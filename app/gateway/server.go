@@ -28,7 +28,7 @@ import (
 // Module runs the gateway's HTTP server in an fx app beside khive.Module.
 var Module = fx.Module("gateway",
 
-	fx.Provide(NewServer),
+	fx.Provide(NewStore, NewServer),
 	fx.Invoke(func(*Server) {}),
 )
 
@@ -40,6 +40,7 @@ type Server struct {
 	router  *router
 	metrics *metrics
 	keys    []*clientKey
+	store   *Store
 	bodies  *bodyBudget
 	srv     *http.Server
 	addr    atomic.Pointer[string]
@@ -67,7 +68,10 @@ type Params struct {
 	Config    Config
 	Registry  *fxmodule.Registry
 	Executor  executor.Executor
-	Logger    *zap.Logger `optional:"true"`
+	// Store counts client keys' limits; depending on it puts its hooks
+	// first, so it closes after the server has drained.
+	Store  *Store
+	Logger *zap.Logger `optional:"true"`
 	// TracerProvider and MeterProvider, when the graph has them, receive the
 	// gateway's server spans; else the global providers do.
 	TracerProvider trace.TracerProvider `optional:"true"`
@@ -90,7 +94,8 @@ func NewServer(p Params) (*Server, error) {
 		log:     log.Named("gateway"),
 		reg:     p.Registry,
 		router:  &router{reg: p.Registry, aliases: cfg.Models},
-		metrics: newMetrics(p.Registry.All()),
+		metrics: newMetrics(p.Registry.All(), p.Store),
+		store:   p.Store,
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())

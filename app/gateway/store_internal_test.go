@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// redisStore starts a Store on m the way fx would.
+func redisStore(t *testing.T, m *miniredis.Miniredis, onErr string) (*Store, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	lc := fxtest.NewLifecycle(t)
+	s, err := NewStore(StoreParams{Lifecycle: lc, Logger: zap.New(core),
+		Config: Config{Store: StoreConfig{Type: "redis", URL: "redis://" + m.Addr(), OnStoreError: onErr}}})
+	require.NoError(t, err)
+	lc.RequireStart()
+	t.Cleanup(lc.RequireStop)
+	return s, logs
+}
+
+func TestRedisStoreGCRAInFakeTime(t *testing.T) {
+	m := miniredis.RunT(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.SetTime(t0)
+	s, _ := redisStore(t, m, "")
+	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600}})[0] // 10/s, burst 10
+	ctx := context.Background()
+	for i := range 10 {
+		require.Nil(t, s.admit(ctx, k, t0), "burst request %d", i)
+	}
+	refused := s.admit(ctx, k, t0)
+	require.NotNil(t, refused)
+	assert.Equal(t, http.StatusTooManyRequests, refused.status)
+	assert.Equal(t, "100", refused.header.Get("Retry-After-Ms"), "the next request is due in one emission interval")
+
+	// Ten seconds of requests every 10 ms, in Redis's time: 100 admitted.
+	admitted := 0
+	for i := 1; i <= 1000; i++ {
+		m.SetTime(t0.Add(time.Duration(i) * 10 * time.Millisecond))
+		if s.admit(ctx, k, time.Time{}) == nil {
+			admitted++
+		}
+	}
+	assert.Equal(t, 100, admitted)
+	assert.True(t, m.Exists("khive:key:team"), "counted under the key's name, never the key")
+}
+
+func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
+	m := miniredis.RunT(t)
+	s, logs := redisStore(t, m, "allow")
+	s.replicas.Store(2) // as if a second replica had been seen
+	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 240}})[0] // 4/s, burst 4
+	ctx := context.Background()
+
+	m.Close()
+	now := time.Now()
+	admitted := 0
+	for range 10 {
+		if s.admit(ctx, k, now) == nil {
+			admitted++
+		}
+	}
+	assert.Equal(t, 2, admitted, "the local fallback allows the key's burst divided by the replicas")
+	assert.True(t, s.failing.Load())
+	assert.Equal(t, int64(10), s.fallback.Load())
+	assert.Equal(t, 1, logs.FilterMessage("redis failing: limits counted locally").Len(), "logged once per transition")
+
+	require.NoError(t, m.Restart())
+	assert.NotNil(t, s.admit(ctx, k, now), "until a heartbeat finds Redis back, the local count holds")
+	s.beat(ctx) // the heartbeat, every 2 s
+	require.Nil(t, s.admit(ctx, k, now), "Redis back: its count applies again")
+	assert.True(t, m.Exists("khive:key:team"))
+	assert.False(t, s.failing.Load())
+	assert.Equal(t, 1, logs.FilterMessage("redis back: limits shared again").Len())
+}
+
+func TestRedisStoreFailureDeny(t *testing.T) {
+	m := miniredis.RunT(t)
+	s, _ := redisStore(t, m, "deny")
+	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600, MaxConcurrency: 1}})[0]
+	m.Close()
+	refused := s.admit(context.Background(), k, time.Now())
+	require.NotNil(t, refused)
+	assert.Equal(t, http.StatusServiceUnavailable, refused.status)
+	assert.Equal(t, "store_unavailable", refused.code)
+	assert.Equal(t, int64(0), k.inFlight.Load(), "a refusal gives its concurrency slot back")
+	require.NoError(t, m.Restart())
+}
+
+func TestRedisStoreStartFailsClearly(t *testing.T) {
+	m := miniredis.RunT(t)
+	addr := m.Addr()
+	m.Close()
+	lc := fxtest.NewLifecycle(t)
+	_, err := NewStore(StoreParams{Lifecycle: lc, Config: Config{Store: StoreConfig{Type: "redis", URL: "redis://:hunter2@" + addr}}})
+	require.NoError(t, err)
+	err = lc.Start(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gateway.store: redis at "+addr)
+	assert.NotContains(t, err.Error(), "hunter2")
+}
+
+func TestStoreConfigValidation(t *testing.T) {
+	c := Config{Listen: "127.0.0.1:0", Store: StoreConfig{Type: "redis", URL: "http://:hunter2@x", OnStoreError: "maybe", Timeout: -1}}
+	err := c.Validate(nil)
+	require.Error(t, err)
+	for _, f := range []string{"gateway.store.url", "gateway.store.on_store_error", "gateway.store.timeout"} {
+		assert.Contains(t, err.Error(), f)
+	}
+	assert.NotContains(t, err.Error(), "hunter2")
+	assert.True(t, strings.Contains(Config{Listen: "127.0.0.1:0", Store: StoreConfig{Type: "etcd"}}.Validate(nil).Error(), "gateway.store.type"))
+}
