@@ -58,7 +58,7 @@ func TestRedisStoreGCRAInFakeTime(t *testing.T) {
 func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
 	m := miniredis.RunT(t)
 	s, logs := redisStore(t, m, "allow")
-	s.replicas.Store(2) // as if a second replica had been seen
+	s.replicas.Store(2)                                                                  // as if a second replica had been seen
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 240}})[0] // 4/s, burst 4
 	ctx := context.Background()
 
