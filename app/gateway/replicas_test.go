@@ -1,0 +1,167 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+)
+
+// redisServer is a real redis-server on a free loopback port, stopped with
+// the test. .ci/run installs the binary and sets KHIVE_REQUIRE_REDIS, which
+// makes its absence a failure; elsewhere the test is skipped without it.
+type redisServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("KHIVE_REQUIRE_REDIS") != "" {
+			t.Fatal("redis-server not found (apt-get install redis-server)")
+		}
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	r := &redisServer{t: t, bin: bin, port: port}
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d", r.port) }
+
+func (r *redisServer) start() {
+	r.cmd = exec.Command(r.bin, "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	require.NoError(r.t, r.cmd.Start())
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
+	defer c.Close()
+	require.Eventually(r.t, func() bool { return c.Ping(context.Background()).Err() == nil }, 5*time.Second, 10*time.Millisecond)
+}
+
+func (r *redisServer) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// replicas starts n gateways sharing one store, each with the key.
+func replicas(t *testing.T, n int, store gateway.StoreConfig, key gateway.ClientKey) []*env {
+	var es []*env
+	for range n {
+		es = append(es, newEnv(t, withKeys(key), func(_ *khive.Config, g *gateway.Config) { g.Store = store }))
+	}
+	return es
+}
+
+// openLoop sends rate requests a second, spread over the replicas, for d,
+// each on schedule whatever the answers; it returns the statuses by send
+// time and the span from the first send to the last.
+func openLoop(t *testing.T, es []*env, key string, perSecond int, d time.Duration, at func(time.Duration)) (map[int]int, time.Duration) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	n := int(d.Seconds() * float64(perSecond))
+	interval := time.Second / time.Duration(perSecond)
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var hung atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	var last time.Duration
+	for i := range n {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		if at != nil {
+			at(time.Since(start))
+		}
+		last = time.Since(start)
+		e := es[i%len(es)]
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, e.url("/v1/chat/completions"),
+				strings.NewReader(`{"model":"fast","messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(req)
+			if err != nil {
+				hung.Add(1)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			statuses[resp.StatusCode]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	require.Zero(t, hung.Load(), "every request was answered")
+	return statuses, last
+}
+
+func TestReplicasShareAKeyOnRedis(t *testing.T) {
+	r := startRedis(t)
+	key := gateway.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000} // 100/s, burst 100
+	es := replicas(t, 3, gateway.StoreConfig{Type: "redis", URL: r.url()}, key)
+
+	statuses, span := openLoop(t, es, teamKey, 300, 5*time.Second, nil)
+	allowed := 100 + 100*span.Seconds()
+	t.Logf("statuses %v over %v; allowed %.0f", statuses, span.Round(time.Millisecond), allowed)
+	assert.InDelta(t, allowed, float64(statuses[http.StatusOK]), allowed*0.03, "three replicas admit one key's limit, not three")
+	assert.Equal(t, statuses[http.StatusOK]+statuses[http.StatusTooManyRequests], 1500, "nothing but 200 and 429")
+	_, metrics := es[0].get("/metrics")
+	assert.Contains(t, metrics, "khive_gateway_store_replicas 3")
+	assert.Contains(t, metrics, "khive_gateway_store_up 1")
+}
+
+func TestReplicasSurviveRedisRestart(t *testing.T) {
+	r := startRedis(t)
+	key := gateway.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000}
+	es := replicas(t, 3, gateway.StoreConfig{Type: "redis", URL: r.url()}, key)
+
+	var killed, restarted bool
+	var sawDown atomic.Bool
+	statuses, _ := openLoop(t, es, teamKey, 300, 4500*time.Millisecond, func(at time.Duration) {
+		switch {
+		case at > 500*time.Millisecond && !killed:
+			killed = true
+			r.kill()
+		case at > 1500*time.Millisecond && !restarted:
+			restarted = true
+			_, m := es[0].get("/metrics")
+			sawDown.Store(strings.Contains(m, "khive_gateway_store_up 0"))
+			r.start()
+		}
+	})
+	t.Logf("statuses %v", statuses)
+	assert.True(t, sawDown.Load(), "metrics said the store was down")
+	assert.Positive(t, statuses[http.StatusOK])
+	for _, e := range es {
+		_, m := e.get("/metrics")
+		assert.Contains(t, m, "khive_gateway_store_up 1", "a heartbeat found Redis back")
+		assert.NotContains(t, m, "khive_gateway_store_fallback_total 0\n")
+	}
+	// Sharing resumed: the key's count lives in Redis again.
+	c := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(r.url(), "redis://")})
+	defer c.Close()
+	n, err := c.Exists(context.Background(), "khive:key:team").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+}
