@@ -237,7 +237,7 @@ func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time) *apiErro
 	defer cancel()
 	interval := time.Minute / time.Duration(k.rpm)
 	wait, err := gcra.Run(rctx, s.rdb, []string{s.cfg.Prefix + "key:" + k.name},
-		interval.Microseconds(), (interval * time.Duration(k.burst())).Microseconds(), 1).Int64Slice()
+		max(1, interval.Microseconds()), max(1, (interval*time.Duration(k.burst())).Microseconds()), 1).Int64Slice()
 	switch {
 	case err != nil && ctx.Err() != nil:
 		k.release()
