@@ -174,6 +174,9 @@ func (e *Endpoint) UseLoggerIfUnset(l *zap.Logger) {
 // Name is the endpoint's configured name.
 func (e *Endpoint) Name() string { return e.cfg.Name }
 
+// Dialect is how the endpoint reads its provider's answers.
+func (e *Endpoint) Dialect() Dialect { return e.dialect }
+
 // Config is the endpoint's config with defaults applied.
 func (e *Endpoint) Config() Config { return e.cfg }
 

@@ -10,7 +10,7 @@ import (
 // it admitted.
 func (s *Store) AdmitTimed(ctx context.Context, k *TestKey) (time.Duration, bool) {
 	start := time.Now()
-	aerr := s.admit(ctx, k.k, start)
+	aerr := s.admit(ctx, k.k, start, 0)
 	d := time.Since(start)
 	if aerr == nil {
 		k.k.release()

@@ -23,6 +23,7 @@ import (
 //	    sha256: 9f86d08188...         # the key's SHA-256 in hex, instead of key
 //	    models: [fast, "up/*"]        # aliases and ENDPOINT/* patterns; others 403
 //	    requests_per_minute: 600      # 429 with Retry-After beyond
+//	    tokens_per_minute: 100000     # estimated at admission, corrected by usage
 //	    max_concurrency: 8            # requests in progress at once; 429 beyond
 //
 // With gateway.store of type redis, requests_per_minute is shared by all
@@ -33,7 +34,10 @@ type ClientKey struct {
 	Name              string   `yaml:"name"`
 	Models            []string `yaml:"models"`
 	RequestsPerMinute int      `yaml:"requests_per_minute"`
-	MaxConcurrency    int      `yaml:"max_concurrency"`
+	// TokensPerMinute is estimated at admission (a quarter of the body's
+	// bytes) and corrected by the usage each answer reports.
+	TokensPerMinute int `yaml:"tokens_per_minute"`
+	MaxConcurrency  int `yaml:"max_concurrency"`
 }
 
 // UnmarshalYAML takes a bare string as the key, or an entry whose fields
@@ -45,7 +49,7 @@ func (k *ClientKey) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			switch f := n.Content[i].Value; f {
-			case "key", "sha256", "name", "models", "requests_per_minute", "max_concurrency":
+			case "key", "sha256", "name", "models", "requests_per_minute", "tokens_per_minute", "max_concurrency":
 			default:
 				return fmt.Errorf("line %d: field %s not found in a client key", n.Content[i].Line, f)
 			}
@@ -81,7 +85,7 @@ func (k ClientKey) validate(bad func(field, format string, args ...any), i int) 
 			bad(field+".sha256", "want 64 hex digits")
 		}
 	}
-	if !k.configured() && (k.Name != "" || len(k.Models) > 0 || k.RequestsPerMinute != 0 || k.MaxConcurrency != 0) {
+	if !k.configured() && (k.Name != "" || len(k.Models) > 0 || k.RequestsPerMinute != 0 || k.TokensPerMinute != 0 || k.MaxConcurrency != 0) {
 		bad(field, "an entry needs key or sha256")
 	}
 	if k.RequestsPerMinute < 0 {
@@ -89,6 +93,9 @@ func (k ClientKey) validate(bad func(field, format string, args ...any), i int) 
 	}
 	if k.MaxConcurrency < 0 {
 		bad(field+".max_concurrency", "must be >= 0")
+	}
+	if k.TokensPerMinute < 0 {
+		bad(field+".tokens_per_minute", "must be >= 0")
 	}
 	for j, m := range k.Models {
 		if m == "" || (strings.Contains(m, "*") && !strings.HasSuffix(m, "/*") && m != "*") {
@@ -102,11 +109,38 @@ func (k ClientKey) validate(bad func(field, format string, args ...any), i int) 
 type clientKey struct {
 	name     string
 	hash     [sha256.Size]byte
-	models   []string // nil: every model
-	rpm      int
-	requests *rate.Limiter // the memory store's count
+	models   []string    // nil: every model
+	limits   []*keyLimit // requests, then tokens, those configured
 	maxConc  int64
 	inFlight atomic.Int64
+}
+
+// keyLimit is one of a key's rates, counted by GCRA: one unit every
+// minute/perMinute, up to burst at once.
+type keyLimit struct {
+	field     string // the config field, for refusals
+	redisKey  string // under the store's prefix: "key:NAME" or "tok:NAME"
+	perMinute int
+	burst     int
+	local     *rate.Limiter // the memory store's count
+}
+
+func newKeyLimit(field, redisKey string, perMinute, burst int) *keyLimit {
+	return &keyLimit{field: field, redisKey: redisKey, perMinute: perMinute, burst: burst,
+		local: rate.NewLimiter(rate.Limit(float64(perMinute)/60), burst)}
+}
+
+// interval is the time one unit takes to come back.
+func (l *keyLimit) interval() time.Duration { return time.Minute / time.Duration(l.perMinute) }
+
+// cost is what a request spends of l: one request, or its estimated tokens
+// (never more than the burst, so a large request waits rather than never
+// passing).
+func (l *keyLimit) cost(tokens int) int {
+	if l.field == "requests_per_minute" {
+		return 1
+	}
+	return min(max(1, tokens), l.burst)
 }
 
 func newClientKeys(cfg []ClientKey) []*clientKey {
@@ -115,7 +149,7 @@ func newClientKeys(cfg []ClientKey) []*clientKey {
 		if !k.configured() {
 			continue
 		}
-		ck := &clientKey{name: k.Name, models: k.Models, rpm: k.RequestsPerMinute, maxConc: int64(k.MaxConcurrency)}
+		ck := &clientKey{name: k.Name, models: k.Models, maxConc: int64(k.MaxConcurrency)}
 		if ck.name == "" {
 			ck.name = fmt.Sprintf("key-%d", i+1)
 		}
@@ -125,9 +159,12 @@ func newClientKeys(cfg []ClientKey) []*clientKey {
 			ck.hash = sha256.Sum256([]byte(k.Key))
 		}
 		if k.RequestsPerMinute > 0 {
-			// GCRA by another name: one request every minute/RPM, a burst of
-			// one second's share (at least one).
-			ck.requests = rate.NewLimiter(rate.Limit(float64(k.RequestsPerMinute)/60), ck.burst())
+			// A burst of one second's share (at least one request).
+			ck.limits = append(ck.limits, newKeyLimit("requests_per_minute", "key:"+ck.name, k.RequestsPerMinute, max(1, k.RequestsPerMinute/60)))
+		}
+		if k.TokensPerMinute > 0 {
+			// A burst of the whole minute, as providers' token buckets.
+			ck.limits = append(ck.limits, newKeyLimit("tokens_per_minute", "tok:"+ck.name, k.TokensPerMinute, k.TokensPerMinute))
 		}
 		out = append(out, ck)
 	}
@@ -147,17 +184,55 @@ func findKey(keys []*clientKey, got string) *clientKey {
 	return found
 }
 
-// admit takes a concurrency slot and the key's request-rate token, or
-// says why not; release gives the slot back. It is the memory store.
-func (k *clientKey) admit(now time.Time) *apiError {
+// admit takes a concurrency slot and the key's rate limits (tokens as
+// estimated), or says why not; release gives the slot back. It is the
+// memory store.
+func (k *clientKey) admit(now time.Time, tokens int) *apiError {
 	if aerr := k.acquire(); aerr != nil {
 		return aerr
 	}
-	if aerr := k.rateRefusal(k.requests, now); aerr != nil {
+	if aerr := k.reserve(now, tokens, func(l *keyLimit) *rate.Limiter { return l.local }); aerr != nil {
 		k.release()
 		return aerr
 	}
 	return nil
+}
+
+// reserve takes every limit's cost from the limiters of, or none of them:
+// a refusal names the limit that would wait longest and when it is due.
+func (k *clientKey) reserve(now time.Time, tokens int, of func(*keyLimit) *rate.Limiter) *apiError {
+	rs := make([]*rate.Reservation, 0, len(k.limits))
+	var worst time.Duration
+	var which *keyLimit
+	for _, l := range k.limits {
+		r := of(l).ReserveN(now, l.cost(tokens))
+		rs = append(rs, r)
+		if d := r.DelayFrom(now); d > worst {
+			worst, which = d, l
+		}
+	}
+	if which == nil {
+		return nil
+	}
+	for _, r := range rs {
+		r.CancelAt(now)
+	}
+	return k.overRate(which.field, worst)
+}
+
+// charge spends tokens the key used beyond its estimate, as a debt on its
+// token limit (no refusal: the answer is already given).
+func (k *clientKey) charge(now time.Time, tokens int, of func(*keyLimit) *rate.Limiter) {
+	for _, l := range k.limits {
+		if l.field == "tokens_per_minute" && tokens > 0 {
+			of(l).ReserveN(now, min(tokens, l.burst))
+		}
+	}
+}
+
+// tokenLimited reports whether the key has a token limit to correct.
+func (k *clientKey) tokenLimited() bool {
+	return len(k.limits) > 0 && k.limits[len(k.limits)-1].field == "tokens_per_minute"
 }
 
 // acquire takes one of the key's max_concurrency slots.
@@ -177,28 +252,11 @@ func (k *clientKey) release() {
 	}
 }
 
-// rateRefusal takes a token from l now, or refuses with when one is due
-// (taking nothing); nil l has no limit.
-func (k *clientKey) rateRefusal(l *rate.Limiter, now time.Time) *apiError {
-	if l == nil {
-		return nil
-	}
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return k.overRate(d)
-	}
-	return nil
-}
-
-func (k *clientKey) overRate(d time.Duration) *apiError {
+func (k *clientKey) overRate(field string, d time.Duration) *apiError {
 	return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_rate_limit",
-		message: fmt.Sprintf("key %s is over its requests_per_minute; retry after %v", k.name, d.Round(time.Millisecond)),
+		message: fmt.Sprintf("key %s is over its %s; retry after %v", k.name, field, d.Round(time.Millisecond)),
 		header:  retryAfter(d)}
 }
-
-// burst is one second's share of the key's rate, at least one.
-func (k *clientKey) burst() int { return max(1, k.rpm/60) }
 
 // allows reports whether the key may use model: an alias or ENDPOINT/MODEL
 // named exactly, ENDPOINT/* for all of an endpoint's models, * for all.

@@ -57,20 +57,20 @@ func TestClientKeyValidation(t *testing.T) {
 func TestClientKeyRequestRateInFakeTime(t *testing.T) {
 	k := newClientKeys([]ClientKey{{Key: "k", RequestsPerMinute: 120}})[0] // 2/s, burst 2
 	t0 := time.Unix(1_000_000, 0)
-	require.Nil(t, k.admit(t0))
-	require.Nil(t, k.admit(t0))
-	refused := k.admit(t0)
+	require.Nil(t, k.admit(t0, 0))
+	require.Nil(t, k.admit(t0, 0))
+	refused := k.admit(t0, 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, http.StatusTooManyRequests, refused.status)
 	assert.Equal(t, "500", refused.header.Get("Retry-After-Ms"))
 	assert.Equal(t, "1", refused.header.Get("Retry-After"))
-	assert.NotNil(t, k.admit(t0.Add(499*time.Millisecond)), "a refusal takes no token")
-	assert.Nil(t, k.admit(t0.Add(500*time.Millisecond)))
+	assert.NotNil(t, k.admit(t0.Add(499*time.Millisecond), 0), "a refusal takes no token")
+	assert.Nil(t, k.admit(t0.Add(500*time.Millisecond), 0))
 
 	// Over a minute at the limit exactly 120 more are admitted.
 	admitted := 0
 	for i := 1; i <= 6000; i++ { // every 10 ms
-		if k.admit(t0.Add(500*time.Millisecond+time.Duration(i)*10*time.Millisecond)) == nil {
+		if k.admit(t0.Add(500*time.Millisecond+time.Duration(i)*10*time.Millisecond), 0) == nil {
 			admitted++
 		}
 	}
@@ -80,13 +80,13 @@ func TestClientKeyRequestRateInFakeTime(t *testing.T) {
 func TestClientKeyConcurrency(t *testing.T) {
 	k := newClientKeys([]ClientKey{{Key: "k", MaxConcurrency: 2}})[0]
 	now := time.Now()
-	require.Nil(t, k.admit(now))
-	require.Nil(t, k.admit(now))
-	refused := k.admit(now)
+	require.Nil(t, k.admit(now, 0))
+	require.Nil(t, k.admit(now, 0))
+	refused := k.admit(now, 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, "key_concurrency", refused.code)
 	k.release()
-	assert.Nil(t, k.admit(now), "a released slot is free again")
+	assert.Nil(t, k.admit(now, 0), "a released slot is free again")
 }
 
 func TestClientKeyModelPatterns(t *testing.T) {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,4 +95,44 @@ func TestClientKeySlotFreedWhenTheBodyIsRefused(t *testing.T) {
 	}
 	status, _, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[]}`, "Authorization", "Bearer "+teamKey)
 	assert.NotEqual(t, http.StatusTooManyRequests, status, "a refused request gave its concurrency slot back: %s", body)
+}
+
+func TestClientKeyTokensCountedAndLimited(t *testing.T) {
+	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, Name: "team", TokensPerMinute: 60}))
+	ask := func(body string) (int, string) {
+		status, _, resp := e.post("/v1/chat/completions", body, "Authorization", "Bearer "+teamKey)
+		return status, resp
+	}
+	status, resp := ask(`{"model":"fast","messages":[{"role":"user","content":"hello there"}]}`)
+	require.Equal(t, http.StatusOK, status, resp)
+	_, metrics := e.get("/metrics")
+	in1, out1 := keyTokens(t, metrics, "input"), keyTokens(t, metrics, "output")
+	assert.Positive(t, in1, "input tokens from the answer's usage")
+	assert.Positive(t, out1)
+	status, resp = ask(`{"model":"fast","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello again"}]}`)
+	require.Equal(t, http.StatusOK, status, resp)
+
+	_, metrics = e.get("/metrics")
+	assert.Greater(t, keyTokens(t, metrics, "input"), in1, "and from the stream's usage chunk")
+	assert.Greater(t, keyTokens(t, metrics, "output"), out1)
+
+	// A body of ~300 tokens is over what is left of the 60-token minute.
+	status, resp = ask(`{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("word ", 240) + `"}]}`)
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	assert.Contains(t, resp, "tokens_per_minute")
+}
+
+// keyTokens reads khive_gateway_key_tokens_total for key "team", model "fast".
+func keyTokens(t *testing.T, metrics, direction string) float64 {
+	prefix := `khive_gateway_key_tokens_total{direction="` + direction + `",key="team",model="fast"} `
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			var f float64
+			_, err := fmt.Sscan(v, &f)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	t.Fatalf("no %s line in /metrics", prefix)
+	return 0
 }

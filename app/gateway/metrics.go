@@ -15,6 +15,7 @@ type metrics struct {
 	inFlight prometheus.Gauge
 	// keyRequests counts requests by client key name (never the key).
 	keyRequests *prometheus.CounterVec
+	keyTokens   *prometheus.CounterVec
 }
 
 func newMetrics(endpoints []*endpoint.Endpoint, store *Store) *metrics {
@@ -37,8 +38,11 @@ func newMetrics(endpoints []*endpoint.Endpoint, store *Store) *metrics {
 		keyRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "khive_gateway_key_requests_total", Help: "Requests by client key name, model and status.",
 		}, []string{"key", "model", "status"}),
+		keyTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "khive_gateway_key_tokens_total", Help: "Tokens the answers reported, by client key name, model and direction (input, output).",
+		}, []string{"key", "model", "direction"}),
 	}
-	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests)
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens)
 	if store != nil && store.rdb != nil {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/endpoint"
 )
 
 // exchange is one API request's record for the access log and metrics.
@@ -19,6 +21,19 @@ type exchange struct {
 	cut      string // why a stream was cut after its first byte, "" when it was not
 	format   *clientFormat
 	key      *clientKey // nil without auth
+	// usage is what the answer reported (-1 each when it did not).
+	inTokens, outTokens int
+}
+
+// noteUsage keeps the tokens an answer (or a stream's event) reports.
+func (x *exchange) noteUsage(d endpoint.Dialect, body []byte) {
+	a := d.Answer(body)
+	if a.InputTokens >= 0 {
+		x.inTokens = a.InputTokens
+	}
+	if a.OutputTokens >= 0 {
+		x.outTokens = a.OutputTokens
+	}
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
@@ -31,7 +46,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
-		x := &exchange{format: format}
+		x := &exchange{format: format, inTokens: -1, outTokens: -1}
 		var aerr *apiError
 		// Refusals before the body is read close the connection: a body
 		// that trickles in must not hold it while net/http drains it.
@@ -47,7 +62,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
-		case key != nil && !s.admitKey(r.Context(), key, &aerr, &keyHeld):
+		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &keyHeld):
 			rw.Header().Set("Connection", "close")
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			rw.Header().Set("Connection", "close")
@@ -68,6 +83,9 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		}
 		if keyHeld {
 			key.release()
+			if used := max(0, x.inTokens) + max(0, x.outTokens); used > 0 {
+				s.store.charge(key, used-estimateTokens(r))
+			}
 		}
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
@@ -98,6 +116,12 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		}
 		if key != nil {
 			s.metrics.keyRequests.WithLabelValues(key.name, model, strconv.Itoa(status)).Inc()
+			if x.inTokens > 0 {
+				s.metrics.keyTokens.WithLabelValues(key.name, model, "input").Add(float64(x.inTokens))
+			}
+			if x.outTokens > 0 {
+				s.metrics.keyTokens.WithLabelValues(key.name, model, "output").Add(float64(x.outTokens))
+			}
 		}
 		s.log.Info("request",
 			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
@@ -128,10 +152,16 @@ func (s *Server) authorized(r *http.Request) (*clientKey, bool) {
 
 // admitKey applies the key's own limits: true and *held when they admit
 // the request, false and *aerr set when they refuse it.
-func (s *Server) admitKey(ctx context.Context, k *clientKey, aerr **apiError, held *bool) bool {
-	*aerr = s.store.admit(ctx, k, time.Now())
+func (s *Server) admitKey(ctx context.Context, k *clientKey, tokens int, aerr **apiError, held *bool) bool {
+	*aerr = s.store.admit(ctx, k, time.Now(), tokens)
 	*held = *aerr == nil
 	return *held
+}
+
+// estimateTokens is a request's token cost before its body is read: a
+// quarter of its declared length; the answer's usage corrects it.
+func estimateTokens(r *http.Request) int {
+	return int(max(0, r.ContentLength) / 4)
 }
 
 // statusWriter remembers the status and whether anything was written, and

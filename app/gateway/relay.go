@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -55,7 +56,11 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		return rc.Flush()
 	}
 	for ok := first; ok; ok = st.Next() {
-		if write(tr.event(st.Event())) != nil {
+		ev := st.Event()
+		if strings.Contains(ev.Data, `"usage"`) {
+			x.noteUsage(rt.ep.Dialect(), []byte(ev.Data))
+		}
+		if write(tr.event(ev)) != nil {
 			return true, nil // the client left
 		}
 	}

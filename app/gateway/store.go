@@ -102,7 +102,7 @@ type Store struct {
 	fallback atomic.Int64 // admissions decided locally while Redis failed
 
 	mu    sync.Mutex
-	local map[*clientKey]*rate.Limiter // the fallback limiters
+	local map[*keyLimit]*rate.Limiter // the fallback limiters
 
 	stop chan struct{}
 	done chan struct{}
@@ -123,7 +123,7 @@ func NewStore(p StoreParams) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Store{cfg: cfg, log: log.Named("store"), local: map[*clientKey]*rate.Limiter{}}
+	s := &Store{cfg: cfg, log: log.Named("store"), local: map[*keyLimit]*rate.Limiter{}}
 	s.replicas.Store(1)
 	if cfg.Type != "redis" {
 		return s, nil
@@ -216,93 +216,143 @@ func (s *Store) recovered() {
 	}
 }
 
-// admit applies k's limits: its concurrency here, its request rate in the
-// store.
-func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time) *apiError {
+// admit applies k's limits: its concurrency here, its rates (tokens as
+// estimated) in the store, all of them or none.
+func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time, tokens int) *apiError {
 	if s.rdb == nil {
-		return k.admit(now)
+		return k.admit(now, tokens)
 	}
 	if aerr := k.acquire(); aerr != nil {
 		return aerr
 	}
-	if k.rpm == 0 {
+	if len(k.limits) == 0 {
 		return nil
 	}
 	if s.failing.Load() {
 		// Redis failed: decide here until a heartbeat finds it back,
 		// rather than making every request wait out the timeout.
-		return s.withoutStore(k, now)
+		return s.withoutStore(k, now, tokens)
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	interval := time.Minute / time.Duration(k.rpm)
-	wait, err := gcra.Run(rctx, s.rdb, []string{s.cfg.Prefix + "key:" + k.name},
-		max(1, interval.Microseconds()), max(1, (interval*time.Duration(k.burst())).Microseconds()), 1).Int64Slice()
+	res, err := s.runGCRA(rctx, k, false, func(l *keyLimit) int { return l.cost(tokens) })
 	switch {
 	case err != nil && ctx.Err() != nil:
 		k.release()
 		return &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
 	case err != nil:
 		s.failed(err)
-		return s.withoutStore(k, now)
+		return s.withoutStore(k, now, tokens)
 	}
 	s.recovered()
-	if len(wait) == 2 && wait[0] == 0 {
+	if len(res) == 2 && res[0] > 0 && int(res[0]) <= len(k.limits) {
 		k.release()
-		return k.overRate(time.Duration(wait[1]) * time.Microsecond)
+		return k.overRate(k.limits[res[0]-1].field, time.Duration(res[1])*time.Microsecond)
 	}
 	return nil
 }
 
-// gcra is the generic cell rate algorithm in one round trip, on Redis's
-// clock, in whole microseconds (exact in Lua's doubles until the year
-// 2255): the key holds the theoretical arrival time; a request of cost c
-// is admitted when it moves that time no further than the burst tolerance
-// ahead of now. It returns {1, 0} when admitted, {0, wait in µs} when not
-// (taking nothing). Written here rather than taken from redis_rate, whose
-// float seconds admit one request fewer than the burst on Redis's clock,
-// and whose result has no room for a token cost.
+// charge spends the tokens k used beyond its estimate, in the store.
+func (s *Store) charge(k *clientKey, tokens int) {
+	if tokens <= 0 || !k.tokenLimited() {
+		return
+	}
+	if s.rdb == nil || s.failing.Load() {
+		k.charge(time.Now(), tokens, s.limiterOf)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	_, err := s.runGCRA(ctx, k, true, func(l *keyLimit) int {
+		if l.field == "tokens_per_minute" {
+			return min(tokens, l.burst)
+		}
+		return 0
+	})
+	if err != nil {
+		s.failed(err)
+		k.charge(time.Now(), tokens, s.limiterOf)
+	}
+}
+
+// runGCRA runs the script over k's limits with each one's cost.
+func (s *Store) runGCRA(ctx context.Context, k *clientKey, force bool, cost func(*keyLimit) int) ([]int64, error) {
+	keys := make([]string, len(k.limits))
+	args := make([]any, 1, 1+3*len(k.limits))
+	args[0] = 0
+	if force {
+		args[0] = 1
+	}
+	for i, l := range k.limits {
+		keys[i] = s.cfg.Prefix + l.redisKey
+		iv := l.interval()
+		args = append(args, max(1, iv.Microseconds()), max(1, (iv*time.Duration(l.burst)).Microseconds()), cost(l))
+	}
+	return gcra.Run(ctx, s.rdb, keys, args...).Int64Slice()
+}
+
+// gcra is the generic cell rate algorithm over one or more limits in one
+// round trip, on Redis's clock, in whole microseconds (exact in Lua's
+// doubles until the year 2255). Each key holds its theoretical arrival
+// time; a request of cost c is admitted when it moves none of them further
+// than its burst tolerance ahead of now, and then moves them all. ARGV[1]
+// is 1 to charge whatever the wait (usage beyond an estimate); then, per
+// key, its emission interval, tolerance and cost. It returns {0, 0} when
+// admitted, else {the limit that would wait longest (1-based), its wait in
+// µs}, taking nothing. Written here rather than taken from redis_rate,
+// whose float seconds admitted one request fewer than the burst on Redis's
+// clock, and which cannot admit two limits together.
 var gcra = redis.NewScript(`
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval, tolerance, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call("GET", KEYS[1]) or "0")
-if tat < now then tat = now end
-local newtat = tat + interval * cost
-local wait = newtat - tolerance - now
-if wait > 0 then return {0, wait} end
-redis.call("SET", KEYS[1], string.format("%.0f", newtat), "PX", math.ceil((newtat - now) / 1000) + 1)
-return {1, 0}
+local force = ARGV[1] == "1"
+local tats, worst, which = {}, 0, 0
+for i, key in ipairs(KEYS) do
+  local interval, tolerance, cost = tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i]), tonumber(ARGV[3*i+1])
+  local tat = tonumber(redis.call("GET", key) or "0")
+  if tat < now then tat = now end
+  tats[i] = tat + interval * cost
+  local wait = tats[i] - tolerance - now
+  if wait > worst then worst, which = wait, i end
+end
+if worst > 0 and not force then return {which, worst} end
+for i, key in ipairs(KEYS) do
+  redis.call("SET", key, string.format("%.0f", tats[i]), "PX", math.ceil((tats[i] - now) / 1000) + 1)
+end
+return {0, 0}
 `)
 
 // withoutStore decides by on_store_error while Redis fails.
-func (s *Store) withoutStore(k *clientKey, now time.Time) *apiError {
+func (s *Store) withoutStore(k *clientKey, now time.Time, tokens int) *apiError {
 	s.fallback.Add(1)
 	if s.cfg.OnStoreError == "deny" {
 		k.release()
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
 			message: "the gateway cannot count this key's limits right now", header: retryAfter(time.Second)}
 	}
-	if aerr := k.rateRefusal(s.localLimiter(k), now); aerr != nil {
+	if aerr := k.reserve(now, tokens, s.limiterOf); aerr != nil {
 		k.release()
 		return aerr
 	}
 	return nil
 }
 
-// localLimiter is k's fallback while Redis fails: its rate divided by the
-// replicas last seen.
-func (s *Store) localLimiter(k *clientKey) *rate.Limiter {
+// limiterOf is l's fallback while Redis fails: its rate and burst divided
+// by the replicas last seen.
+func (s *Store) limiterOf(l *keyLimit) *rate.Limiter {
+	if s.rdb == nil {
+		return l.local
+	}
 	n := float64(s.replicas.Load())
-	r := rate.Limit(float64(k.rpm) / 60 / n)
+	r := rate.Limit(float64(l.perMinute) / 60 / n)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, ok := s.local[k]
+	lim, ok := s.local[l]
 	if !ok {
-		l = rate.NewLimiter(r, max(1, int(float64(k.burst())/n)))
-		s.local[k] = l
-	} else if l.Limit() != r {
-		l.SetLimit(r)
+		lim = rate.NewLimiter(r, max(1, int(float64(l.burst)/n)))
+		s.local[l] = lim
+	} else if lim.Limit() != r {
+		lim.SetLimit(r)
 	}
-	return l
+	return lim
 }

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/time/rate"
 )
 
 // redisStore starts a Store on m the way fx would.
@@ -36,9 +37,9 @@ func TestRedisStoreGCRAInFakeTime(t *testing.T) {
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600}})[0] // 10/s, burst 10
 	ctx := context.Background()
 	for i := range 10 {
-		require.Nil(t, s.admit(ctx, k, t0), "burst request %d", i)
+		require.Nil(t, s.admit(ctx, k, t0, 0), "burst request %d", i)
 	}
-	refused := s.admit(ctx, k, t0)
+	refused := s.admit(ctx, k, t0, 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, http.StatusTooManyRequests, refused.status)
 	assert.Equal(t, "100", refused.header.Get("Retry-After-Ms"), "the next request is due in one emission interval")
@@ -47,7 +48,7 @@ func TestRedisStoreGCRAInFakeTime(t *testing.T) {
 	admitted := 0
 	for i := 1; i <= 1000; i++ {
 		m.SetTime(t0.Add(time.Duration(i) * 10 * time.Millisecond))
-		if s.admit(ctx, k, time.Time{}) == nil {
+		if s.admit(ctx, k, time.Time{}, 0) == nil {
 			admitted++
 		}
 	}
@@ -66,7 +67,7 @@ func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
 	now := time.Now()
 	admitted := 0
 	for range 10 {
-		if s.admit(ctx, k, now) == nil {
+		if s.admit(ctx, k, now, 0) == nil {
 			admitted++
 		}
 	}
@@ -76,9 +77,9 @@ func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
 	assert.Equal(t, 1, logs.FilterMessage("redis failing: limits counted locally").Len(), "logged once per transition")
 
 	require.NoError(t, m.Restart())
-	assert.NotNil(t, s.admit(ctx, k, now), "until a heartbeat finds Redis back, the local count holds")
+	assert.NotNil(t, s.admit(ctx, k, now, 0), "until a heartbeat finds Redis back, the local count holds")
 	s.beat(ctx) // the heartbeat, every 2 s
-	require.Nil(t, s.admit(ctx, k, now), "Redis back: its count applies again")
+	require.Nil(t, s.admit(ctx, k, now, 0), "Redis back: its count applies again")
 	assert.True(t, m.Exists("khive:key:team"))
 	assert.False(t, s.failing.Load())
 	assert.Equal(t, 1, logs.FilterMessage("redis back: limits shared again").Len())
@@ -89,7 +90,7 @@ func TestRedisStoreFailureDeny(t *testing.T) {
 	s, _ := redisStore(t, m, "deny")
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600, MaxConcurrency: 1}})[0]
 	m.Close()
-	refused := s.admit(context.Background(), k, time.Now())
+	refused := s.admit(context.Background(), k, time.Now(), 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, http.StatusServiceUnavailable, refused.status)
 	assert.Equal(t, "store_unavailable", refused.code)
@@ -119,4 +120,47 @@ func TestStoreConfigValidation(t *testing.T) {
 	}
 	assert.NotContains(t, err.Error(), "hunter2")
 	assert.True(t, strings.Contains(Config{Listen: "127.0.0.1:0", Store: StoreConfig{Type: "etcd"}}.Validate(nil).Error(), "gateway.store.type"))
+}
+
+func TestRedisStoreAdmitsBothLimitsOrNeither(t *testing.T) {
+	m := miniredis.RunT(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.SetTime(t0)
+	s, _ := redisStore(t, m, "")
+	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 120, TokensPerMinute: 600}})[0] // burst 2 requests, 600 tokens
+	ctx := context.Background()
+
+	require.Nil(t, s.admit(ctx, k, t0, 500))
+	refused := s.admit(ctx, k, t0, 200)
+	require.NotNil(t, refused, "500 + 200 tokens is over the 600 burst")
+	assert.Contains(t, refused.message, "tokens_per_minute")
+	assert.Equal(t, "10000", refused.header.Get("Retry-After-Ms"), "100 tokens short at 10 tokens/s")
+	require.Nil(t, s.admit(ctx, k, t0, 50), "the refused request took no request token")
+	refused = s.admit(ctx, k, t0, 10)
+	require.NotNil(t, refused)
+	assert.Contains(t, refused.message, "requests_per_minute")
+
+	// Usage beyond the estimate is charged whatever the wait.
+	s.charge(k, 600)
+	m.SetTime(t0.Add(time.Second)) // a request token is back; the tokens owe 550 + 600 + 1 - 600 - 10
+	refused = s.admit(ctx, k, time.Time{}, 1)
+	require.NotNil(t, refused)
+	assert.Contains(t, refused.message, "tokens_per_minute")
+	assert.Equal(t, "54100", refused.header.Get("Retry-After-Ms"))
+}
+
+func TestMemoryTokenLimitEstimatesThenCharges(t *testing.T) {
+	k := newClientKeys([]ClientKey{{Key: "k", TokensPerMinute: 600}})[0] // 10 tokens/s, burst 600
+	t0 := time.Unix(1_000_000, 0)
+	require.Nil(t, k.admit(t0, 500))
+	refused := k.admit(t0, 200)
+	require.NotNil(t, refused)
+	assert.Equal(t, "10000", refused.header.Get("Retry-After-Ms"))
+	require.Nil(t, k.admit(t0, 100))
+	local := func(l *keyLimit) *rate.Limiter { return l.local }
+	k.charge(t0, 300, local) // the answers used 300 more than estimated
+	refused = k.admit(t0.Add(10*time.Second), 1)
+	require.NotNil(t, refused, "the debt holds the next request")
+	assert.Equal(t, "20100", refused.header.Get("Retry-After-Ms"))
+	assert.Nil(t, k.admit(t0.Add(31*time.Second), 0), "no estimate: one token, due by then")
 }
