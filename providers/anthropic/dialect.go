@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/khive-go/khive/endpoint"
@@ -24,4 +25,17 @@ func (dialect) Retryable(status int) bool {
 
 func (dialect) Overloaded(status int) bool {
 	return status == StatusOverloaded || status == http.StatusServiceUnavailable
+}
+
+// Answer reads a message, or a stream's message_start event (whose message
+// is nested and carries the input tokens) as the message it starts.
+func (dialect) Answer(body []byte) endpoint.Answer {
+	var ev struct {
+		Type    string          `json:"type"`
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(body, &ev) == nil && ev.Type == "message_start" && len(ev.Message) > 0 {
+		body = ev.Message
+	}
+	return endpoint.GenericDialect{}.Answer(body)
 }
