@@ -38,6 +38,18 @@ func newCollector(t *testing.T) (*collector, *httptest.Server) {
 	return c, srv
 }
 
+// emitAndFlush records one span and one counter, then shuts the
+// providers down, which must export both.
+func emitAndFlush(t *testing.T, tel *Telemetry) {
+	t.Helper()
+	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "chat gpt-test")
+	span.End()
+	counter, err := tel.MeterProvider.Meter("test").Int64Counter("khive.test")
+	require.NoError(t, err)
+	counter.Add(context.Background(), 1)
+	require.NoError(t, tel.Shutdown(context.Background()))
+}
+
 func TestTelemetryOffByDefault(t *testing.T) {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"} {
 		t.Setenv(k, "")
@@ -52,14 +64,7 @@ func TestTelemetryExportsSpansAndMetrics(t *testing.T) {
 	tel, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: srv.URL})
 	require.NoError(t, err)
 	require.NotNil(t, tel)
-
-	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "chat gpt-test")
-	span.End()
-	counter, err := tel.MeterProvider.Meter("test").Int64Counter("khive.test")
-	require.NoError(t, err)
-	counter.Add(context.Background(), 3)
-
-	require.NoError(t, tel.Shutdown(context.Background()))
+	emitAndFlush(t, tel)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Positive(t, c.paths["POST /v1/traces"], "span batch flushed on Shutdown")
@@ -73,9 +78,7 @@ func TestTelemetryFollowsOTELEnvironment(t *testing.T) {
 	tel, err := NewTelemetry(context.Background(), TelemetryConfig{})
 	require.NoError(t, err)
 	require.NotNil(t, tel, "OTEL_EXPORTER_OTLP_ENDPOINT turns export on")
-	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "s")
-	span.End()
-	require.NoError(t, tel.Shutdown(context.Background()))
+	emitAndFlush(t, tel)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Positive(t, c.paths["POST /v1/traces"])
@@ -118,12 +121,7 @@ func TestTelemetryExportsOverGRPC(t *testing.T) {
 
 	tel, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: "http://" + lis.Addr().String(), Protocol: "grpc"})
 	require.NoError(t, err)
-	_, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "chat gpt-test")
-	span.End()
-	counter, err := tel.MeterProvider.Meter("test").Int64Counter("khive.test")
-	require.NoError(t, err)
-	counter.Add(context.Background(), 1)
-	require.NoError(t, tel.Shutdown(context.Background()))
+	emitAndFlush(t, tel)
 	assert.Equal(t, int64(1), g.spans.Load())
 	assert.Positive(t, g.metrics.Load())
 }
