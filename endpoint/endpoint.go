@@ -43,6 +43,7 @@ type Endpoint struct {
 	breaker    *breaker
 	cache      *cache
 	adaptive   []*executor.AdaptiveLimiter
+	shared     executor.SharedLimiter
 	learns     bool // answers are fed back to the limits
 
 	state    atomic.Int32
@@ -242,6 +243,9 @@ func (e *Endpoint) Start(ctx context.Context) error {
 	opts := []executor.Option{executor.WithLogger(e.rawLog)}
 	for _, a := range e.adaptive {
 		opts = append(opts, executor.WithAdaptiveLimiter(a))
+	}
+	if e.shared != nil {
+		opts = append(opts, executor.WithSharedLimiter(e.shared))
 	}
 	pool, err := executor.New(e.cfg.Limits.executorConfig(e.cfg.Name), opts...)
 	if err != nil {

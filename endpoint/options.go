@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/khive-go/khive/executor"
 )
 
 // Option configures an Endpoint beyond its Config.
@@ -59,4 +61,11 @@ func withRand(f func() float64) Option {
 // withSleep replaces the retry wait (tests record waits instead of sleeping).
 func withSleep(f func(ctx context.Context, d time.Duration) error) Option {
 	return optionFunc(func(e *Endpoint) { e.sleep = f })
+}
+
+// WithSharedLimiter makes every attempt wait on l too: a limit shared with
+// other processes calling the same provider (the gateway's Redis store
+// gives one per endpoint with configured rates).
+func WithSharedLimiter(l executor.SharedLimiter) Option {
+	return optionFunc(func(e *Endpoint) { e.shared = l })
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -21,6 +22,12 @@ type Registry struct {
 	byName map[string]*endpoint.Endpoint
 	names  []string
 	stop   *shutdown
+}
+
+// SharedLimits gives an endpoint a rate limit shared with other processes
+// calling the same provider; For returns nil for an endpoint without one.
+type SharedLimits interface {
+	For(cfg endpoint.Config) executor.SharedLimiter
 }
 
 // RegistryParams are NewRegistry's inputs.
@@ -33,6 +40,9 @@ type RegistryParams struct {
 	// endpoints' spans and metrics; else the global providers do.
 	TracerProvider trace.TracerProvider `optional:"true"`
 	MeterProvider  metric.MeterProvider `optional:"true"`
+	// SharedLimits, when the graph has one, gives each configured endpoint
+	// a limit shared with other processes (the gateway's Redis store).
+	SharedLimits SharedLimits `optional:"true"`
 	// Endpoints are the user's own, built with endpoint.New; the registry
 	// gives them the same hooks.
 	Endpoints []*endpoint.Endpoint `group:"khive.endpoints"`
@@ -56,7 +66,13 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 		opts = append(opts, endpoint.WithMeterProvider(p.MeterProvider))
 	}
 	for name, cfg := range cfgs {
-		e, err := providers.NewEndpoint(cfg, opts...)
+		eopts := opts
+		if p.SharedLimits != nil {
+			if l := p.SharedLimits.For(cfg); l != nil {
+				eopts = append(slices.Clip(opts), endpoint.WithSharedLimiter(l))
+			}
+		}
+		e, err := providers.NewEndpoint(cfg, eopts...)
 		if err != nil {
 			return nil, err
 		}

@@ -82,6 +82,15 @@ func replicas(t *testing.T, n int, store gateway.StoreConfig, key gateway.Client
 // each on schedule whatever the answers; it returns the statuses by send
 // time and the span from the first send to the last.
 func openLoop(t *testing.T, es []*env, key string, perSecond int, d time.Duration, at func(time.Duration)) (map[int]int, time.Duration) {
+	return openLoopAs(t, es, key, "fast", perSecond, d, at)
+}
+
+// openLoopModel is openLoop with the plain client key, to model.
+func openLoopModel(t *testing.T, es []*env, model string, perSecond int, d time.Duration) (map[int]int, time.Duration) {
+	return openLoopAs(t, es, teamKey, model, perSecond, d, nil)
+}
+
+func openLoopAs(t *testing.T, es []*env, key, model string, perSecond int, d time.Duration, at func(time.Duration)) (map[int]int, time.Duration) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	n := int(d.Seconds() * float64(perSecond))
 	interval := time.Second / time.Duration(perSecond)
@@ -100,7 +109,7 @@ func openLoop(t *testing.T, es []*env, key string, perSecond int, d time.Duratio
 		e := es[i%len(es)]
 		wg.Go(func() {
 			req, _ := http.NewRequest(http.MethodPost, e.url("/v1/chat/completions"),
-				strings.NewReader(`{"model":"fast","messages":[{"role":"user","content":"hi"}]}`))
+				strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
 			req.Header.Set("Authorization", "Bearer "+key)
 			resp, err := client.Do(req)
 			if err != nil {
@@ -198,4 +207,29 @@ func BenchmarkKeyAdmission(b *testing.B) {
 		r := startRedis(b)
 		run(b, gateway.StoreConfig{Type: "redis", URL: r.url()})
 	})
+}
+
+func TestReplicasShareAnEndpointsLimitOnRedis(t *testing.T) {
+	r := startRedis(t)
+	var es []*env
+	for range 3 {
+		es = append(es, newEnv(t, withKeys(gateway.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
+			g.Store = gateway.StoreConfig{Type: "redis", URL: r.url()}
+			up := c.Endpoints["up"]
+			up.Limits.RequestsPerMinute, up.Limits.Burst, up.Limits.MaxWait = 6000, 100, 300*time.Millisecond // 100/s for all replicas
+			c.Endpoints["up"] = up
+		}))
+	}
+	statuses, span := openLoopModel(t, es, "up/gpt-4o-mini", 300, 3*time.Second)
+	var upstream int64
+	for _, e := range es {
+		upstream += e.ups["up"].Requests()
+	}
+	// Bookings up to nine tenths of max_wait ahead are served after the last send.
+	low, high := 100+100*span.Seconds()*0.97, 100+100*(span.Seconds()+0.27)*1.03
+	t.Logf("statuses %v over %v; upstream saw %d (allowed %.0f..%.0f)", statuses, span.Round(time.Millisecond), upstream, low, high)
+	assert.GreaterOrEqual(t, float64(upstream), low)
+	assert.LessOrEqual(t, float64(upstream), high, "three replicas send the provider one endpoint's limit, not three")
+	assert.Equal(t, int(upstream), statuses[http.StatusOK])
+	assert.Equal(t, 900, statuses[http.StatusOK]+statuses[http.StatusTooManyRequests], "shed requests get 429")
 }

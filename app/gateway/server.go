@@ -28,7 +28,7 @@ import (
 // Module runs the gateway's HTTP server in an fx app beside khive.Module.
 var Module = fx.Module("gateway",
 
-	fx.Provide(NewStore, NewServer),
+	fx.Provide(NewStore, NewServer, sharedLimits),
 	fx.Invoke(func(*Server) {}),
 )
 
@@ -198,4 +198,13 @@ func (s *Server) String() string {
 // Format prints String under every verb, never the keys the server holds.
 func (s *Server) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
+}
+
+// sharedLimits hands khive's registry the Redis store, so that endpoints
+// with configured rates share them across replicas; none with memory.
+func sharedLimits(s *Store) fxmodule.SharedLimits {
+	if s.rdb == nil {
+		return nil
+	}
+	return s
 }

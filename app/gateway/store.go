@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -16,7 +17,13 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/fxmodule"
 )
+
+var _ fxmodule.SharedLimits = (*Store)(nil)
 
 // StoreConfig is where client keys' request limits are counted: memory
 // (the default: each process counts its own) or redis (every replica
@@ -235,7 +242,7 @@ func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time, tokens i
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	res, err := s.runGCRA(rctx, k, false, func(l *keyLimit) int { return l.cost(tokens) })
+	res, err := s.runGCRA(rctx, k.limits, false, func(l *keyLimit) int { return l.cost(tokens) })
 	switch {
 	case err != nil && ctx.Err() != nil:
 		k.release()
@@ -245,9 +252,9 @@ func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time, tokens i
 		return s.withoutStore(k, now, tokens)
 	}
 	s.recovered()
-	if len(res) == 2 && res[0] > 0 && int(res[0]) <= len(k.limits) {
+	if len(res) == 3 && res[0] == 0 && res[1] > 0 && int(res[1]) <= len(k.limits) {
 		k.release()
-		return k.overRate(k.limits[res[0]-1].field, time.Duration(res[1])*time.Microsecond)
+		return k.overRate(k.limits[res[1]-1].field, time.Duration(res[2])*time.Microsecond)
 	}
 	return nil
 }
@@ -263,7 +270,7 @@ func (s *Store) charge(k *clientKey, tokens int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
 	defer cancel()
-	_, err := s.runGCRA(ctx, k, true, func(l *keyLimit) int {
+	_, err := s.runGCRA(ctx, k.limits, true, func(l *keyLimit) int {
 		if l.field == "tokens_per_minute" {
 			return min(tokens, l.burst)
 		}
@@ -275,15 +282,16 @@ func (s *Store) charge(k *clientKey, tokens int) {
 	}
 }
 
-// runGCRA runs the script over k's limits with each one's cost.
-func (s *Store) runGCRA(ctx context.Context, k *clientKey, force bool, cost func(*keyLimit) int) ([]int64, error) {
-	keys := make([]string, len(k.limits))
-	args := make([]any, 1, 1+3*len(k.limits))
+// runGCRA runs the script over limits with each one's cost; book takes
+// them whatever the wait.
+func (s *Store) runGCRA(ctx context.Context, limits []*keyLimit, book bool, cost func(*keyLimit) int) ([]int64, error) {
+	keys := make([]string, len(limits))
+	args := make([]any, 1, 1+3*len(limits))
 	args[0] = 0
-	if force {
+	if book {
 		args[0] = 1
 	}
-	for i, l := range k.limits {
+	for i, l := range limits {
 		keys[i] = s.cfg.Prefix + l.redisKey
 		iv := l.interval()
 		args = append(args, max(1, iv.Microseconds()), max(1, (iv*time.Duration(l.burst)).Microseconds()), cost(l))
@@ -296,10 +304,10 @@ func (s *Store) runGCRA(ctx context.Context, k *clientKey, force bool, cost func
 // doubles until the year 2255). Each key holds its theoretical arrival
 // time; a request of cost c is admitted when it moves none of them further
 // than its burst tolerance ahead of now, and then moves them all. ARGV[1]
-// is 1 to charge whatever the wait (usage beyond an estimate); then, per
-// key, its emission interval, tolerance and cost. It returns {0, 0} when
-// admitted, else {the limit that would wait longest (1-based), its wait in
-// µs}, taking nothing. Written here rather than taken from redis_rate,
+// is 1 to book whatever the wait (usage beyond an estimate; a reservation
+// for a time to come); then, per key, its emission interval, tolerance and
+// cost. It returns {booked (1 or 0), the limit that waits longest
+// (1-based, 0 for none), its wait in µs}; a refusal takes nothing. Written here rather than taken from redis_rate,
 // whose float seconds admitted one request fewer than the burst on Redis's
 // clock, and which cannot admit two limits together.
 var gcra = redis.NewScript(`
@@ -315,11 +323,27 @@ for i, key in ipairs(KEYS) do
   local wait = tats[i] - tolerance - now
   if wait > worst then worst, which = wait, i end
 end
-if worst > 0 and not force then return {which, worst} end
+if worst > 0 and not force then return {0, which, worst} end
 for i, key in ipairs(KEYS) do
   redis.call("SET", key, string.format("%.0f", tats[i]), "PX", math.ceil((tats[i] - now) / 1000) + 1)
 end
-return {0, 0}
+return {1, which, worst}
+`)
+
+// ungcra gives back what a booked reservation took: ARGV[i] µs off
+// KEYS[i]'s theoretical arrival time.
+var ungcra = redis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call("GET", key) or "0") - tonumber(ARGV[i])
+  if tat > now then
+    redis.call("SET", key, string.format("%.0f", tat), "PX", math.ceil((tat - now) / 1000) + 1)
+  else
+    redis.call("DEL", key)
+  end
+end
+return 0
 `)
 
 // withoutStore decides by on_store_error while Redis fails.
@@ -355,4 +379,104 @@ func (s *Store) limiterOf(l *keyLimit) *rate.Limiter {
 		lim.SetLimit(r)
 	}
 	return lim
+}
+
+// For gives an endpoint with configured rates (and not adaptive) a limit
+// shared by every replica on this Redis; nil otherwise, and with the
+// memory store. It makes Store a fxmodule.SharedLimits.
+func (s *Store) For(cfg endpoint.Config) executor.SharedLimiter {
+	l := cfg.Limits
+	if s.rdb == nil || l.Adaptive || (l.RequestsPerMinute <= 0 && l.TokensPerMinute <= 0) {
+		return nil
+	}
+	sh := &sharedEndpoint{s: s}
+	if l.RequestsPerMinute > 0 {
+		sh.limits = append(sh.limits, newKeyLimit("requests_per_minute", "ep:req:"+cfg.Name,
+			max(1, int(math.Ceil(l.RequestsPerMinute))), max(1, l.Burst)))
+	}
+	if l.TokensPerMinute > 0 {
+		tpm := max(1, int(math.Ceil(l.TokensPerMinute)))
+		sh.limits = append(sh.limits, newKeyLimit("tokens_per_minute", "ep:tok:"+cfg.Name, tpm, tpm))
+	}
+	return sh
+}
+
+// sharedEndpoint is one endpoint's configured rates in Redis.
+type sharedEndpoint struct {
+	s      *Store
+	limits []*keyLimit
+}
+
+// Reserve books the request and its tokens in Redis, for now or a time to
+// come; while Redis fails, in local limiters at rate / replicas.
+func (sh *sharedEndpoint) Reserve(now time.Time, _ string, cost int) (executor.SharedReservation, error) {
+	s := sh.s
+	costOf := func(l *keyLimit) int { return l.cost(cost) }
+	if !s.failing.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		res, err := s.runGCRA(ctx, sh.limits, true, costOf)
+		cancel()
+		if err == nil && len(res) == 3 {
+			s.recovered()
+			back := make([]int64, len(sh.limits))
+			for i, l := range sh.limits {
+				back[i] = max(1, l.interval().Microseconds()) * int64(costOf(l))
+			}
+			return &redisReservation{sh: sh, due: now.Add(time.Duration(max(0, res[2])) * time.Microsecond), back: back}, nil
+		}
+		if err != nil {
+			s.failed(err)
+		}
+	}
+	s.fallback.Add(1)
+	rs := make(localReservations, 0, len(sh.limits))
+	for _, l := range sh.limits {
+		rs = append(rs, s.limiterOf(l).ReserveN(now, costOf(l)))
+	}
+	return rs, nil
+}
+
+// redisReservation is a booking in Redis; cancelling gives it back.
+type redisReservation struct {
+	sh   *sharedEndpoint
+	due  time.Time
+	back []int64 // µs per limit
+	done bool
+}
+
+func (r *redisReservation) DelayFrom(now time.Time) time.Duration { return max(0, r.due.Sub(now)) }
+
+func (r *redisReservation) CancelAt(now time.Time) {
+	if r.done || !r.due.After(now) {
+		return
+	}
+	r.done = true
+	s := r.sh.s
+	keys := make([]string, len(r.sh.limits))
+	args := make([]any, len(r.back))
+	for i, l := range r.sh.limits {
+		keys[i], args[i] = s.cfg.Prefix+l.redisKey, r.back[i]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if err := ungcra.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		s.failed(err)
+	}
+}
+
+// localReservations are the fallback's, one per limit.
+type localReservations []*rate.Reservation
+
+func (rs localReservations) DelayFrom(now time.Time) time.Duration {
+	var d time.Duration
+	for _, r := range rs {
+		d = max(d, r.DelayFrom(now))
+	}
+	return d
+}
+
+func (rs localReservations) CancelAt(now time.Time) {
+	for _, r := range rs {
+		r.CancelAt(now)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/khive-go/khive/endpoint"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx/fxtest"
@@ -163,4 +164,43 @@ func TestMemoryTokenLimitEstimatesThenCharges(t *testing.T) {
 	require.NotNil(t, refused, "the debt holds the next request")
 	assert.Equal(t, "20100", refused.header.Get("Retry-After-Ms"))
 	assert.Nil(t, k.admit(t0.Add(31*time.Second), 0), "no estimate: one token, due by then")
+}
+
+func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
+	m := miniredis.RunT(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.SetTime(t0)
+	a, _ := redisStore(t, m, "")
+	b, _ := redisStore(t, m, "")
+	cfg := endpoint.Config{Name: "up", Limits: endpoint.Limits{RequestsPerMinute: 600, Burst: 10, TokensPerMinute: 6000}}
+	la, lb := a.For(cfg), b.For(cfg)
+	require.NotNil(t, la)
+	require.NotNil(t, lb)
+
+	// Ten requests of 10 tokens through either replica fit the burst; the
+	// eleventh is booked one interval (100 ms) ahead.
+	for i := range 10 {
+		l := la
+		if i%2 == 1 {
+			l = lb
+		}
+		r, err := l.Reserve(t0, "", 10)
+		require.NoError(t, err)
+		assert.Zero(t, r.DelayFrom(t0), "request %d", i)
+	}
+	r, err := lb.Reserve(t0, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, 100*time.Millisecond, r.DelayFrom(t0))
+	r.CancelAt(t0)
+	r, err = la.Reserve(t0, "", 10)
+	require.NoError(t, err)
+	assert.Equal(t, 100*time.Millisecond, r.DelayFrom(t0), "the cancelled booking was given back")
+
+	// Tokens: 5900 more is a minute's worth beyond the 6000 burst's remainder.
+	r, err = la.Reserve(t0, "", 6000)
+	require.NoError(t, err)
+	assert.Greater(t, r.DelayFrom(t0), 100*time.Millisecond, "the token limit books later than the request limit")
+
+	assert.Nil(t, a.For(endpoint.Config{Name: "free"}), "no configured rates: nothing shared")
+	assert.Nil(t, a.For(endpoint.Config{Name: "learns", Limits: endpoint.Limits{RequestsPerMinute: 60, Burst: 1, Adaptive: true}}))
 }

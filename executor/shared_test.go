@@ -1,0 +1,77 @@
+package executor_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// sharedFake books one request every 100 ms, as a store shared with other
+// processes would, and records costs and cancellations.
+type sharedFake struct {
+	mu        sync.Mutex
+	next      time.Time
+	costs     []int
+	cancelled int
+}
+
+type sharedRes struct {
+	f   *sharedFake
+	due time.Time
+}
+
+func (f *sharedFake) Reserve(now time.Time, _ string, cost int) (executor.SharedReservation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	due := f.next
+	if due.Before(now) {
+		due = now
+	}
+	f.next = due.Add(100 * time.Millisecond)
+	f.costs = append(f.costs, cost)
+	return &sharedRes{f, due}, nil
+}
+
+func (r *sharedRes) DelayFrom(now time.Time) time.Duration { return max(0, r.due.Sub(now)) }
+func (r *sharedRes) CancelAt(time.Time) {
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	r.f.cancelled++
+	r.f.next = r.f.next.Add(-100 * time.Millisecond)
+}
+
+// run waits for one no-op task.
+func run(p *executor.Pool, opts ...executor.TaskOption) error {
+	_, err := executor.Do(context.Background(), p, func(context.Context) (struct{}, error) { return struct{}{}, nil }, opts...)
+	return err
+}
+
+func TestSharedLimiterPacesTasksAndIsCancelledOnRefusal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &sharedFake{}
+		p := newStarted(t, executor.Config{MaxWait: time.Second}, executor.WithSharedLimiter(f))
+		start := time.Now()
+		var when []time.Duration
+		for range 3 {
+			require.NoError(t, run(p, executor.Cost(7)))
+			when = append(when, time.Since(start))
+		}
+		assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond}, when, "each task waited for its shared booking")
+		assert.Equal(t, []int{7, 7, 7}, f.costs)
+
+		// A booking beyond nine tenths of MaxWait is refused and given back.
+		f.mu.Lock()
+		f.next = time.Now().Add(2 * time.Second)
+		f.mu.Unlock()
+		err := run(p)
+		require.ErrorIs(t, err, executor.ErrOverloaded)
+		assert.Equal(t, 1, f.cancelled)
+	})
+}
