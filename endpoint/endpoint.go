@@ -175,6 +175,16 @@ func (e *Endpoint) UseLoggerIfUnset(l *zap.Logger) {
 // Name is the endpoint's configured name.
 func (e *Endpoint) Name() string { return e.cfg.Name }
 
+// SetAdaptiveShare makes an adaptive endpoint claim part f of what the
+// provider's headers say (executor.AdaptiveLimiter.SetShare): 1/N when N
+// processes call the provider with one key. It does nothing to an endpoint
+// that is not adaptive.
+func (e *Endpoint) SetAdaptiveShare(f float64) {
+	for _, a := range e.adaptive {
+		a.SetShare(f)
+	}
+}
+
 // Dialect is how the endpoint reads its provider's answers.
 func (e *Endpoint) Dialect() Dialect { return e.dialect }
 

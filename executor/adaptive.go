@@ -70,6 +70,7 @@ type AdaptiveLimiter struct {
 	shift   time.Duration // total pause inserted; moves queued reservations
 	sent    float64       // reserved or sent, not yet answered
 	moved   chan struct{} // closed when queued reservations move earlier
+	share   float64       // this process's part of the bucket (SetShare); 0 = all
 }
 
 // NewAdaptiveLimiter validates cfg and builds the limiter.
@@ -142,17 +143,38 @@ func (a *AdaptiveLimiter) ObserveRateLimit(now time.Time, rl RateLimit) {
 	a.observeLocked(now, rl)
 }
 
+// SetShare makes the limiter claim part f (in (0, 1]) of the provider's
+// bucket: its rate, its size and what the headers say is left, times f.
+// Several processes calling one provider with one key each set 1/their
+// number, so that together they claim what one would. The default is 1.
+func (a *AdaptiveLimiter) SetShare(f float64) {
+	if !(f > 0 && f <= 1) {
+		f = 1
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.share = f
+}
+
+// part is the share claimed: 1 unless SetShare said otherwise.
+func (a *AdaptiveLimiter) part() float64 {
+	if a.share == 0 {
+		return 1
+	}
+	return a.share
+}
+
 // rate is the refill of the estimate per second.
 func (a *AdaptiveLimiter) rate() float64 {
 	switch {
 	case a.refill > 0 && a.cfg.Rate > 0:
-		return min(a.refill*a.cfg.Safety, a.cfg.Rate)
+		return min(a.refill*a.cfg.Safety, a.cfg.Rate) * a.part()
 	case a.refill > 0:
-		return a.refill * a.cfg.Safety
+		return a.refill * a.cfg.Safety * a.part()
 	case a.learned:
 		return 0 // the level is known, the refill not (yet): wait for resetAt
 	case a.cfg.Rate > 0:
-		return a.cfg.Rate
+		return a.cfg.Rate * a.part()
 	}
 	return math.Inf(1)
 }
@@ -162,9 +184,9 @@ func (a *AdaptiveLimiter) rate() float64 {
 func (a *AdaptiveLimiter) capacity() float64 {
 	switch {
 	case a.learned:
-		return a.size - a.margin()
+		return (a.size - a.margin()) * a.part()
 	case a.cfg.Rate > 0:
-		return float64(a.cfg.Burst)
+		return max(1, float64(a.cfg.Burst)*a.part())
 	}
 	return math.Inf(1)
 }
@@ -259,7 +281,7 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 	}
 	if w.Remaining >= 0 {
 		a.learned = true
-		left := float64(w.Remaining) - a.margin()
+		left := (float64(w.Remaining) - a.margin()) * a.part()
 		if !math.IsInf(a.size, 1) {
 			left = min(left, a.capacity())
 		}

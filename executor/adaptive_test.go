@@ -346,3 +346,25 @@ func FuzzAdaptiveObserve(f *testing.F) {
 		})
 	})
 }
+
+func TestAdaptiveShareClaimsAPartOfTheBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests})
+		require.NoError(t, err)
+		a.SetShare(1.0 / 3)
+		h := http.Header{}
+		h.Set("x-ratelimit-limit", "100")
+		h.Set("x-ratelimit-remaining", "91")
+		h.Set("x-ratelimit-reset", "2")
+		a.ObserveRateLimit(time.Now(), ratelimit.Parse(h, time.Now()))
+		// 91 left less the 10 % margin is 81: a third of it is 27.
+		assert.Equal(t, 27, admittedNow(t, instantPool(t, a), 1000))
+
+		b, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests, Rate: 30, Burst: 30})
+		require.NoError(t, err)
+		b.SetShare(0.5)
+		assert.InDelta(t, 15, b.Limit(), 1e-9, "the ceiling's rate is shared too, before anything is learned")
+		b.SetShare(7) // out of range: all of it
+		assert.InDelta(t, 30, b.Limit(), 1e-9)
+	})
+}

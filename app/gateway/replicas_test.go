@@ -21,6 +21,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // redisServer is a real redis-server on a free loopback port, stopped with
@@ -232,4 +233,39 @@ func TestReplicasShareAnEndpointsLimitOnRedis(t *testing.T) {
 	assert.LessOrEqual(t, float64(upstream), high, "three replicas send the provider one endpoint's limit, not three")
 	assert.Equal(t, int(upstream), statuses[http.StatusOK])
 	assert.Equal(t, 900, statuses[http.StatusOK]+statuses[http.StatusTooManyRequests], "shed requests get 429")
+}
+
+// TestReplicasShareAnAdaptiveBucket: three replicas learn one provider's
+// bucket from its headers; each claims a third of it, so together they do
+// not overrun it at twice its rate.
+func TestReplicasShareAnAdaptiveBucket(t *testing.T) {
+	r := startRedis(t)
+	provider := khivetest.New()
+	provider.Key = upstreamKey
+	t.Cleanup(provider.Close)
+	provider.Enforce(50, 10) // 50/s, a bucket of 10, 429 with OpenAI's headers beyond
+	var es []*env
+	for range 3 {
+		es = append(es, newEnv(t, withKeys(gateway.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
+			g.Store = gateway.StoreConfig{Type: "redis", URL: r.url()}
+			up := c.Endpoints["up"]
+			up.BaseURL = provider.BaseURL()
+			up.Limits.Adaptive, up.Limits.MaxWait, up.Limits.RequestsPerMinute, up.Limits.Burst = true, time.Second, 600, 3 // a ceiling until learned
+			c.Endpoints["up"] = up
+		}))
+	}
+	// Steady state: every replica has seen the others (heartbeats every 2 s).
+	require.Eventually(t, func() bool {
+		for _, e := range es {
+			if _, m := e.get("/metrics"); !strings.Contains(m, "khive_gateway_store_replicas 3") {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 50*time.Millisecond)
+	statuses, span := openLoopModel(t, es, "up/gpt-4o-mini", 100, 3*time.Second)
+	sent, limited := provider.Requests(), provider.Limited()
+	t.Logf("statuses %v over %v; the provider saw %d, answered 429 to %d", statuses, span.Round(time.Millisecond), sent, limited)
+	assert.LessOrEqual(t, float64(limited), 0.05*float64(sent), "few requests overrun the shared bucket")
+	assert.GreaterOrEqual(t, float64(statuses[http.StatusOK]), 0.7*(10+50*span.Seconds()), "most of what the provider allows is served")
 }

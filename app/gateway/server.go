@@ -100,6 +100,15 @@ func NewServer(p Params) (*Server, error) {
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	s.keys = newClientKeys(cfg.Keys)
+	if p.Store.rdb != nil {
+		// Adaptive endpoints claim their replica's share of what the
+		// provider's headers say is left.
+		p.Store.onReplicas(func(n int64) {
+			for _, e := range p.Registry.All() {
+				e.SetAdaptiveShare(1 / float64(n))
+			}
+		})
+	}
 	tp, mp := p.TracerProvider, p.MeterProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()

@@ -113,6 +113,15 @@ type Store struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	watchers []func(replicas int64) // told when the replica count changes
+}
+
+// onReplicas calls f with the replica count now and whenever it changes;
+// call it before the store starts.
+func (s *Store) onReplicas(f func(replicas int64)) {
+	s.watchers = append(s.watchers, f)
+	f(s.replicas.Load())
 }
 
 // StoreParams are NewStore's inputs.
@@ -203,8 +212,10 @@ func (s *Store) beat(ctx context.Context) {
 		return
 	}
 	s.recovered()
-	if n := card.Val(); n > 0 {
-		s.replicas.Store(n)
+	if n := card.Val(); n > 0 && s.replicas.Swap(n) != n {
+		for _, f := range s.watchers {
+			f(n)
+		}
 	}
 }
 
