@@ -26,8 +26,7 @@ import (
 //	    tokens_per_minute: 100000     # estimated at admission, corrected by usage
 //	    max_concurrency: 8            # requests in progress at once; 429 beyond
 //
-// With gateway.store of type redis, requests_per_minute is shared by all
-// replicas; max_concurrency is always counted per replica.
+// With gateway.store of type redis, every limit is shared by all replicas.
 type ClientKey struct {
 	Key               string   `yaml:"key"`
 	SHA256            string   `yaml:"sha256"`
@@ -239,11 +238,15 @@ func (k *clientKey) tokenLimited() bool {
 func (k *clientKey) acquire() *apiError {
 	if k.maxConc > 0 && k.inFlight.Add(1) > k.maxConc {
 		k.inFlight.Add(-1)
-		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
-			message: fmt.Sprintf("key %s has %d requests in progress, its max_concurrency", k.name, k.maxConc),
-			header:  retryAfter(time.Second)}
+		return k.tooMany()
 	}
 	return nil
+}
+
+func (k *clientKey) tooMany() *apiError {
+	return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
+		message: fmt.Sprintf("key %s has %d requests in progress, its max_concurrency", k.name, k.maxConc),
+		header:  retryAfter(time.Second)}
 }
 
 func (k *clientKey) release() {

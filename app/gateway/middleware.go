@@ -53,7 +53,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		var body *deadlineBody
 		key, authorized := s.authorized(r)
 		x.key = key
-		keyHeld := false // the key's limits admitted this request: release them at the end
+		var leaveKey func() // the key's limits admitted this request: leave them at the end
 		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
 		case s.draining.Load():
 			rw.Header().Set("Connection", "close")
@@ -62,7 +62,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
-		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &keyHeld):
+		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &leaveKey):
 			rw.Header().Set("Connection", "close")
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			rw.Header().Set("Connection", "close")
@@ -81,8 +81,8 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			cancel()
 			s.bodies.give(size)
 		}
-		if keyHeld {
-			key.release()
+		if leaveKey != nil {
+			leaveKey()
 			if used := max(0, x.inTokens) + max(0, x.outTokens); used > 0 {
 				s.store.charge(key, used-estimateTokens(r))
 			}
@@ -150,12 +150,11 @@ func (s *Server) authorized(r *http.Request) (*clientKey, bool) {
 	return k, k != nil
 }
 
-// admitKey applies the key's own limits: true and *held when they admit
-// the request, false and *aerr set when they refuse it.
-func (s *Server) admitKey(ctx context.Context, k *clientKey, tokens int, aerr **apiError, held *bool) bool {
-	*aerr = s.store.admit(ctx, k, time.Now(), tokens)
-	*held = *aerr == nil
-	return *held
+// admitKey applies the key's own limits: true and *leave set when they
+// admit the request, false and *aerr set when they refuse it.
+func (s *Server) admitKey(ctx context.Context, k *clientKey, tokens int, aerr **apiError, leave *func()) bool {
+	*leave, *aerr = s.store.enter(ctx, k, time.Now(), tokens)
+	return *aerr == nil
 }
 
 // estimateTokens is a request's token cost before its body is read: a

@@ -115,6 +115,8 @@ type Store struct {
 	done chan struct{}
 
 	watchers []func(replicas int64) // told when the replica count changes
+	leases   atomic.Uint64          // numbers this replica's concurrency leases
+	leaseTTL time.Duration          // how long a lease lives: the longest a request can last
 }
 
 // onReplicas calls f with the replica count now and whenever it changes;
@@ -139,7 +141,8 @@ func NewStore(p StoreParams) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Store{cfg: cfg, log: log.Named("store"), local: map[*keyLimit]*rate.Limiter{}}
+	s := &Store{cfg: cfg, log: log.Named("store"), local: map[*keyLimit]*rate.Limiter{},
+		leaseTTL: p.Config.WithDefaults().RequestTimeout + time.Minute}
 	s.replicas.Store(1)
 	if cfg.Type != "redis" {
 		return s, nil
@@ -233,6 +236,79 @@ func (s *Store) recovered() {
 		s.log.Info("redis back: limits shared again")
 	}
 }
+
+// enter admits a request of k: its concurrency (in Redis too, when the key
+// has a max_concurrency and the store is Redis), then admit. leave, when
+// admitted, gives the slots back.
+func (s *Store) enter(ctx context.Context, k *clientKey, now time.Time, tokens int) (leave func(), aerr *apiError) {
+	var member string
+	if s.rdb != nil && k.maxConc > 0 {
+		if member, aerr = s.takeSlot(ctx, k); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if aerr = s.admit(ctx, k, now, tokens); aerr != nil {
+		s.giveSlot(k, member)
+		return nil, aerr
+	}
+	return func() {
+		k.release()
+		s.giveSlot(k, member)
+	}, nil
+}
+
+// takeSlot takes one of k's max_concurrency slots shared by the replicas:
+// a lease in a sorted set that expires after the longest a request can
+// last, so a replica that dies does not hold its slots. While Redis fails,
+// each replica allows max_concurrency / replicas of its own.
+func (s *Store) takeSlot(ctx context.Context, k *clientKey) (string, *apiError) {
+	if !s.failing.Load() {
+		member := s.id + ":" + strconv.FormatUint(s.leases.Add(1), 10)
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+		ok, err := slotScript.Run(rctx, s.rdb, []string{s.cfg.Prefix + "conc:" + k.name},
+			k.maxConc, s.leaseTTL.Milliseconds(), member).Int()
+		if err == nil {
+			s.recovered()
+			if ok == 1 {
+				return member, nil
+			}
+			return "", k.tooMany()
+		}
+		if ctx.Err() != nil {
+			return "", &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
+		}
+		s.failed(err)
+	}
+	if k.inFlight.Load() >= int64(math.Ceil(float64(k.maxConc)/float64(s.replicas.Load()))) {
+		return "", k.tooMany()
+	}
+	return "", nil
+}
+
+// giveSlot ends a lease takeSlot gave ("" for none).
+func (s *Store) giveSlot(k *clientKey, member string) {
+	if member == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if err := s.rdb.ZRem(ctx, s.cfg.Prefix+"conc:"+k.name, member).Err(); err != nil {
+		s.failed(err) // the lease expires by itself
+	}
+}
+
+// slotScript takes a lease if fewer than ARGV[1] are live: KEYS[1] holds
+// the leases scored by their expiry (ms, Redis's clock).
+var slotScript = redis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call("ZADD", KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
+return 1
+`)
 
 // admit applies k's limits: its concurrency here, its rates (tokens as
 // estimated) in the store, all of them or none.

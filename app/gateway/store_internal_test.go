@@ -204,3 +204,35 @@ func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
 	assert.Nil(t, a.For(endpoint.Config{Name: "free"}), "no configured rates: nothing shared")
 	assert.Nil(t, a.For(endpoint.Config{Name: "learns", Limits: endpoint.Limits{RequestsPerMinute: 60, Burst: 1, Adaptive: true}}))
 }
+
+func TestRedisStoreSharesAKeysConcurrency(t *testing.T) {
+	m := miniredis.RunT(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	m.SetTime(t0)
+	a, _ := redisStore(t, m, "")
+	b, _ := redisStore(t, m, "")
+	cfg := []ClientKey{{Key: "k", Name: "team", MaxConcurrency: 2}}
+	ka, kb := newClientKeys(cfg)[0], newClientKeys(cfg)[0] // the same key on two replicas
+	ctx := context.Background()
+
+	leaveA, aerr := a.enter(ctx, ka, t0, 0)
+	require.Nil(t, aerr)
+	_, aerr = b.enter(ctx, kb, t0, 0)
+	require.Nil(t, aerr)
+	_, aerr = a.enter(ctx, ka, t0, 0)
+	require.NotNil(t, aerr, "two in progress across the replicas")
+	assert.Equal(t, "key_concurrency", aerr.code)
+	assert.Equal(t, int64(1), ka.inFlight.Load(), "the refusal holds no local slot")
+
+	leaveA()
+	leaveA2, aerr := a.enter(ctx, ka, t0, 0)
+	require.Nil(t, aerr, "a slot given back is free again")
+	leaveA2()
+
+	// A replica that died holds its lease only until it expires.
+	m.SetTime(t0.Add(a.leaseTTL + time.Second))
+	_, aerr = a.enter(ctx, ka, time.Time{}, 0)
+	require.Nil(t, aerr)
+	_, aerr = a.enter(ctx, ka, time.Time{}, 0)
+	require.Nil(t, aerr, "b's lease expired")
+}
