@@ -48,6 +48,26 @@ type Answer struct {
 	InputTokens, OutputTokens int
 }
 
+// merge takes what b says over what a said: ids, finish reasons and the
+// token counts it reports.
+func (a *Answer) merge(b Answer) {
+	if b.ID != "" {
+		a.ID = b.ID
+	}
+	if b.Model != "" {
+		a.Model = b.Model
+	}
+	if len(b.FinishReasons) > 0 {
+		a.FinishReasons = b.FinishReasons
+	}
+	if b.InputTokens >= 0 {
+		a.InputTokens = b.InputTokens
+	}
+	if b.OutputTokens >= 0 {
+		a.OutputTokens = b.OutputTokens
+	}
+}
+
 // GenericDialect is the dialect of an endpoint given none, and the base the
 // providers' dialects build on: error bodies {"error":{"type","message",
 // "code"}} or {"error":"message"}; the statuses the official SDKs retry

@@ -56,10 +56,10 @@ type Stream struct {
 	once    sync.Once
 	closed  atomic.Bool
 
-	span     *callSpan
-	spanCtx  context.Context
-	events   int
-	lastSeen []byte // the last event that reported usage, for the span
+	span    *callSpan
+	spanCtx context.Context
+	events  int
+	answer  *Answer // what the events said of the answer, for the span
 }
 
 // Next reads the next event. It returns false at the end of the stream: on
@@ -102,9 +102,22 @@ func (s *Stream) observe(ev Event) {
 		s.span.span.AddEvent("first event")
 		s.span.t.ttfc.Record(s.spanCtx, d.Seconds(), s.span.t.op, s.span.t.provider, s.span.t.ttfc.AttrRequestModel(s.span.model))
 	}
-	if strings.Contains(ev.Data, `"usage"`) {
-		s.lastSeen = []byte(ev.Data)
+	if ReportsUsage(ev.Data) {
+		// Usage may come in parts (Anthropic: input in message_start,
+		// output in message_delta): keep what each event says.
+		a := s.dialect.Answer([]byte(ev.Data))
+		if s.answer == nil {
+			s.answer = &a
+			return
+		}
+		s.answer.merge(a)
 	}
+}
+
+// ReportsUsage says whether an event's data may report token usage: it
+// names "usage", and not as null (as OpenAI-compatible chunks often do).
+func ReportsUsage(data string) bool {
+	return strings.Contains(data, `"usage"`) && !strings.Contains(data, `"usage":null`)
 }
 
 // Event is the event Next read.
@@ -239,7 +252,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		if err == nil && s.done {
 			err = s.err
 		}
-		span.end(ctx, e.dialect, s.lastSeen, err)
+		span.endAnswer(ctx, s.answer, err)
 	}
 	// A stream abandoned without Close still frees its admission when its
 	// context ends, so Stop never waits on a reader that has gone.

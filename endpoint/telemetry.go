@@ -125,6 +125,19 @@ func (c *callSpan) end(ctx context.Context, d Dialect, body []byte, err error) {
 	if c == nil {
 		return
 	}
+	var a *Answer
+	if err == nil && body != nil {
+		an := d.Answer(body)
+		a = &an
+	}
+	c.endAnswer(ctx, a, err)
+}
+
+// endAnswer is end with the answer already read (nil: none).
+func (c *callSpan) endAnswer(ctx context.Context, a *Answer, err error) {
+	if c == nil {
+		return
+	}
 	defer c.span.End()
 	attrs := []attribute.KeyValue{c.t.duration.AttrRequestModel(c.model), c.t.duration.AttrServerAddress(c.t.server)}
 	if err != nil {
@@ -132,13 +145,15 @@ func (c *callSpan) end(ctx context.Context, d Dialect, body []byte, err error) {
 		c.span.SetStatus(codes.Error, typ)
 		c.span.SetAttributes(semconv.ErrorTypeKey.String(typ))
 		attrs = append(attrs, semconv.ErrorTypeKey.String(typ))
-	} else if body != nil {
-		a := d.Answer(body)
+	} else if a != nil {
 		c.span.SetAttributes(semconv.GenAIResponseID(a.ID), semconv.GenAIResponseModel(a.Model),
 			semconv.GenAIResponseFinishReasons(a.FinishReasons...))
 		if a.InputTokens >= 0 {
-			c.span.SetAttributes(semconv.GenAIUsageInputTokens(a.InputTokens), semconv.GenAIUsageOutputTokens(a.OutputTokens))
+			c.span.SetAttributes(semconv.GenAIUsageInputTokens(a.InputTokens))
 			c.t.tokens.Record(ctx, int64(a.InputTokens), c.t.op, c.t.provider, genaiconv.TokenTypeInput, attrs...)
+		}
+		if a.OutputTokens >= 0 {
+			c.span.SetAttributes(semconv.GenAIUsageOutputTokens(a.OutputTokens))
 			c.t.tokens.Record(ctx, int64(a.OutputTokens), c.t.op, c.t.provider, genaiconv.TokenTypeOutput, attrs...)
 		}
 		if a.Model != "" {

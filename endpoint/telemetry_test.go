@@ -19,6 +19,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
+	"github.com/khive-go/khive/providers/anthropic"
 )
 
 const secretPrompt = "the-secret-prompt-text"
@@ -190,4 +191,25 @@ func TestStreamSpanEndsAtItsLastEvent(t *testing.T) {
 	assert.Contains(t, names, "first event")
 	assert.Positive(t, attrs(call)["gen_ai.usage.output_tokens"].AsInt64(), "usage from the last chunk")
 	noSecrets(t, spans)
+}
+
+func TestAnthropicStreamSpanHasBothTokenCounts(t *testing.T) {
+	up := khivetest.New()
+	t.Cleanup(up.Close)
+	spans := tracetest.NewSpanRecorder()
+	e := start(t, endpoint.Config{Name: "claude", Provider: "anthropic", Kind: "messages", BaseURL: up.BaseURL(), Path: "messages",
+		Auth: endpoint.AuthXAPIKey, APIKey: endpoint.NewSecret(testKey), Headers: map[string]string{"anthropic-version": "2023-06-01"}},
+		endpoint.WithDialect(anthropic.Dialect), endpoint.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
+	s, err := e.Stream(context.Background(), endpoint.Request{Body: map[string]any{"model": "claude-x", "max_tokens": 50, "stream": true,
+		"messages": []any{map[string]any{"role": "user", "content": secretPrompt}}}})
+	require.NoError(t, err)
+	for s.Next() {
+	}
+	require.NoError(t, s.Err())
+	require.NoError(t, s.Close())
+	call := spans.Ended()[len(spans.Ended())-1]
+	a := attrs(call)
+	assert.Positive(t, a["gen_ai.usage.input_tokens"].AsInt64(), "input from message_start")
+	assert.Positive(t, a["gen_ai.usage.output_tokens"].AsInt64(), "output from message_delta")
+	assert.Equal(t, "msg_fake", a["gen_ai.response.id"].AsString())
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -57,7 +56,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	}
 	for ok := first; ok; ok = st.Next() {
 		ev := st.Event()
-		if strings.Contains(ev.Data, `"usage"`) {
+		if endpoint.ReportsUsage(ev.Data) {
 			x.noteUsage(rt.ep.Dialect(), []byte(ev.Data))
 		}
 		if write(tr.event(ev)) != nil {
