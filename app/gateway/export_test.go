@@ -10,10 +10,10 @@ import (
 // it admitted.
 func (s *Store) AdmitTimed(ctx context.Context, k *TestKey) (time.Duration, bool) {
 	start := time.Now()
-	aerr := s.admit(ctx, k.k, start, 0)
+	leave, aerr := s.enter(ctx, k.k, start, 0)
 	d := time.Since(start)
 	if aerr == nil {
-		k.k.release()
+		leave()
 	}
 	return d, aerr == nil
 }

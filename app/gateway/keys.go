@@ -220,23 +220,30 @@ func (k *clientKey) reserve(now time.Time, tokens int, of func(*keyLimit) *rate.
 }
 
 // charge spends tokens the key used beyond its estimate, as a debt on its
-// token limit (no refusal: the answer is already given).
+// token limit in the limiters of (no refusal: the answer is already given).
 func (k *clientKey) charge(now time.Time, tokens int, of func(*keyLimit) *rate.Limiter) {
-	for _, l := range k.limits {
-		if l.field == "tokens_per_minute" && tokens > 0 {
-			of(l).ReserveN(now, min(tokens, l.burst))
-		}
+	if l := k.tokenLimit(); l != nil && tokens > 0 {
+		of(l).ReserveN(now, min(tokens, l.burst))
 	}
 }
 
-// tokenLimited reports whether the key has a token limit to correct.
-func (k *clientKey) tokenLimited() bool {
-	return len(k.limits) > 0 && k.limits[len(k.limits)-1].field == "tokens_per_minute"
+// tokenLimit is the key's tokens_per_minute limit, nil when it has none.
+func (k *clientKey) tokenLimit() *keyLimit {
+	for _, l := range k.limits {
+		if l.field == "tokens_per_minute" {
+			return l
+		}
+	}
+	return nil
 }
 
 // acquire takes one of the key's max_concurrency slots.
-func (k *clientKey) acquire() *apiError {
-	if k.maxConc > 0 && k.inFlight.Add(1) > k.maxConc {
+func (k *clientKey) acquire() *apiError { return k.acquireUpTo(k.maxConc) }
+
+// acquireUpTo takes a slot if fewer than limit are held (no limit without
+// max_concurrency).
+func (k *clientKey) acquireUpTo(limit int64) *apiError {
+	if k.maxConc > 0 && k.inFlight.Add(1) > limit {
 		k.inFlight.Add(-1)
 		return k.tooMany()
 	}

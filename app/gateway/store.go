@@ -237,17 +237,29 @@ func (s *Store) recovered() {
 	}
 }
 
-// enter admits a request of k: its concurrency (in Redis too, when the key
-// has a max_concurrency and the store is Redis), then admit. leave, when
-// admitted, gives the slots back.
+// enter admits a request of k: its concurrency, then its rates (tokens as
+// estimated), all or none; in this process with the memory store, in
+// Redis with redis. leave, when admitted, gives the slots back.
 func (s *Store) enter(ctx context.Context, k *clientKey, now time.Time, tokens int) (leave func(), aerr *apiError) {
+	if s.rdb == nil {
+		if aerr = k.admit(now, tokens); aerr != nil {
+			return nil, aerr
+		}
+		return k.release, nil
+	}
 	var member string
-	if s.rdb != nil && k.maxConc > 0 {
-		if member, aerr = s.takeSlot(ctx, k); aerr != nil {
+	limit := k.maxConc
+	if k.maxConc > 0 {
+		if member, limit, aerr = s.takeSlot(ctx, k); aerr != nil {
 			return nil, aerr
 		}
 	}
-	if aerr = s.admit(ctx, k, now, tokens); aerr != nil {
+	if aerr = k.acquireUpTo(limit); aerr != nil {
+		s.giveSlot(k, member)
+		return nil, aerr
+	}
+	if aerr = s.rates(ctx, k, now, tokens); aerr != nil {
+		k.release()
 		s.giveSlot(k, member)
 		return nil, aerr
 	}
@@ -259,9 +271,10 @@ func (s *Store) enter(ctx context.Context, k *clientKey, now time.Time, tokens i
 
 // takeSlot takes one of k's max_concurrency slots shared by the replicas:
 // a lease in a sorted set that expires after the longest a request can
-// last, so a replica that dies does not hold its slots. While Redis fails,
-// each replica allows max_concurrency / replicas of its own.
-func (s *Store) takeSlot(ctx context.Context, k *clientKey) (string, *apiError) {
+// last, so a replica that dies does not hold its slots. It returns the
+// lease and the slots this replica may hold: all of them, or while Redis
+// fails max_concurrency / replicas (no lease).
+func (s *Store) takeSlot(ctx context.Context, k *clientKey) (string, int64, *apiError) {
 	if !s.failing.Load() {
 		member := s.id + ":" + strconv.FormatUint(s.leases.Add(1), 10)
 		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
@@ -271,19 +284,20 @@ func (s *Store) takeSlot(ctx context.Context, k *clientKey) (string, *apiError) 
 		if err == nil {
 			s.recovered()
 			if ok == 1 {
-				return member, nil
+				return member, k.maxConc, nil
 			}
-			return "", k.tooMany()
+			return "", 0, k.tooMany()
 		}
 		if ctx.Err() != nil {
-			return "", &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
+			return "", 0, clientGone()
 		}
 		s.failed(err)
 	}
-	if k.inFlight.Load() >= int64(math.Ceil(float64(k.maxConc)/float64(s.replicas.Load()))) {
-		return "", k.tooMany()
-	}
-	return "", nil
+	return "", int64(math.Ceil(float64(k.maxConc) / float64(s.replicas.Load()))), nil
+}
+
+func clientGone() *apiError {
+	return &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
 }
 
 // giveSlot ends a lease takeSlot gave ("" for none).
@@ -310,15 +324,9 @@ redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
 return 1
 `)
 
-// admit applies k's limits: its concurrency here, its rates (tokens as
-// estimated) in the store, all of them or none.
-func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time, tokens int) *apiError {
-	if s.rdb == nil {
-		return k.admit(now, tokens)
-	}
-	if aerr := k.acquire(); aerr != nil {
-		return aerr
-	}
+// rates applies k's rates (tokens as estimated) in Redis, all of them or
+// none; while Redis fails, in this process.
+func (s *Store) rates(ctx context.Context, k *clientKey, now time.Time, tokens int) *apiError {
 	if len(k.limits) == 0 {
 		return nil
 	}
@@ -332,41 +340,35 @@ func (s *Store) admit(ctx context.Context, k *clientKey, now time.Time, tokens i
 	res, err := s.runGCRA(rctx, k.limits, false, func(l *keyLimit) int { return l.cost(tokens) })
 	switch {
 	case err != nil && ctx.Err() != nil:
-		k.release()
-		return &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
+		return clientGone()
 	case err != nil:
 		s.failed(err)
 		return s.withoutStore(k, now, tokens)
 	}
 	s.recovered()
 	if len(res) == 3 && res[0] == 0 && res[1] > 0 && int(res[1]) <= len(k.limits) {
-		k.release()
 		return k.overRate(k.limits[res[1]-1].field, time.Duration(res[2])*time.Microsecond)
 	}
 	return nil
 }
 
-// charge spends the tokens k used beyond its estimate, in the store.
+// charge spends the tokens k used beyond its estimate, as a debt on its
+// token limit (no refusal: the answer is already given).
 func (s *Store) charge(k *clientKey, tokens int) {
-	if tokens <= 0 || !k.tokenLimited() {
+	l := k.tokenLimit()
+	if tokens <= 0 || l == nil {
 		return
 	}
-	if s.rdb == nil || s.failing.Load() {
-		k.charge(time.Now(), tokens, s.limiterOf)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
-	defer cancel()
-	_, err := s.runGCRA(ctx, k.limits, true, func(l *keyLimit) int {
-		if l.field == "tokens_per_minute" {
-			return min(tokens, l.burst)
+	if s.rdb != nil && !s.failing.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		defer cancel()
+		_, err := s.runGCRA(ctx, []*keyLimit{l}, true, func(*keyLimit) int { return min(tokens, l.burst) })
+		if err == nil {
+			return
 		}
-		return 0
-	})
-	if err != nil {
 		s.failed(err)
-		k.charge(time.Now(), tokens, s.limiterOf)
 	}
+	k.charge(time.Now(), tokens, s.limiterOf)
 }
 
 // runGCRA runs the script over limits with each one's cost; book takes
@@ -394,9 +396,10 @@ func (s *Store) runGCRA(ctx context.Context, limits []*keyLimit, book bool, cost
 // is 1 to book whatever the wait (usage beyond an estimate; a reservation
 // for a time to come); then, per key, its emission interval, tolerance and
 // cost. It returns {booked (1 or 0), the limit that waits longest
-// (1-based, 0 for none), its wait in µs}; a refusal takes nothing. Written here rather than taken from redis_rate,
-// whose float seconds admitted one request fewer than the burst on Redis's
-// clock, and which cannot admit two limits together.
+// (1-based, 0 for none), its wait in µs}; a refusal takes nothing.
+// Written here rather than taken from redis_rate, whose float seconds
+// admitted one request fewer than the burst on Redis's clock, and which
+// cannot admit two limits together.
 var gcra = redis.NewScript(`
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -437,15 +440,10 @@ return 0
 func (s *Store) withoutStore(k *clientKey, now time.Time, tokens int) *apiError {
 	s.fallback.Add(1)
 	if s.cfg.OnStoreError == "deny" {
-		k.release()
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
 			message: "the gateway cannot count this key's limits right now", header: retryAfter(time.Second)}
 	}
-	if aerr := k.reserve(now, tokens, s.limiterOf); aerr != nil {
-		k.release()
-		return aerr
-	}
-	return nil
+	return k.reserve(now, tokens, s.limiterOf)
 }
 
 // limiterOf is l's fallback while Redis fails: its rate and burst divided

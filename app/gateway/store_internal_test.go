@@ -38,9 +38,9 @@ func TestRedisStoreGCRAInFakeTime(t *testing.T) {
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600}})[0] // 10/s, burst 10
 	ctx := context.Background()
 	for i := range 10 {
-		require.Nil(t, s.admit(ctx, k, t0, 0), "burst request %d", i)
+		require.Nil(t, s.rates(ctx, k, t0, 0), "burst request %d", i)
 	}
-	refused := s.admit(ctx, k, t0, 0)
+	refused := s.rates(ctx, k, t0, 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, http.StatusTooManyRequests, refused.status)
 	assert.Equal(t, "100", refused.header.Get("Retry-After-Ms"), "the next request is due in one emission interval")
@@ -49,7 +49,7 @@ func TestRedisStoreGCRAInFakeTime(t *testing.T) {
 	admitted := 0
 	for i := 1; i <= 1000; i++ {
 		m.SetTime(t0.Add(time.Duration(i) * 10 * time.Millisecond))
-		if s.admit(ctx, k, time.Time{}, 0) == nil {
+		if s.rates(ctx, k, time.Time{}, 0) == nil {
 			admitted++
 		}
 	}
@@ -68,7 +68,7 @@ func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
 	now := time.Now()
 	admitted := 0
 	for range 10 {
-		if s.admit(ctx, k, now, 0) == nil {
+		if s.rates(ctx, k, now, 0) == nil {
 			admitted++
 		}
 	}
@@ -78,9 +78,9 @@ func TestRedisStoreFailureAllowCountsLocally(t *testing.T) {
 	assert.Equal(t, 1, logs.FilterMessage("redis failing: limits counted locally").Len(), "logged once per transition")
 
 	require.NoError(t, m.Restart())
-	assert.NotNil(t, s.admit(ctx, k, now, 0), "until a heartbeat finds Redis back, the local count holds")
+	assert.NotNil(t, s.rates(ctx, k, now, 0), "until a heartbeat finds Redis back, the local count holds")
 	s.beat(ctx) // the heartbeat, every 2 s
-	require.Nil(t, s.admit(ctx, k, now, 0), "Redis back: its count applies again")
+	require.Nil(t, s.rates(ctx, k, now, 0), "Redis back: its count applies again")
 	assert.True(t, m.Exists("khive:key:team"))
 	assert.False(t, s.failing.Load())
 	assert.Equal(t, 1, logs.FilterMessage("redis back: limits shared again").Len())
@@ -91,7 +91,7 @@ func TestRedisStoreFailureDeny(t *testing.T) {
 	s, _ := redisStore(t, m, "deny")
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600, MaxConcurrency: 1}})[0]
 	m.Close()
-	refused := s.admit(context.Background(), k, time.Now(), 0)
+	_, refused := s.enter(context.Background(), k, time.Now(), 0)
 	require.NotNil(t, refused)
 	assert.Equal(t, http.StatusServiceUnavailable, refused.status)
 	assert.Equal(t, "store_unavailable", refused.code)
@@ -131,20 +131,20 @@ func TestRedisStoreAdmitsBothLimitsOrNeither(t *testing.T) {
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 120, TokensPerMinute: 600}})[0] // burst 2 requests, 600 tokens
 	ctx := context.Background()
 
-	require.Nil(t, s.admit(ctx, k, t0, 500))
-	refused := s.admit(ctx, k, t0, 200)
+	require.Nil(t, s.rates(ctx, k, t0, 500))
+	refused := s.rates(ctx, k, t0, 200)
 	require.NotNil(t, refused, "500 + 200 tokens is over the 600 burst")
 	assert.Contains(t, refused.message, "tokens_per_minute")
 	assert.Equal(t, "10000", refused.header.Get("Retry-After-Ms"), "100 tokens short at 10 tokens/s")
-	require.Nil(t, s.admit(ctx, k, t0, 50), "the refused request took no request token")
-	refused = s.admit(ctx, k, t0, 10)
+	require.Nil(t, s.rates(ctx, k, t0, 50), "the refused request took no request token")
+	refused = s.rates(ctx, k, t0, 10)
 	require.NotNil(t, refused)
 	assert.Contains(t, refused.message, "requests_per_minute")
 
 	// Usage beyond the estimate is charged whatever the wait.
 	s.charge(k, 600)
 	m.SetTime(t0.Add(time.Second)) // a request token is back; the tokens owe 550 + 600 + 1 - 600 - 10
-	refused = s.admit(ctx, k, time.Time{}, 1)
+	refused = s.rates(ctx, k, time.Time{}, 1)
 	require.NotNil(t, refused)
 	assert.Contains(t, refused.message, "tokens_per_minute")
 	assert.Equal(t, "54100", refused.header.Get("Retry-After-Ms"))
