@@ -59,7 +59,10 @@ type Stream struct {
 	span    *callSpan
 	spanCtx context.Context
 	events  int
-	answer  *Answer // what the events said of the answer, for the span
+	// The first and the last event that reported usage: usage may come in
+	// parts (Anthropic: input in message_start, output in message_delta),
+	// or whole in the last. Read by Answer, only when asked.
+	usageFirst, usageLast string
 }
 
 // Next reads the next event. It returns false at the end of the stream: on
@@ -93,6 +96,13 @@ func (s *Stream) Next() bool {
 // observe feeds the stream's span: the time to the first event, and the
 // usage a later event reports.
 func (s *Stream) observe(ev Event) {
+	if reportsUsage(ev.Data) {
+		if s.usageFirst == "" {
+			s.usageFirst = ev.Data
+		} else {
+			s.usageLast = ev.Data
+		}
+	}
 	if s.span == nil {
 		return
 	}
@@ -102,21 +112,24 @@ func (s *Stream) observe(ev Event) {
 		s.span.span.AddEvent("first event")
 		s.span.t.ttfc.Record(s.spanCtx, d.Seconds(), s.span.t.op, s.span.t.provider, s.span.t.ttfc.AttrRequestModel(s.span.model))
 	}
-	if ReportsUsage(ev.Data) {
-		// Usage may come in parts (Anthropic: input in message_start,
-		// output in message_delta): keep what each event says.
-		a := s.dialect.Answer([]byte(ev.Data))
-		if s.answer == nil {
-			s.answer = &a
-			return
-		}
-		s.answer.merge(a)
-	}
 }
 
-// ReportsUsage says whether an event's data may report token usage: it
+// Answer is what the stream's events have said of the answer so far: id,
+// model, finish reasons and token usage (-1 each when none was reported),
+// as its endpoint's dialect reads them.
+func (s *Stream) Answer() Answer {
+	a := Answer{InputTokens: -1, OutputTokens: -1}
+	for _, d := range []string{s.usageFirst, s.usageLast} {
+		if d != "" {
+			a.merge(s.dialect.Answer([]byte(d)))
+		}
+	}
+	return a
+}
+
+// reportsUsage says whether an event's data may report token usage: it
 // names "usage", and not as null (as OpenAI-compatible chunks often do).
-func ReportsUsage(data string) bool {
+func reportsUsage(data string) bool {
 	return strings.Contains(data, `"usage"`) && !strings.Contains(data, `"usage":null`)
 }
 
@@ -252,7 +265,12 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		if err == nil && s.done {
 			err = s.err
 		}
-		span.endAnswer(ctx, s.answer, err)
+		var a *Answer
+		if s.usageFirst != "" {
+			an := s.Answer()
+			a = &an
+		}
+		span.endAnswer(ctx, a, err)
 	}
 	// A stream abandoned without Close still frees its admission when its
 	// context ends, so Stop never waits on a reader that has gone.

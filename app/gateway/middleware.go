@@ -25,9 +25,8 @@ type exchange struct {
 	inTokens, outTokens int
 }
 
-// noteUsage keeps the tokens an answer (or a stream's event) reports.
-func (x *exchange) noteUsage(d endpoint.Dialect, body []byte) {
-	a := d.Answer(body)
+// noteUsage keeps the tokens an answer reports.
+func (x *exchange) noteUsage(a endpoint.Answer) {
 	if a.InputTokens >= 0 {
 		x.inTokens = a.InputTokens
 	}

@@ -30,6 +30,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		return false, err
 	}
 	defer st.Close()
+	defer func() { x.noteUsage(st.Answer()) }() // what the events said, however the relay ends
 	x.attempts++
 	first := st.Next()
 	if !first && st.Err() != nil {
@@ -55,11 +56,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		return rc.Flush()
 	}
 	for ok := first; ok; ok = st.Next() {
-		ev := st.Event()
-		if endpoint.ReportsUsage(ev.Data) {
-			x.noteUsage(rt.ep.Dialect(), []byte(ev.Data))
-		}
-		if write(tr.event(ev)) != nil {
+		if write(tr.event(st.Event())) != nil {
 			return true, nil // the client left
 		}
 	}

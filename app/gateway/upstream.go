@@ -18,7 +18,7 @@ func (s *Server) callAndWrite(ctx context.Context, w http.ResponseWriter, rt rou
 		return false, err
 	}
 	x.attempts += resp.Attempts
-	x.noteUsage(rt.ep.Dialect(), resp.Body)
+	x.noteUsage(rt.ep.Dialect().Answer(resp.Body))
 	body := resp.Body
 	if convert != nil {
 		body, err = convert(resp.Body)
