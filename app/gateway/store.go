@@ -197,25 +197,18 @@ func (s *Store) heartbeats() {
 	}
 }
 
-// beat announces this replica and counts the live ones, in one round trip.
+// beat announces this replica and counts the live ones, in one round trip
+// on Redis's clock (replicas' clocks may differ).
 func (s *Store) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	now := time.Now()
-	set := s.cfg.Prefix + "replicas"
-	var card *redis.IntCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, set, redis.Z{Score: float64(now.UnixMilli()), Member: s.id})
-		p.ZRemRangeByScore(ctx, set, "-inf", strconv.FormatInt(now.Add(-replicaTTL).UnixMilli(), 10))
-		card = p.ZCard(ctx, set)
-		return nil
-	})
+	n, err := beatScript.Run(ctx, s.rdb, []string{s.cfg.Prefix + "replicas"}, s.id, replicaTTL.Milliseconds()).Int64()
 	if err != nil {
 		s.failed(err)
 		return
 	}
 	s.recovered()
-	if n := card.Val(); n > 0 && s.replicas.Swap(n) != n {
+	if n > 0 && s.replicas.Swap(n) != n {
 		for _, f := range s.watchers {
 			f(n)
 		}
@@ -311,6 +304,16 @@ func (s *Store) giveSlot(k *clientKey, member string) {
 		s.failed(err) // the lease expires by itself
 	}
 }
+
+// beatScript scores replica ARGV[1] with now, drops those older than
+// ARGV[2] ms and counts the rest.
+var beatScript = redis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZADD", KEYS[1], now, ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now - tonumber(ARGV[2]))
+return redis.call("ZCARD", KEYS[1])
+`)
 
 // slotScript takes a lease if fewer than ARGV[1] are live: KEYS[1] holds
 // the leases scored by their expiry (ms, Redis's clock).
