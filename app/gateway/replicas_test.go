@@ -203,10 +203,44 @@ func BenchmarkKeyAdmission(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 	}
+	// parallel: 64 goroutines admitting at once, as a loaded gateway would.
+	parallel := func(b *testing.B, store gateway.StoreConfig) {
+		lc := fxtest.NewLifecycle(b)
+		s, err := gateway.NewStore(gateway.StoreParams{Lifecycle: lc, Config: gateway.Config{Store: store}})
+		require.NoError(b, err)
+		lc.RequireStart()
+		defer lc.RequireStop()
+		k := gateway.NewTestKey(key)
+		var mu sync.Mutex
+		var lat []time.Duration
+		b.SetParallelism(32) // × GOMAXPROCS goroutines
+		b.RunParallel(func(pb *testing.PB) {
+			var mine []time.Duration
+			for pb.Next() {
+				d, ok := s.AdmitTimed(context.Background(), k)
+				if !ok {
+					b.Error("refused")
+					return
+				}
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	}
 	b.Run("memory", func(b *testing.B) { run(b, gateway.StoreConfig{}) })
+	b.Run("memory-parallel", func(b *testing.B) { parallel(b, gateway.StoreConfig{}) })
 	b.Run("redis", func(b *testing.B) {
 		r := startRedis(b)
 		run(b, gateway.StoreConfig{Type: "redis", URL: r.url()})
+	})
+	b.Run("redis-parallel", func(b *testing.B) {
+		r := startRedis(b)
+		parallel(b, gateway.StoreConfig{Type: "redis", URL: r.url()})
 	})
 }
 
