@@ -86,7 +86,7 @@ func TestClientKeyRequestRateAnswers429(t *testing.T) {
 }
 
 func TestClientKeySlotFreedWhenTheBodyIsRefused(t *testing.T) {
-	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, MaxConcurrency: 1}),
+	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, MaxConcurrency: 1, RequestsPerMinute: 60}), // burst 1
 		func(_ *khive.Config, g *gateway.Config) { g.MaxBodyBytes = 64 })
 	big := `{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("x", 100) + `"}]}`
 	for range 3 {
@@ -94,7 +94,7 @@ func TestClientKeySlotFreedWhenTheBodyIsRefused(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, status, body)
 	}
 	status, _, body := e.post("/v1/chat/completions", `{"model":"fast","messages":[]}`, "Authorization", "Bearer "+teamKey)
-	assert.NotEqual(t, http.StatusTooManyRequests, status, "a refused request gave its concurrency slot back: %s", body)
+	assert.NotEqual(t, http.StatusTooManyRequests, status, "a refused request gave its concurrency slot back and spent no rate: %s", body)
 }
 
 func TestClientKeyTokensCountedAndLimited(t *testing.T) {

@@ -61,11 +61,13 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			rw.Header().Set("Connection", "close")
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
-		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &leaveKey):
-			rw.Header().Set("Connection", "close")
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			rw.Header().Set("Connection", "close")
 			aerr = tooLarge(s.cfg.MaxBodyBytes)
+		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &leaveKey):
+			// After the checks that cost nothing: a request refused by
+			// them spends none of its key's limits.
+			rw.Header().Set("Connection", "close")
 		case !s.bodies.take(size):
 			rw.Header().Set("Connection", "close")
 			aerr = busyError()
