@@ -13,7 +13,7 @@ import (
 // as a task: running while held, completed or failed by Release's error.
 type Lease struct {
 	p        *Pool
-	t        *task
+	t        *task // kept: Release gives the pool a fresh record instead
 	released atomic.Bool
 }
 
@@ -32,6 +32,7 @@ func (p *Pool) Acquire(ctx context.Context, opts ...TaskOption) (*Lease, error) 
 		return nil, err
 	}
 	p.running.Add(1)
+	t.leased = true
 	return &Lease{p: p, t: t}, nil
 }
 

@@ -24,7 +24,8 @@ type Pool struct {
 	cfg   Config
 	log   *zap.Logger
 	gates []gate
-	admit chan struct{} // admission tokens: running + queued; nil = unbounded
+	admit chan *task    // free admission tokens, which are task records; nil = unbounded
+	made  atomic.Int64  // task records made for admit, at most its capacity
 	slots chan struct{} // running slots, when a queue sits in front; else nil
 
 	// state packs startedBit, closedBit and the number of admitted tasks that
@@ -32,7 +33,6 @@ type Pool struct {
 	state     atomic.Uint64
 	drained   chan struct{}
 	drainOnce sync.Once
-	closing   chan struct{} // closed when Stop begins: unblocks blocked submitters
 	hardCtx   context.Context
 	hard      context.CancelFunc // cancels every task's ctx
 
@@ -69,7 +69,6 @@ func New(cfg Config, opts ...Option) (*Pool, error) {
 		cfg:      cfg,
 		log:      zap.NewNop(),
 		drained:  make(chan struct{}),
-		closing:  make(chan struct{}),
 		stopDone: make(chan struct{}),
 	}
 	p.hardCtx, p.hard = context.WithCancel(context.Background())
@@ -82,7 +81,7 @@ func New(cfg Config, opts ...Option) (*Pool, error) {
 		})
 	}
 	if n := cfg.capacity(); n > 0 {
-		p.admit = make(chan struct{}, n)
+		p.admit = make(chan *task, n)
 		if cfg.QueueSize > 0 {
 			p.slots = make(chan struct{}, cfg.MaxConcurrency)
 		}
@@ -153,8 +152,16 @@ type task struct {
 	fn      Func
 	res     reservations
 	onDone  func(error)
-	start   time.Time // when it was admitted, for MaxWait; zero without it
+	start   time.Time // when it was submitted, for MaxWait; zero without it
 	slotted bool      // holds a running slot
+	leased  bool      // held by a Lease, which may still read it after Release
+}
+
+// reset clears a finished task's record for its next use, keeping the
+// reservations' backing array.
+func (t *task) reset() {
+	clear(t.res)
+	*t = task{res: t.res[:0]}
 }
 
 // submit admits a task and reserves its limits; the caller then runs it.
@@ -164,14 +171,16 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 	if len(opts) > 0 {
 		o = collect(opts)
 	}
-	t := &task{fn: fn, onDone: o.onDone}
+	var start time.Time
 	if p.cfg.MaxWait > 0 {
-		t.start = time.Now()
+		start = time.Now()
 	}
-	if err := p.admitTask(ctx, t, o.waitForSpace); err != nil {
+	t, err := p.admitTask(ctx, o.waitForSpace, start)
+	if err != nil {
 		p.rejected.Add(1)
 		return nil, err
 	}
+	t.fn, t.onDone, t.start = fn, o.onDone, start
 	if len(p.gates) > 0 {
 		now := time.Now()
 		for _, g := range p.gates {
@@ -186,7 +195,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 			}
 			if err != nil {
 				t.res.cancel(now)
-				p.unadmit()
+				p.unadmit(t)
 				p.rejected.Add(1)
 				if !errors.Is(err, ErrOverloaded) {
 					err = fmt.Errorf("executor %q: %w", p.cfg.Name, err)
@@ -222,46 +231,92 @@ func collect(opts []TaskOption) taskOptions {
 	return o
 }
 
-// admitTask counts the task in and takes an admission token.
-func (p *Pool) admitTask(ctx context.Context, t *task, wait bool) error {
+// admitTask counts the task in and takes an admission token, which is
+// the task's record.
+//
+// A bounded pool's tokens are its task records: p.admit holds the free
+// ones, up to capacity() of them, made as first needed (p.made counts
+// them). Taking one is a receive, giving it back a send, so a task costs
+// no allocation once the pool is warm, and a submitter waiting for room
+// waits on that one receive. Stop does not close a channel to wake blocked
+// submitters (that would put another case in the select, whose wake-up
+// costs more than a no-op task): it sets closedBit and sends one extra
+// record, which lets the first blocked submitter in; each submitter let in
+// after the close sees closedBit, and giving its record back lets in the
+// next. Records are given back with a non-blocking send, because after
+// Stop's extra one the buffer may be full; one is dropped then.
+func (p *Pool) admitTask(ctx context.Context, wait bool, start time.Time) (*task, error) {
 	s := p.state.Add(1)
 	switch {
 	case s&closedBit != 0:
 		p.leave()
-		return ErrClosed
+		return nil, ErrClosed
 	case s&startedBit == 0:
 		p.leave()
-		return ErrNotStarted
+		return nil, ErrNotStarted
 	case p.admit == nil:
-		return nil
+		return new(task), nil
 	}
 	select {
-	case p.admit <- struct{}{}:
-		return nil
+	case t := <-p.admit:
+		return p.admitted(t)
 	default:
+	}
+	for n := p.made.Load(); n < int64(cap(p.admit)); n = p.made.Load() {
+		if p.made.CompareAndSwap(n, n+1) {
+			return p.admitted(new(task))
+		}
 	}
 	if !wait && !p.cfg.BlockWhenFull {
 		p.leave()
-		return ErrQueueFull
+		return nil, ErrQueueFull
+	}
+	done := ctx.Done()
+	if done == nil && p.cfg.MaxWait <= 0 {
+		return p.admitted(<-p.admit) // nothing but Stop ends this wait: a plain receive wakes fastest
 	}
 	var expired <-chan time.Time
 	if p.cfg.MaxWait > 0 {
-		tm := time.NewTimer(p.cfg.MaxWait)
+		tm := time.NewTimer(p.cfg.MaxWait - time.Since(start))
 		defer tm.Stop()
 		expired = tm.C
 	}
 	select {
-	case p.admit <- struct{}{}:
-		return nil
-	case <-ctx.Done():
+	case t := <-p.admit:
+		return p.admitted(t)
+	case <-done:
 		p.leave()
-		return fmt.Errorf("executor %q: waiting for queue space: %w", p.cfg.Name, ctx.Err())
-	case <-p.closing:
-		p.leave()
-		return ErrClosed
+		return nil, fmt.Errorf("executor %q: waiting for queue space: %w", p.cfg.Name, ctx.Err())
 	case <-expired:
 		p.leave()
-		return p.overloaded("queue", p.cfg.MaxWait, p.cfg.MaxWait)
+		return nil, p.overloaded("queue", p.cfg.MaxWait, p.cfg.MaxWait)
+	}
+}
+
+// admitted checks, once a submitter holds a token, that Stop has not begun
+// meanwhile; if it has, the token goes back (letting the next blocked
+// submitter in to see the same) and the submission fails with ErrClosed.
+func (p *Pool) admitted(t *task) (*task, error) {
+	if p.state.Load()&closedBit == 0 {
+		return t, nil
+	}
+	p.unadmit(t)
+	return nil, ErrClosed
+}
+
+// releaseToken gives a task's record back as a free admission token.
+func (p *Pool) releaseToken(t *task) {
+	if p.admit == nil {
+		return
+	}
+	if t.leased {
+		t = new(task)
+	} else {
+		t.reset()
+	}
+	select {
+	case p.admit <- t:
+	default: // only after Stop's extra token
 	}
 }
 
@@ -269,10 +324,8 @@ func (p *Pool) admitTask(ctx context.Context, t *task, wait bool) error {
 func (p *Pool) inFlight() int64 { return int64(p.state.Load() & countMask) }
 
 // unadmit undoes a successful admitTask.
-func (p *Pool) unadmit() {
-	if p.admit != nil {
-		<-p.admit
-	}
+func (p *Pool) unadmit(t *task) {
+	p.releaseToken(t)
 	p.leave()
 }
 
@@ -327,11 +380,10 @@ func (p *Pool) finish(t *task, out outcome, err error) {
 		t.unhook()
 		t.cancel()
 	}
-	if p.admit != nil {
-		<-p.admit
-	}
-	if t.onDone != nil {
-		t.onDone(err)
+	onDone := t.onDone
+	p.releaseToken(t)
+	if onDone != nil {
+		onDone(err)
 	}
 	p.leave()
 }

@@ -184,14 +184,30 @@ func TestBlockedSubmitterUnblocksOnStop(t *testing.T) {
 		p := newStarted(t, executor.Config{MaxConcurrency: 1, BlockWhenFull: true})
 		release := make(chan struct{})
 		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
-		got := make(chan error, 1)
-		go func() { got <- p.Go(context.Background(), func(context.Context) error { return nil }) }()
+
+		// Submitters blocked on every path: a ctx that cannot end waits on
+		// a plain receive, one that can waits in a select.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ran := make(chan struct{}, 8)
+		task := func(context.Context) error { ran <- struct{}{}; return nil }
+		got := make(chan error, 8)
+		for _, c := range []context.Context{context.Background(), ctx, context.Background(), ctx} {
+			go func() { got <- p.Go(c, task) }()
+			go func() { got <- p.Run(c, task) }()
+		}
 		synctest.Wait()
 		stopped := make(chan error, 1)
 		go func() { stopped <- p.Stop(context.Background()) }()
-		assert.ErrorIs(t, <-got, executor.ErrClosed)
+		for range 8 { // while the first task still holds the only slot
+			assert.ErrorIs(t, <-got, executor.ErrClosed)
+		}
 		close(release)
 		assert.NoError(t, <-stopped)
+		assert.Empty(t, ran, "no blocked submission ran after Stop began")
+		s := p.Stats()
+		assert.Equal(t, int64(8), s.Rejected)
+		assert.Equal(t, int64(1), s.Completed)
 	})
 }
 

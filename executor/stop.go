@@ -64,7 +64,12 @@ func (p *Pool) StopBy(ctx context.Context, drainUntil time.Time) error {
 	p.mu.Unlock()
 
 	old := p.state.Or(closedBit)
-	close(p.closing)
+	if p.admit != nil {
+		select { // lets blocked submitters in, one after another, to fail with ErrClosed
+		case p.admit <- new(task):
+		default:
+		}
+	}
 	if old&countMask == 0 {
 		p.signalDrained()
 	}
