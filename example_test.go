@@ -25,7 +25,7 @@ func Example() {
 	chat.BaseURL = up.BaseURL() // ...pointed at the local upstream
 	chat.APIKey = endpoint.NewSecret("sk-example")
 	cfg := khive.Config{
-		Executor:  executor.Config{MaxConcurrency: 4, QueueSize: 16},
+		Executor:  executor.Config{Limits: executor.Limits{MaxConcurrency: 4, QueueSize: 16}},
 		Endpoints: map[string]khive.EndpointConfig{"chat": chat},
 	}
 

@@ -71,7 +71,7 @@ func BenchmarkExecutor(b *testing.B) {
 				wg.Wait()
 			})
 			b.Run(prefix+"khive", func(b *testing.B) {
-				p, _ := executor.New(executor.Config{MaxConcurrency: c, BlockWhenFull: true})
+				p, _ := executor.New(executor.Config{Limits: executor.Limits{MaxConcurrency: c, BlockWhenFull: true}})
 				ctx := context.Background()
 				_ = p.Start(ctx)
 				var wg sync.WaitGroup

@@ -59,37 +59,11 @@ type Config struct {
 	Cache         CacheConfig   `yaml:"cache" json:"cache"`
 }
 
-// Limits are the endpoint's own rate and concurrency limits, enforced by an
-// executor.Pool it starts and stops with itself.
-type Limits struct {
-	RequestsPerMinute float64 `yaml:"requests_per_minute" json:"requests_per_minute"`
-	TokensPerMinute   float64 `yaml:"tokens_per_minute" json:"tokens_per_minute"`
-	// Burst is the request bucket size, required with RequestsPerMinute.
-	Burst int `yaml:"burst" json:"burst"`
-	// MaxConcurrency bounds calls and open streams at once; 0 = unlimited.
-	MaxConcurrency int `yaml:"max_concurrency" json:"max_concurrency"`
-	// QueueSize is how many calls may wait for a slot; beyond it calls fail
-	// with executor.ErrQueueFull unless BlockWhenFull is set.
-	QueueSize     int  `yaml:"queue_size" json:"queue_size"`
-	BlockWhenFull bool `yaml:"block_when_full" json:"block_when_full"`
-	// MaxWait bounds the time an attempt may wait for its rate limits and a
-	// concurrency slot (default 10s; negative: no bound but the caller's
-	// ctx). An attempt that would wait longer is refused at once, its tokens
-	// given back, with an *executor.OverloadError saying when capacity is
-	// expected; one waiting for a slot is refused at MaxWait.
-	MaxWait time.Duration `yaml:"max_wait" json:"max_wait"`
-	// Adaptive makes the endpoint learn the provider's bucket from its
-	// rate-limit headers (size, refill, what is left) and admit what it
-	// holds, requests and tokens, pausing on Retry-After. The configured
-	// rates, when set, are ceilings it never exceeds and the rates it uses
-	// until the first headers arrive; without them it admits freely until
-	// then, bounded only by MaxConcurrency.
-	Adaptive bool `yaml:"adaptive" json:"adaptive"`
-	// AdaptiveSafety is the share of the provider's bucket the endpoint
-	// claims (default 0.9): it admits at that share of the refill rate and
-	// leaves the rest of the bucket, at least one request, unspent.
-	AdaptiveSafety float64 `yaml:"adaptive_safety" json:"adaptive_safety"`
-}
+// Limits are the endpoint's own rate and concurrency limits, enforced by
+// its pool on every attempt: the executor's one limits type. For an
+// endpoint, MaxConcurrency bounds calls and open streams at once, and
+// MaxWait 0 means DefaultMaxWait.
+type Limits = executor.Limits
 
 // DefaultMaxWait is Limits.MaxWait when unset: long enough to smooth a
 // burst, short enough that a client is told to come back rather than
@@ -233,10 +207,7 @@ func (c Config) Validate() error {
 	if r := c.Breaker.FailureRate; r < 0 || r > 1 {
 		bad("breaker.failure_rate", "must be in [0, 1], got %v", r)
 	}
-	if s := c.Limits.AdaptiveSafety; s < 0 || s > 1 {
-		bad("limits.adaptive_safety", "must be in (0, 1], got %v", s)
-	}
-	errs.Under("limits", c.Limits.executorConfig(c.Name).Validate())
+	errs.Under("limits", c.Limits.Validate())
 	return errs.Err()
 }
 
@@ -281,24 +252,4 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// executorConfig maps the limits to the endpoint's pool. With Adaptive, the
-// adaptive limiters take the place of the fixed rates.
-func (l Limits) executorConfig(name string) executor.Config {
-	cfg := executor.Config{
-		Name:           name,
-		MaxConcurrency: l.MaxConcurrency,
-		QueueSize:      l.QueueSize,
-		BlockWhenFull:  l.BlockWhenFull,
-		MaxWait:        max(l.MaxWait, 0),
-	}
-	if !l.Adaptive {
-		cfg.RequestsPerMinute = l.RequestsPerMinute
-		cfg.Burst = l.Burst
-		cfg.TokensPerMinute = l.TokensPerMinute
-	} else if l.RequestsPerMinute > 0 && l.Burst < 1 {
-		cfg.RequestsPerMinute, cfg.Burst = l.RequestsPerMinute, l.Burst // let Validate name the burst
-	}
-	return cfg
 }

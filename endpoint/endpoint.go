@@ -132,22 +132,11 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	if cfg.Cache.TTL > 0 {
 		e.cache = newCache(cfg.Cache)
 	}
-	if l := cfg.Limits; l.Adaptive {
-		for _, w := range []struct {
-			kind  executor.WindowKind
-			rate  float64
-			burst int
-		}{
-			{executor.Requests, l.RequestsPerMinute / 60, l.Burst},
-			{executor.Tokens, l.TokensPerMinute / 60, int(l.TokensPerMinute)},
-		} {
-			a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: w.kind, Rate: w.rate, Burst: w.burst, Safety: l.AdaptiveSafety})
-			if err != nil {
-				return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
-			}
-			e.adaptive = append(e.adaptive, a)
-		}
+	adaptive, err := cfg.Limits.AdaptiveLimiters() // built here so that SetAdaptiveShare works before Start
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
 	}
+	e.adaptive = adaptive
 	e.learns = cfg.Limits.Adaptive || cfg.Limits.TokensPerMinute > 0
 	return e, nil
 }
@@ -209,7 +198,7 @@ func (e *Endpoint) RequestRate() float64 {
 			return a.Limit()
 		}
 	}
-	return e.cfg.Limits.RequestsPerMinute / 60
+	return e.cfg.Limits.RequestRate()
 }
 
 // Retries is the number of retry attempts made so far.
@@ -257,7 +246,7 @@ func (e *Endpoint) Start(ctx context.Context) error {
 	if e.shared != nil {
 		opts = append(opts, executor.WithSharedLimiter(e.shared))
 	}
-	pool, err := executor.New(e.cfg.Limits.executorConfig(e.cfg.Name), opts...)
+	pool, err := executor.New(executor.Config{Name: e.cfg.Name, Limits: e.cfg.Limits}, opts...)
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, err)
 	}

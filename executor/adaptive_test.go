@@ -43,7 +43,7 @@ func admittedNow(t *testing.T, p *executor.Pool, limit int, opts ...executor.Tas
 // instantPool refuses anything that would wait at all, so admittedNow counts
 // exactly what the limiter holds now.
 func instantPool(t *testing.T, a *executor.AdaptiveLimiter) *executor.Pool {
-	return newStarted(t, executor.Config{MaxWait: time.Nanosecond}, executor.WithAdaptiveLimiter(a))
+	return newStarted(t, executor.Config{Limits: executor.Limits{MaxWait: time.Nanosecond}}, executor.WithAdaptiveLimiter(a))
 }
 
 func TestAdaptiveLearnsEachFamilyInItsMeaning(t *testing.T) {
@@ -250,7 +250,7 @@ func TestAdaptiveConfigErrors(t *testing.T) {
 
 func TestMaxWaitRefusesAtOnceAndReturnsTheTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{Name: "up", RequestsPerSecond: 1, Burst: 1, MaxWait: 2500 * time.Millisecond})
+		p := newStarted(t, executor.Config{Name: "up", Limits: executor.Limits{RequestsPerSecond: 1, Burst: 1, MaxWait: 2500 * time.Millisecond}})
 		for range 3 { // due at 0, 1 s and 2 s: within 90 % of max_wait
 			require.NoError(t, p.Go(context.Background(), func(context.Context) error { return nil }))
 		}
@@ -270,11 +270,11 @@ func TestMaxWaitRefusesAtOnceAndReturnsTheTokens(t *testing.T) {
 
 func TestMaxWaitBoundsTheWaitForASlotAndForQueueSpace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		for _, cfg := range []executor.Config{
+		for _, l := range []executor.Limits{
 			{MaxConcurrency: 1, QueueSize: 4, MaxWait: time.Second},
 			{MaxConcurrency: 1, BlockWhenFull: true, MaxWait: time.Second},
 		} {
-			p := newStarted(t, cfg)
+			p := newStarted(t, executor.Config{Limits: l})
 			held, err := p.Acquire(context.Background())
 			require.NoError(t, err)
 			start := time.Now()
@@ -295,7 +295,7 @@ func TestMaxWaitRefusesATaskAPauseWouldHoldTooLong(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Rate: 1, Burst: 1})
 		require.NoError(t, err)
-		p := newStarted(t, executor.Config{MaxWait: 3 * time.Second}, executor.WithAdaptiveLimiter(a))
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxWait: 3 * time.Second}}, executor.WithAdaptiveLimiter(a))
 		require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }))
 		start := time.Now()
 		errc := make(chan error, 1)
@@ -329,7 +329,7 @@ func FuzzAdaptiveObserve(f *testing.F) {
 					t.Fatalf("learned %v", v)
 				}
 			}
-			p, err := executor.New(executor.Config{MaxWait: time.Second}, executor.WithAdaptiveLimiter(a))
+			p, err := executor.New(executor.Config{Limits: executor.Limits{MaxWait: time.Second}}, executor.WithAdaptiveLimiter(a))
 			require.NoError(t, err)
 			require.NoError(t, p.Start(context.Background()))
 			start := time.Now()
@@ -366,5 +366,37 @@ func TestAdaptiveShareClaimsAPartOfTheBucket(t *testing.T) {
 		assert.InDelta(t, 15, b.Limit(), 1e-9, "the ceiling's rate is shared too, before anything is learned")
 		b.SetShare(7) // out of range: all of it
 		assert.InDelta(t, 30, b.Limit(), 1e-9)
+	})
+}
+
+// A Pool configured with Limits.Adaptive builds its own limiters (the ones
+// an endpoint builds with Limits.AdaptiveLimiters): it learns from what the
+// leases observe, and the configured rate is a ceiling it does not pass.
+func TestAdaptiveLimitsLearnFromLeases(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newStarted(t, executor.Config{Name: "learns", Limits: executor.Limits{
+			Adaptive: true, RequestsPerSecond: 100, Burst: 100, MaxWait: time.Second,
+		}})
+		l, err := p.Acquire(context.Background())
+		require.NoError(t, err)
+		rl := ratelimit.Parse(http.Header{
+			"X-Ratelimit-Limit-Requests":     {"10"},
+			"X-Ratelimit-Remaining-Requests": {"0"},
+			"X-Ratelimit-Reset-Requests":     {"5s"},
+		}, time.Now())
+		l.Observe(&rl, -1)
+		l.Release(nil)
+		_, err = p.Acquire(context.Background())
+		var oe *executor.OverloadError
+		require.ErrorAs(t, err, &oe, "the provider's empty bucket, learned from the lease, refuses what max_wait cannot cover")
+		assert.Greater(t, oe.RetryAfter, 400*time.Millisecond)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		p := newStarted(t, executor.Config{Limits: executor.Limits{Adaptive: true, RequestsPerSecond: 1, Burst: 1, MaxWait: 100 * time.Millisecond}})
+		l, err := p.Acquire(context.Background())
+		require.NoError(t, err)
+		l.Release(nil)
+		_, err = p.Acquire(context.Background())
+		assert.ErrorIs(t, err, executor.ErrOverloaded, "the configured rate is the ceiling before anything is learned")
 	})
 }

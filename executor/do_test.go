@@ -17,7 +17,7 @@ import (
 )
 
 func TestDo(t *testing.T) {
-	p := newStarted(t, executor.Config{MaxConcurrency: 1})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 1}})
 	v, err := executor.Do(context.Background(), p, func(context.Context) (int, error) { return 42, nil })
 	require.NoError(t, err)
 	assert.Equal(t, 42, v)
@@ -28,7 +28,7 @@ func TestDo(t *testing.T) {
 func TestMapKeepsOrderAndJoinsErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A tiny queue: Map must wait for space rather than be rejected.
-		p := newStarted(t, executor.Config{MaxConcurrency: 3, QueueSize: 1})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 3, QueueSize: 1}})
 		items := make([]int, 50)
 		for i := range items {
 			items[i] = i
@@ -59,7 +59,7 @@ func TestMapKeepsOrderAndJoinsErrors(t *testing.T) {
 
 func TestMapFailFastCancelsTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{MaxConcurrency: 2, QueueSize: 2})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 2, QueueSize: 2}})
 		var ran atomic.Int64
 		boom := errors.New("boom")
 		_, err := executor.Map(context.Background(), p, make([]int, 100), func(ctx context.Context, _ int) (int, error) {
@@ -80,7 +80,7 @@ func TestMapFailFastCancelsTheRest(t *testing.T) {
 }
 
 func TestMapReportsItemsThatNeverRan(t *testing.T) {
-	p := newStarted(t, executor.Config{MaxConcurrency: 1, QueueSize: 10})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 1, QueueSize: 10}})
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := executor.Map(ctx, p, make([]int, 5), func(ctx context.Context, _ int) (int, error) {
 		cancel() // the first item cancels the caller; the others never run
@@ -102,7 +102,7 @@ func TestMapOnClosedPool(t *testing.T) {
 
 func TestMapPerItemOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{TokensPerMinute: 600, TokenBurst: 10})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{TokensPerMinute: 600, TokenBurst: 10}})
 		start := time.Now()
 		_, err := executor.Map(context.Background(), p, []int{10, 10, 10}, func(context.Context, int) (int, error) { return 0, nil },
 			executor.WithTaskOptions(func(i int) []executor.TaskOption { return []executor.TaskOption{executor.Cost(10)} }))

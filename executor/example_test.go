@@ -12,7 +12,7 @@ import (
 )
 
 func ExamplePool() {
-	p, err := executor.New(executor.Config{Name: "jobs", MaxConcurrency: 4, QueueSize: 16})
+	p, err := executor.New(executor.Config{Name: "jobs", Limits: executor.Limits{MaxConcurrency: 4, QueueSize: 16}})
 	if err != nil {
 		panic(err)
 	}
@@ -38,7 +38,7 @@ func ExamplePool() {
 }
 
 func ExampleDo() {
-	p, _ := executor.New(executor.Config{MaxConcurrency: 2})
+	p, _ := executor.New(executor.Config{Limits: executor.Limits{MaxConcurrency: 2}})
 	_ = p.Start(context.Background())
 	defer p.Stop(context.Background())
 
@@ -51,7 +51,7 @@ func ExampleDo() {
 
 func ExampleMap() {
 	// 20 requests per second with a burst of 5: Map is throttled, not rejected.
-	p, _ := executor.New(executor.Config{MaxConcurrency: 4, QueueSize: 4, RequestsPerSecond: 20, Burst: 5})
+	p, _ := executor.New(executor.Config{Limits: executor.Limits{MaxConcurrency: 4, QueueSize: 4, RequestsPerSecond: 20, Burst: 5}})
 	_ = p.Start(context.Background())
 	defer p.Stop(context.Background())
 
@@ -66,7 +66,7 @@ func ExampleMap() {
 func ExampleAdaptiveLimiter() {
 	// No ceiling: until the provider's headers arrive, nothing is held back.
 	a, _ := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{Window: executor.Requests})
-	p, _ := executor.New(executor.Config{MaxWait: 10 * time.Second}, executor.WithAdaptiveLimiter(a))
+	p, _ := executor.New(executor.Config{Limits: executor.Limits{MaxWait: 10 * time.Second}}, executor.WithAdaptiveLimiter(a))
 	_ = p.Start(context.Background())
 	defer p.Stop(context.Background())
 

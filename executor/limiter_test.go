@@ -41,7 +41,7 @@ func admittedWithin(t *testing.T, p *executor.Pool, n int, d time.Duration, opts
 
 func TestRequestRateIsExact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{RequestsPerSecond: 10, Burst: 1})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{RequestsPerSecond: 10, Burst: 1}})
 		// One at t=0, then one every 100 ms: 0.0, 0.1, ..., 10.0 s.
 		assert.Equal(t, 101, admittedWithin(t, p, 500, 10*time.Second))
 		assert.Positive(t, p.Stats().LimiterWait)
@@ -50,7 +50,7 @@ func TestRequestRateIsExact(t *testing.T) {
 
 func TestRequestsPerMinute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{RequestsPerMinute: 120, Burst: 5})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{RequestsPerMinute: 120, Burst: 5}})
 		// A burst of 5, then 2 per second for 10 s.
 		assert.Equal(t, 25, admittedWithin(t, p, 100, 10*time.Second))
 	})
@@ -58,14 +58,14 @@ func TestRequestsPerMinute(t *testing.T) {
 
 func TestTokenRateIsExact(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{TokensPerMinute: 6000, TokenBurst: 1000})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{TokensPerMinute: 6000, TokenBurst: 1000}})
 		// 100 tokens/s; each task costs 500: 2 from the burst, then one per 5 s.
 		assert.Equal(t, 4, admittedWithin(t, p, 10, 10*time.Second, executor.Cost(500)))
 	})
 }
 
 func TestCostAboveBurstIsAnError(t *testing.T) {
-	p := newStarted(t, executor.Config{TokensPerMinute: 600, TokenBurst: 100})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{TokensPerMinute: 600, TokenBurst: 100}})
 	err := p.Go(context.Background(), func(context.Context) error { return nil }, executor.Cost(101))
 	require.ErrorIs(t, err, executor.ErrCostTooHigh)
 	assert.ErrorContains(t, err, "cost 101 > burst 100")
@@ -136,7 +136,7 @@ func TestKeyedConfigErrors(t *testing.T) {
 
 func TestWaitFailsFastWhenDeadlineTooNear(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{RequestsPerSecond: 1, Burst: 1})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{RequestsPerSecond: 1, Burst: 1}})
 		require.NoError(t, p.Run(context.Background(), func(context.Context) error { return nil }))
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()

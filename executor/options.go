@@ -33,11 +33,14 @@ func WithKeyedLimiter(k *KeyedLimiter) Option {
 
 // WithAdaptiveLimiter makes every task wait on a, which learns the
 // provider's bucket from the answers fed to Lease.Observe (or to a.Observe).
-// Give one per window to follow requests and tokens.
+// Give one per window to follow requests and tokens. When given, a Config
+// with Adaptive set builds no limiters of its own (see
+// Limits.AdaptiveLimiters).
 func WithAdaptiveLimiter(a *AdaptiveLimiter) Option {
 	return optionFunc(func(p *Pool) {
 		if a != nil {
 			p.gates = append(p.gates, a)
+			p.adaptiveGiven = true
 		}
 	})
 }

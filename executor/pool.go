@@ -36,6 +36,8 @@ type Pool struct {
 	hardCtx   context.Context
 	hard      context.CancelFunc // cancels every task's ctx
 
+	adaptiveGiven bool // WithAdaptiveLimiter was used: Adaptive builds none
+
 	mu       sync.Mutex // guards the lifecycle below
 	stopping bool
 	stopDone chan struct{}
@@ -71,11 +73,12 @@ func New(cfg Config, opts ...Option) (*Pool, error) {
 		drained:  make(chan struct{}),
 		stopDone: make(chan struct{}),
 	}
+	p.cfg.MaxWait = max(cfg.MaxWait, 0) // negative: no bound, as 0 is for a Pool
 	p.hardCtx, p.hard = context.WithCancel(context.Background())
-	if r := cfg.requestRate(); r > 0 {
+	if r := cfg.RequestRate(); r > 0 && !cfg.Adaptive { // adaptive: the rates are its ceilings
 		p.gates = append(p.gates, &bucket{lim: rate.NewLimiter(rate.Limit(r), cfg.Burst), what: "request limiter"})
 	}
-	if cfg.TokensPerMinute > 0 {
+	if cfg.TokensPerMinute > 0 && !cfg.Adaptive {
 		p.gates = append(p.gates, &bucket{
 			lim: rate.NewLimiter(rate.Limit(cfg.TokensPerMinute/60), cfg.tokenBurst()), useCost: true, what: "token limiter",
 		})
@@ -88,6 +91,15 @@ func New(cfg Config, opts ...Option) (*Pool, error) {
 	}
 	for _, o := range opts {
 		o.apply(p)
+	}
+	if cfg.Adaptive && !p.adaptiveGiven {
+		as, err := cfg.AdaptiveLimiters()
+		if err != nil {
+			return nil, fmt.Errorf("executor %q: %w", cfg.Name, err)
+		}
+		for _, a := range as {
+			p.gates = append(p.gates, a)
+		}
 	}
 	p.log = p.log.With(zap.String("component", "executor"), zap.String("name", cfg.Name))
 	return p, nil

@@ -31,7 +31,7 @@ func BenchmarkPool(b *testing.B) {
 			wg.Wait()
 		})
 		b.Run(fmt.Sprintf("pool/c=%d", c), func(b *testing.B) {
-			p, err := executor.New(executor.Config{MaxConcurrency: c, BlockWhenFull: true})
+			p, err := executor.New(executor.Config{Limits: executor.Limits{MaxConcurrency: c, BlockWhenFull: true}})
 			if err != nil {
 				b.Fatal(err)
 			}

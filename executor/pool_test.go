@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/khive-go/khive/executor"
 )
@@ -27,27 +28,24 @@ func newStarted(t *testing.T, cfg executor.Config, opts ...executor.Option) *exe
 }
 
 func TestConfigValidateNamesEveryField(t *testing.T) {
-	err := executor.Config{
-		MaxConcurrency: -1, QueueSize: -2, RequestsPerSecond: 5, Burst: 0,
-		TokensPerMinute: -1, TokenBurst: -1,
-	}.Validate()
+	err := executor.Config{Limits: executor.Limits{MaxConcurrency: -1, QueueSize: -2, RequestsPerSecond: 5, Burst: 0, TokensPerMinute: -1, TokenBurst: -1}}.Validate()
 	require.Error(t, err)
 	for _, field := range []string{"max_concurrency", "queue_size", "burst", "tokens_per_minute", "token_burst"} {
 		assert.Contains(t, err.Error(), field+":")
 	}
-	err = executor.Config{RequestsPerSecond: 1, RequestsPerMinute: 60, Burst: 1}.Validate()
+	err = executor.Config{Limits: executor.Limits{RequestsPerSecond: 1, RequestsPerMinute: 60, Burst: 1}}.Validate()
 	assert.ErrorContains(t, err, "requests_per_minute: set only one")
-	err = executor.Config{QueueSize: 3}.Validate()
+	err = executor.Config{Limits: executor.Limits{QueueSize: 3}}.Validate()
 	assert.ErrorContains(t, err, "queue_size: needs max_concurrency > 0")
 	assert.NoError(t, executor.Config{}.Validate())
 
-	_, err = executor.New(executor.Config{Name: "p", Burst: -1})
+	_, err = executor.New(executor.Config{Name: "p", Limits: executor.Limits{Burst: -1}})
 	assert.ErrorContains(t, err, `executor "p": burst: must be >= 0`)
 }
 
 func TestConcurrencyBoundNeverExceeded(t *testing.T) {
 	const limit, tasks = 8, 10_000
-	p := newStarted(t, executor.Config{MaxConcurrency: limit, QueueSize: 64, BlockWhenFull: true})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: limit, QueueSize: 64, BlockWhenFull: true}})
 	var cur, peak atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(tasks)
@@ -75,7 +73,7 @@ func TestConcurrencyBoundNeverExceeded(t *testing.T) {
 }
 
 func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
-	p, err := executor.New(executor.Config{MaxConcurrency: 4, QueueSize: 16})
+	p, err := executor.New(executor.Config{Limits: executor.Limits{MaxConcurrency: 4, QueueSize: 16}})
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background()))
 
@@ -135,7 +133,7 @@ func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
 }
 
 func TestQueueFullFailsAtOnce(t *testing.T) {
-	p := newStarted(t, executor.Config{MaxConcurrency: 1, QueueSize: 1})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 1, QueueSize: 1}})
 	release := make(chan struct{})
 	block := func(context.Context) error { <-release; return nil }
 	require.NoError(t, p.Go(context.Background(), block)) // runs
@@ -153,7 +151,7 @@ func TestQueueFullFailsAtOnce(t *testing.T) {
 
 func TestQueueFullBlocksHonouringContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{MaxConcurrency: 1, BlockWhenFull: true})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 1, BlockWhenFull: true}})
 		release := make(chan struct{})
 		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
 
@@ -181,7 +179,7 @@ func TestQueueFullBlocksHonouringContext(t *testing.T) {
 
 func TestBlockedSubmitterUnblocksOnStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newStarted(t, executor.Config{MaxConcurrency: 1, BlockWhenFull: true})
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 1, BlockWhenFull: true}})
 		release := make(chan struct{})
 		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
 
@@ -257,7 +255,7 @@ func TestTaskContextFollowsCaller(t *testing.T) {
 }
 
 func TestPanicBecomesPanicError(t *testing.T) {
-	p := newStarted(t, executor.Config{MaxConcurrency: 2})
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 2}})
 	err := p.Run(context.Background(), func(context.Context) error { panic("kaboom") })
 	var pe *executor.PanicError
 	require.ErrorAs(t, err, &pe)
@@ -278,7 +276,7 @@ func TestPanicBecomesPanicError(t *testing.T) {
 func TestStopWithDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		core, logs := observer.New(zap.DebugLevel)
-		p := newStarted(t, executor.Config{Name: "work", MaxConcurrency: 2, QueueSize: 4}, executor.WithLogger(zap.New(core)))
+		p := newStarted(t, executor.Config{Name: "work", Limits: executor.Limits{MaxConcurrency: 2, QueueSize: 4}}, executor.WithLogger(zap.New(core)))
 
 		var finished, sawCancel atomic.Int64
 		quick := func(ctx context.Context) error {
@@ -356,4 +354,18 @@ func TestStopReserve(t *testing.T) {
 	} {
 		assert.Equal(t, tt.want, executor.StopReserve(tt.left), "left %v", tt.left)
 	}
+}
+
+// Config keeps its limits beside its name in YAML, and the limits decode
+// alone too (as an endpoint's `limits:`); a negative max_wait means no bound.
+func TestLimitsDecodeInlineAndAlone(t *testing.T) {
+	var cfg executor.Config
+	require.NoError(t, yaml.Unmarshal([]byte("name: fan-out\nmax_concurrency: 4\nmax_wait: -1s\nadaptive: true\n"), &cfg))
+	assert.Equal(t, executor.Config{Name: "fan-out", Limits: executor.Limits{MaxConcurrency: 4, MaxWait: -time.Second, Adaptive: true}}, cfg)
+	require.NoError(t, cfg.Validate())
+	var l executor.Limits
+	require.NoError(t, yaml.Unmarshal([]byte("{requests_per_second: 5, burst: 2, token_burst: 10, tokens_per_minute: 60}"), &l))
+	assert.Equal(t, executor.Limits{RequestsPerSecond: 5, Burst: 2, TokenBurst: 10, TokensPerMinute: 60}, l)
+	assert.Equal(t, 5.0, l.RequestRate())
+	assert.ErrorContains(t, executor.Limits{AdaptiveSafety: 1.5}.Validate(), "adaptive_safety: must be in (0, 1]")
 }

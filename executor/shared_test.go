@@ -56,7 +56,7 @@ func run(p *executor.Pool, opts ...executor.TaskOption) error {
 func TestSharedLimiterPacesTasksAndIsCancelledOnRefusal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &sharedFake{}
-		p := newStarted(t, executor.Config{MaxWait: time.Second}, executor.WithSharedLimiter(f))
+		p := newStarted(t, executor.Config{Limits: executor.Limits{MaxWait: time.Second}}, executor.WithSharedLimiter(f))
 		start := time.Now()
 		var when []time.Duration
 		for range 3 {

@@ -66,7 +66,7 @@ func TestEveryConfigProblemIsAFieldErrorWithItsPath(t *testing.T) {
 	ec.Provider, ec.Transport, ec.Timeout = "openai", "carrier-pigeon", -time.Second
 	ec.Limits.Burst = -1
 	err := khive.Config{
-		Executor:  executor.Config{MaxConcurrency: -1},
+		Executor:  executor.Config{Limits: executor.Limits{MaxConcurrency: -1}},
 		Endpoints: map[string]khive.EndpointConfig{"chat": ec},
 	}.Validate()
 	var paths []string

@@ -297,7 +297,7 @@ func TestConfigErrorsFailFxNewBeforeAnythingStarts(t *testing.T) {
 	bad.APIKey = endpoint.NewSecret(secretKey)
 	unknown := khive.EndpointConfig{Endpoint: "chat"}
 	unknown.Provider = "nope"
-	cfg := khive.Config{Executor: executor.Config{MaxConcurrency: -1}, Endpoints: map[string]khive.EndpointConfig{"bad": bad, "unknown": unknown}}
+	cfg := khive.Config{Executor: executor.Config{Limits: executor.Limits{MaxConcurrency: -1}}, Endpoints: map[string]khive.EndpointConfig{"bad": bad, "unknown": unknown}}
 	app := fx.New(fx.Supply(cfg), fx.Supply(log), fx.NopLogger, khive.Module)
 	err := app.Err()
 	require.Error(t, err)

@@ -474,17 +474,22 @@ func (s *Store) limiterOf(l *keyLimit) *rate.Limiter {
 // memory store. It makes Store a fxmodule.SharedLimits.
 func (s *Store) For(cfg endpoint.Config) executor.SharedLimiter {
 	l := cfg.Limits
-	if s.rdb == nil || l.Adaptive || (l.RequestsPerMinute <= 0 && l.TokensPerMinute <= 0) {
+	rpm := l.RequestRate() * 60
+	if s.rdb == nil || l.Adaptive || (rpm <= 0 && l.TokensPerMinute <= 0) {
 		return nil
 	}
 	sh := &sharedEndpoint{s: s}
-	if l.RequestsPerMinute > 0 {
+	if rpm > 0 {
 		sh.limits = append(sh.limits, newKeyLimit("requests_per_minute", "ep:req:"+cfg.Name,
-			max(1, int(math.Ceil(l.RequestsPerMinute))), max(1, l.Burst)))
+			max(1, int(math.Ceil(rpm))), max(1, l.Burst)))
 	}
 	if l.TokensPerMinute > 0 {
 		tpm := max(1, int(math.Ceil(l.TokensPerMinute)))
-		sh.limits = append(sh.limits, newKeyLimit("tokens_per_minute", "ep:tok:"+cfg.Name, tpm, tpm))
+		burst := tpm
+		if l.TokenBurst > 0 {
+			burst = l.TokenBurst
+		}
+		sh.limits = append(sh.limits, newKeyLimit("tokens_per_minute", "ep:tok:"+cfg.Name, tpm, burst))
 	}
 	return sh
 }

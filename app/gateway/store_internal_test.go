@@ -203,6 +203,17 @@ func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
 
 	assert.Nil(t, a.For(endpoint.Config{Name: "free"}), "no configured rates: nothing shared")
 	assert.Nil(t, a.For(endpoint.Config{Name: "learns", Limits: endpoint.Limits{RequestsPerMinute: 60, Burst: 1, Adaptive: true}}))
+
+	// A rate given per second is the same limit: 10/s with a burst of 1
+	// books the second request 100 ms ahead.
+	ps := a.For(endpoint.Config{Name: "per-second", Limits: endpoint.Limits{RequestsPerSecond: 10, Burst: 1}})
+	require.NotNil(t, ps, "requests_per_second is shared too")
+	r, err = ps.Reserve(t0, "", 0)
+	require.NoError(t, err)
+	assert.Zero(t, r.DelayFrom(t0))
+	r, err = ps.Reserve(t0, "", 0)
+	require.NoError(t, err)
+	assert.Equal(t, 100*time.Millisecond, r.DelayFrom(t0))
 }
 
 func TestRedisStoreSharesAKeysConcurrency(t *testing.T) {

@@ -29,7 +29,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pool, err := executor.New(executor.Config{Name: "fan-out", MaxConcurrency: 4, QueueSize: 8, RequestsPerSecond: 10, Burst: 5})
+	pool, err := executor.New(executor.Config{Name: "fan-out", Limits: executor.Limits{MaxConcurrency: 4, QueueSize: 8, RequestsPerSecond: 10, Burst: 5}})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func main() {
 	fmt.Printf("| configured/s | khive executor | x/time/rate | go.uber.org/ratelimit |\n| ---: | ---: | ---: | ---: |\n")
 	for _, r := range []float64{100, 1000, 10000} {
 		khive := measure(*window, func() func(ctx context.Context) bool {
-			p, _ := executor.New(executor.Config{RequestsPerSecond: r, Burst: 1})
+			p, _ := executor.New(executor.Config{Limits: executor.Limits{RequestsPerSecond: r, Burst: 1}})
 			_ = p.Start(context.Background())
 			noop := func(context.Context) error { return nil }
 			return func(ctx context.Context) bool { return p.Run(ctx, noop) == nil }
