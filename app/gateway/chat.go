@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -13,15 +12,34 @@ import (
 	"github.com/khive-go/khive/providers/translate"
 )
 
+// chatOp serves POST /v1/chat/completions: passed through to
+// OpenAI-compatible endpoints, translated for Anthropic ones.
+var chatOp = operation{kinds: []providers.Kind{providers.KindChat, providers.KindMessages}, read: readChatRequest}
+
 // chatFields is what the gateway reads of a chat request to route it; the
 // rest of the body passes through untouched.
 type chatFields struct {
 	raw          []byte
 	fields       map[string]json.RawMessage
-	model        string
+	modelName    string
 	stream       bool
 	includeUsage bool
 	hasMessages  bool
+	maxTokens    int // for a target that needs max_tokens (Anthropic)
+}
+
+func readChatRequest(s *Server, r *http.Request) (clientRequest, *apiError) {
+	c, aerr := readChat(r)
+	switch {
+	case aerr != nil:
+		return nil, aerr
+	case c.modelName == "":
+		return nil, badRequest("model", "you must provide a model parameter")
+	case !c.hasMessages:
+		return nil, badRequest("messages", "messages must be a non-empty array")
+	}
+	c.maxTokens = s.cfg.AnthropicMaxTokens
+	return c, nil
 }
 
 // readChat reads a chat request with one pass over the body: its top-level
@@ -35,7 +53,7 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 	if err := json.Unmarshal(raw, &c.fields); err != nil {
 		return nil, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	if m, ok := c.fields["model"]; ok && json.Unmarshal(m, &c.model) != nil {
+	if m, ok := c.fields["model"]; ok && json.Unmarshal(m, &c.modelName) != nil {
 		return nil, badRequest("model", "model must be a string")
 	}
 	if m, ok := c.fields["messages"]; ok {
@@ -56,73 +74,53 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 	return c, nil
 }
 
-// withModel is the body with the upstream model in place of the client's.
-func (c *chatFields) withModel(model string) ([]byte, error) {
-	m, _ := json.Marshal(model)
-	c.fields["model"] = m
-	return json.Marshal(c.fields)
-}
+func (c *chatFields) model() string { return c.modelName }
 
-func (s *Server) chat(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	c, aerr := readChat(r)
-	if aerr != nil {
-		return aerr
-	}
-	if c.model == "" {
-		return badRequest("model", "you must provide a model parameter")
-	}
-	if !c.hasMessages {
-		return badRequest("messages", "messages must be a non-empty array")
-	}
-	x.model = c.model
-	routes, aerr := s.resolve(x, c.model, providers.KindChat, providers.KindMessages)
-	if aerr != nil {
-		return aerr
-	}
-	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
-		if rt.kind == providers.KindMessages {
-			// The fields read for routing are decoded into the typed request
-			// where they lie: the body is not read a second time.
-			req, err := openai.ChatRequestFromFields(c.fields)
-			if err != nil {
-				return false, badRequest("", "could not parse the JSON body: %v", err)
-			}
-			req.Model = rt.model
-			return s.chatViaAnthropic(ctx, w, rt, req, c.includeUsage, x)
-		}
-		body, err := c.withModel(rt.model)
+func (c *chatFields) plan(rt route) (upstreamPlan, error) {
+	if rt.kind == providers.KindMessages {
+		// The fields read for routing are decoded into the typed request
+		// where they lie: the body is not read a second time.
+		req, err := openai.ChatRequestFromFields(c.fields)
 		if err != nil {
-			return false, badRequest("", "could not encode the request: %v", err)
+			return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 		}
-		ereq := endpoint.Request{Body: json.RawMessage(body)}
-		if c.stream {
-			return s.relay(ctx, w, rt, ereq, x, chatPassThrough{})
-		}
-		return s.callAndWrite(ctx, w, rt, ereq, x, nil)
-	})
+		req.Model = rt.model
+		return chatViaAnthropic(req, c.includeUsage, c.maxTokens)
+	}
+	m, _ := json.Marshal(rt.model)
+	c.fields["model"] = m
+	body, err := json.Marshal(c.fields)
+	if err != nil {
+		return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
+	}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+	if c.stream {
+		p.stream = chatPassThrough{}
+	}
+	return p, nil
 }
 
-// chatViaAnthropic serves a chat request from an Anthropic endpoint.
-func (s *Server) chatViaAnthropic(ctx context.Context, w http.ResponseWriter, rt route, req openai.ChatRequest, includeUsage bool, x *exchange) (bool, error) {
-	mreq, err := translate.ChatToMessages(req, s.cfg.AnthropicMaxTokens)
+// chatViaAnthropic plans a chat request for an Anthropic endpoint.
+func chatViaAnthropic(req openai.ChatRequest, includeUsage bool, maxTokens int) (upstreamPlan, error) {
+	mreq, err := translate.ChatToMessages(req, maxTokens)
 	if err != nil {
-		return false, err
+		return upstreamPlan{}, err
 	}
 	body, err := json.Marshal(mreq)
 	if err != nil {
-		return false, err
+		return upstreamPlan{}, err
 	}
-	ereq := endpoint.Request{Body: json.RawMessage(body)}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
 	if req.Stream {
-		tr := chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
-		return s.relay(ctx, w, rt, ereq, x, tr)
+		p.stream = chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
+		return p, nil
 	}
-	return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
+	p.convert = func(b []byte) ([]byte, error) {
 		var resp anthropic.MessagesResponse
 		if err := json.Unmarshal(b, &resp); err != nil {
 			return nil, err
 		}
 		return json.Marshal(translate.MessagesToChat(resp, time.Now().Unix()))
-	})
+	}
+	return p, nil
 }

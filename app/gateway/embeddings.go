@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -13,44 +12,51 @@ import (
 	"github.com/khive-go/khive/providers/openai"
 )
 
-func (s *Server) embeddings(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	var req openai.EmbeddingsRequest
-	if aerr := readJSON(r, &req); aerr != nil {
-		return aerr
+// embeddingsOp serves POST /v1/embeddings in OpenAI's format.
+var embeddingsOp = operation{kinds: []providers.Kind{providers.KindEmbeddings}, read: readEmbeddings}
+
+type embeddingsRequest struct {
+	req        openai.EmbeddingsRequest
+	wantBase64 bool
+}
+
+func readEmbeddings(_ *Server, r *http.Request) (clientRequest, *apiError) {
+	e := &embeddingsRequest{}
+	if aerr := readJSON(r, &e.req); aerr != nil {
+		return nil, aerr
 	}
-	if req.Model == "" {
-		return badRequest("model", "you must provide a model parameter")
+	if e.req.Model == "" {
+		return nil, badRequest("model", "you must provide a model parameter")
 	}
-	if len(req.Input) == 0 || string(req.Input) == "null" {
-		return badRequest("input", "input is required")
+	if len(e.req.Input) == 0 || string(e.req.Input) == "null" {
+		return nil, badRequest("input", "input is required")
 	}
-	switch req.EncodingFormat {
+	switch e.req.EncodingFormat {
 	case "", "float", "base64":
 	default:
-		return badRequest("encoding_format", "encoding_format must be float or base64")
-	}
-	x.model = req.Model
-	routes, aerr := s.resolve(x, req.Model, providers.KindEmbeddings)
-	if aerr != nil {
-		return aerr
+		return nil, badRequest("encoding_format", "encoding_format must be float or base64")
 	}
 	// Upstreams are always asked for floats (not every compatible server
 	// speaks base64); the gateway encodes for clients that asked for it.
-	wantBase64 := req.EncodingFormat == "base64"
-	req.EncodingFormat = "float"
-	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
-		req.Model = rt.model
-		body, err := json.Marshal(req)
-		if err != nil {
-			return false, badRequest("", "could not encode the request: %v", err)
-		}
-		var convert func([]byte) ([]byte, error)
-		if wantBase64 {
-			convert = toBase64
-		}
-		return s.callAndWrite(ctx, w, rt, endpoint.Request{Body: json.RawMessage(body)}, x, convert)
-	})
+	e.wantBase64 = e.req.EncodingFormat == "base64"
+	e.req.EncodingFormat = "float"
+	return e, nil
+}
+
+func (e *embeddingsRequest) model() string { return e.req.Model }
+
+func (e *embeddingsRequest) plan(rt route) (upstreamPlan, error) {
+	req := e.req
+	req.Model = rt.model
+	body, err := json.Marshal(req)
+	if err != nil {
+		return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
+	}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+	if e.wantBase64 {
+		p.convert = toBase64
+	}
+	return p, nil
 }
 
 // toBase64 rewrites float embeddings as base64 of little-endian float32s,

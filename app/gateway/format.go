@@ -12,11 +12,12 @@ import (
 
 // clientFormat is the wire format a route speaks to its clients: how its
 // errors are written, as an answer and in-band in a stream. Every API route
-// runs the same pipeline with its format: the middleware (drain check,
-// auth, body limits, timeout, access log, metrics), reading and resolving
-// the request, each target in turn (a call, or a relayed stream through a
-// translator when the target speaks the other format), fallback, and the
-// error in the route's format.
+// runs the same pipeline with its format: the middleware (api: drain check,
+// auth, body limits, timeout, access log, metrics), then for proxied routes
+// serve with the route's operation (reading the request, resolving it,
+// each target in turn with the request's plan: a call, or a relayed stream
+// through a translator when the target speaks the other format; fallback),
+// and the error in the route's format.
 type clientFormat struct {
 	name        string
 	writeError  func(http.ResponseWriter, *apiError)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -13,113 +12,126 @@ import (
 	"github.com/khive-go/khive/providers/translate"
 )
 
-// responses serves POST /v1/responses: passed through to OpenAI responses
-// endpoints, translated for chat endpoints (OpenAI-compatible or
+// responsesOp serves POST /v1/responses: passed through to OpenAI
+// responses endpoints, translated for chat endpoints (OpenAI-compatible or
 // Anthropic), plain and streaming.
-func (s *Server) responses(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-	raw, aerr := readBody(r)
-	if aerr != nil {
-		return aerr
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return badRequest("", "could not parse the JSON body: %v", err)
-	}
-	var model string
-	if m, ok := fields["model"]; ok && json.Unmarshal(m, &model) != nil {
-		return badRequest("model", "model must be a string")
-	}
-	if model == "" {
-		return badRequest("model", "you must provide a model parameter")
-	}
-	if _, ok := fields["input"]; !ok {
-		return badRequest("input", "you must provide an input")
-	}
-	var stream bool
-	if v, ok := fields["stream"]; ok {
-		_ = json.Unmarshal(v, &stream)
-	}
-	x.model = model
-	routes, aerr := s.resolve(x, model, providers.KindResponses, providers.KindChat, providers.KindMessages)
-	if aerr != nil {
-		return aerr
-	}
-	ctx := r.Context()
-	return s.eachRoute(ctx, routes, x, func(ctx context.Context, rt route) (bool, error) {
-		if rt.kind == providers.KindResponses {
-			m, _ := json.Marshal(rt.model)
-			fields["model"] = m
-			body, err := json.Marshal(fields)
-			if err != nil {
-				return false, badRequest("", "could not encode the request: %v", err)
-			}
-			ereq := endpoint.Request{Body: json.RawMessage(body)}
-			if stream {
-				return s.relay(ctx, w, rt, ereq, x, responsesPassThrough{})
-			}
-			return s.callAndWrite(ctx, w, rt, ereq, x, nil)
-		}
-		req, err := openai.ResponsesRequestFromFields(fields)
-		if err != nil {
-			return false, badRequest("", "could not parse the JSON body: %v", err)
-		}
-		chat, err := translate.ResponsesToChat(req)
-		if err != nil {
-			return false, err
-		}
-		chat.Model = rt.model
-		return s.responsesViaChat(ctx, w, rt, chat, x)
-	})
+var responsesOp = operation{
+	kinds: []providers.Kind{providers.KindResponses, providers.KindChat, providers.KindMessages},
+	read:  readResponses,
 }
 
-// responsesViaChat serves a translated Responses request from a chat
+type responsesRequest struct {
+	fields    map[string]json.RawMessage
+	modelName string
+	stream    bool
+	maxTokens int // for a target that needs max_tokens (Anthropic)
+}
+
+func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
+	raw, aerr := readBody(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q := &responsesRequest{maxTokens: s.cfg.AnthropicMaxTokens}
+	if err := json.Unmarshal(raw, &q.fields); err != nil {
+		return nil, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	if m, ok := q.fields["model"]; ok && json.Unmarshal(m, &q.modelName) != nil {
+		return nil, badRequest("model", "model must be a string")
+	}
+	if q.modelName == "" {
+		return nil, badRequest("model", "you must provide a model parameter")
+	}
+	if _, ok := q.fields["input"]; !ok {
+		return nil, badRequest("input", "you must provide an input")
+	}
+	if v, ok := q.fields["stream"]; ok {
+		_ = json.Unmarshal(v, &q.stream)
+	}
+	return q, nil
+}
+
+func (q *responsesRequest) model() string { return q.modelName }
+
+func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
+	if rt.kind == providers.KindResponses {
+		m, _ := json.Marshal(rt.model)
+		q.fields["model"] = m
+		body, err := json.Marshal(q.fields)
+		if err != nil {
+			return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
+		}
+		p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+		if q.stream {
+			p.stream = responsesPassThrough{}
+		}
+		return p, nil
+	}
+	req, err := openai.ResponsesRequestFromFields(q.fields)
+	if err != nil {
+		return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	chat, err := translate.ResponsesToChat(req)
+	if err != nil {
+		return upstreamPlan{}, err
+	}
+	chat.Model = rt.model
+	return responsesViaChat(rt, chat, q.maxTokens)
+}
+
+// responsesViaChat plans a translated Responses request for a chat
 // endpoint, OpenAI-compatible or Anthropic.
-func (s *Server) responsesViaChat(ctx context.Context, w http.ResponseWriter, rt route, chat openai.ChatRequest, x *exchange) (bool, error) {
+func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstreamPlan, error) {
 	created := time.Now().Unix()
 	toResponse := func(cr openai.ChatResponse) ([]byte, error) {
 		return json.Marshal(translate.ChatToResponse(cr, created))
 	}
+	var p upstreamPlan
 	if rt.kind == providers.KindMessages {
 		if _, ok := chat.Extra["response_format"]; ok {
-			return false, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
+			return p, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
 		}
-		mreq, err := translate.ChatToMessages(chat, s.cfg.AnthropicMaxTokens)
+		mreq, err := translate.ChatToMessages(chat, maxTokens)
 		if err != nil {
-			return false, err
+			return p, err
 		}
 		body, err := json.Marshal(mreq)
 		if err != nil {
-			return false, err
+			return p, err
 		}
-		ereq := endpoint.Request{Body: json.RawMessage(body)}
+		p.req = endpoint.Request{Body: json.RawMessage(body)}
 		if chat.Stream {
-			return s.relay(ctx, w, rt, ereq, x, responsesFromAnthropic{
+			p.stream = responsesFromAnthropic{
 				a: &translate.ChunksFromAnthropic{IncludeUsage: true, Created: created},
-				r: &translate.ResponsesFromChat{Created: created}})
+				r: &translate.ResponsesFromChat{Created: created}}
+			return p, nil
 		}
-		return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
+		p.convert = func(b []byte) ([]byte, error) {
 			var mr anthropic.MessagesResponse
 			if err := json.Unmarshal(b, &mr); err != nil {
 				return nil, err
 			}
 			return toResponse(translate.MessagesToChat(mr, created))
-		})
+		}
+		return p, nil
 	}
 	body, err := json.Marshal(chat)
 	if err != nil {
-		return false, err
+		return p, err
 	}
-	ereq := endpoint.Request{Body: json.RawMessage(body)}
+	p.req = endpoint.Request{Body: json.RawMessage(body)}
 	if chat.Stream {
-		return s.relay(ctx, w, rt, ereq, x, responsesFromChat{&translate.ResponsesFromChat{Created: created}})
+		p.stream = responsesFromChat{&translate.ResponsesFromChat{Created: created}}
+		return p, nil
 	}
-	return s.callAndWrite(ctx, w, rt, ereq, x, func(b []byte) ([]byte, error) {
+	p.convert = func(b []byte) ([]byte, error) {
 		var cr openai.ChatResponse
 		if err := json.Unmarshal(b, &cr); err != nil {
 			return nil, err
 		}
 		return toResponse(cr)
-	})
+	}
+	return p, nil
 }
 
 // responsesPassThrough relays a responses stream as it is.

@@ -12,12 +12,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("POST /v1/chat/completions", s.api("chat", openAIFormat, s.chat))
-	mux.Handle("POST /v1/embeddings", s.api("embeddings", openAIFormat, s.embeddings))
+	mux.Handle("POST /v1/chat/completions", s.api("chat", openAIFormat, s.serve(chatOp)))
+	mux.Handle("POST /v1/embeddings", s.api("embeddings", openAIFormat, s.serve(embeddingsOp)))
 	mux.Handle("GET /v1/models", s.api("models", openAIFormat, s.models))
 	mux.Handle("GET /v1/models/{id...}", s.api("models", openAIFormat, s.model))
-	mux.Handle("POST /v1/messages", s.api("messages", anthropicFormat, s.messages))
-	mux.Handle("POST /v1/responses", s.api("responses", responsesFormat, s.responses))
+	mux.Handle("POST /v1/messages", s.api("messages", anthropicFormat, s.serve(messagesOp)))
+	mux.Handle("POST /v1/responses", s.api("responses", responsesFormat, s.serve(responsesOp)))
 	return mux
 }
 

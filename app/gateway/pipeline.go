@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers"
+)
+
+// operation is what one proxied API route does, for the gateway's single
+// request path (serve): read the client's request in the route's format,
+// and name the endpoint kinds that can serve it, best first. The rest is
+// the request's own plan for each target.
+type operation struct {
+	kinds []providers.Kind
+	read  func(s *Server, r *http.Request) (clientRequest, *apiError)
+}
+
+// clientRequest is a request as read by its operation: the model it asks
+// for, and how to ask each target for it.
+type clientRequest interface {
+	model() string
+	// plan builds a target's upstream request and how its answer becomes
+	// the client's: relayed through a stream translator, or converted.
+	plan(rt route) (upstreamPlan, error)
+}
+
+// upstreamPlan is one target's request and the translation of its answer.
+type upstreamPlan struct {
+	req endpoint.Request
+	// stream, when set, opens a stream and relays it through this.
+	stream streamTranslator
+	// convert turns a call's answer into the client's format; nil passes
+	// it as it is (checked to be JSON).
+	convert func([]byte) ([]byte, error)
+}
+
+// serve is the request path every proxied route runs, inside the api
+// middleware: read, resolve the model to targets, then each target in turn
+// (fallback on what another target may answer), calling or relaying.
+func (s *Server) serve(op operation) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
+		req, aerr := op.read(s, r)
+		if aerr != nil {
+			return aerr
+		}
+		x.model = req.model()
+		routes, aerr := s.resolve(x, x.model, op.kinds...)
+		if aerr != nil {
+			return aerr
+		}
+		return s.eachRoute(r.Context(), routes, x, func(ctx context.Context, rt route) (bool, error) {
+			p, err := req.plan(rt)
+			if err != nil {
+				return false, err
+			}
+			if p.stream != nil {
+				return s.relay(ctx, w, rt, p.req, x, p.stream)
+			}
+			return s.callAndWrite(ctx, w, rt, p.req, x, p.convert)
+		})
+	}
+}
