@@ -87,17 +87,7 @@ func (c *chatFields) plan(rt route) (upstreamPlan, error) {
 		req.Model = rt.model
 		return chatViaAnthropic(req, c.includeUsage, c.maxTokens)
 	}
-	m, _ := json.Marshal(rt.model)
-	c.fields["model"] = m
-	body, err := json.Marshal(c.fields)
-	if err != nil {
-		return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
-	}
-	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
-	if c.stream {
-		p.stream = chatPassThrough{}
-	}
-	return p, nil
+	return passThrough(c.fields, rt.model, c.stream, chatPassThrough{})
 }
 
 // chatViaAnthropic plans a chat request for an Anthropic endpoint.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/khive-go/khive/endpoint"
@@ -61,4 +62,21 @@ func (s *Server) serve(op operation) handlerFunc {
 			return s.callAndWrite(ctx, w, rt, p.req, x, p.convert)
 		})
 	}
+}
+
+// passThrough plans a request that goes upstream in the client's format:
+// its top-level fields as read, the target's model in place of the
+// client's, one encode; a stream is relayed through tr.
+func passThrough(fields map[string]json.RawMessage, model string, stream bool, tr streamTranslator) (upstreamPlan, error) {
+	m, _ := json.Marshal(model)
+	fields["model"] = m
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
+	}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+	if stream {
+		p.stream = tr
+	}
+	return p, nil
 }

@@ -55,17 +55,7 @@ func (q *responsesRequest) model() string { return q.modelName }
 
 func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if rt.kind == providers.KindResponses {
-		m, _ := json.Marshal(rt.model)
-		q.fields["model"] = m
-		body, err := json.Marshal(q.fields)
-		if err != nil {
-			return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
-		}
-		p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
-		if q.stream {
-			p.stream = responsesPassThrough{}
-		}
-		return p, nil
+		return passThrough(q.fields, rt.model, q.stream, responsesPassThrough{})
 	}
 	req, err := openai.ResponsesRequestFromFields(q.fields)
 	if err != nil {
