@@ -166,7 +166,6 @@ type task struct {
 	onDone  func(error)
 	start   time.Time // when it was submitted, for MaxWait; zero without it
 	slotted bool      // holds a running slot
-	leased  bool      // held by a Lease, which may still read it after Release
 }
 
 // reset clears a finished task's record for its next use, keeping the
@@ -321,11 +320,7 @@ func (p *Pool) releaseToken(t *task) {
 	if p.admit == nil {
 		return
 	}
-	if t.leased {
-		t = new(task)
-	} else {
-		t.reset()
-	}
+	t.reset()
 	select {
 	case p.admit <- t:
 	default: // only after Stop's extra token

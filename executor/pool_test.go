@@ -369,3 +369,32 @@ func TestLimitsDecodeInlineAndAlone(t *testing.T) {
 	assert.Equal(t, 5.0, l.RequestRate())
 	assert.ErrorContains(t, executor.Limits{AdaptiveSafety: 1.5}.Validate(), "adaptive_safety: must be in (0, 1]")
 }
+
+// A lease's record goes back to the pool at Release; an Observe racing the
+// Release (a stream's reader against its ctx ending) must neither touch a
+// recycled record nor lose the Release, and Context stays the lease's own.
+func TestLeaseObserveRacingRelease(t *testing.T) {
+	p := newStarted(t, executor.Config{Limits: executor.Limits{MaxConcurrency: 2, TokensPerMinute: 6e6}})
+	for range 200 {
+		caller, cancel := context.WithCancel(context.Background()) // each lease gets a ctx of its own
+		defer cancel()
+		l, err := p.Acquire(caller, executor.Cost(10))
+		require.NoError(t, err)
+		ctx := l.Context()
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { l.Observe(nil, 5) })
+		}
+		wg.Go(func() { l.Release(nil) })
+		wg.Go(func() { l.Release(nil) })
+		wg.Wait()
+		other, err := p.Acquire(caller, executor.Cost(10)) // reuses the record
+		require.NoError(t, err)
+		assert.Same(t, ctx, l.Context(), "a released lease keeps its own context")
+		l.Observe(nil, 1) // after Release: nothing
+		other.Release(nil)
+	}
+	s := p.Stats()
+	assert.Equal(t, int64(400), s.Completed)
+	assert.Zero(t, s.Running)
+}
