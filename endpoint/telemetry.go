@@ -50,11 +50,24 @@ type telemetry struct {
 	op       genaiconv.OperationNameAttr
 	provider genaiconv.ProviderNameAttr
 	server   string
+	globalTP bool // the tracer is the global provider's
+}
+
+// unsetTracerProvider is the global provider before the application sets
+// one: its spans record nothing, yet starting one costs five allocations.
+var unsetTracerProvider = otel.GetTracerProvider()
+
+// tracing says whether a span started now can record: not while the
+// endpoint's tracer is the global provider's and none has been set (a
+// provider set later is followed: the global tracer delegates to it).
+func (t *telemetry) tracing() bool {
+	return !t.globalTP || otel.GetTracerProvider() != unsetTracerProvider
 }
 
 func (e *Endpoint) initTelemetry() {
 	if e.tp == nil {
 		e.tp = otel.GetTracerProvider()
+		e.tel.globalTP = true
 	}
 	if e.mp == nil {
 		e.mp = otel.GetMeterProvider()
@@ -102,7 +115,10 @@ type callSpan struct {
 // parsing, no metrics.
 func (e *Endpoint) startCall(ctx context.Context, pr *prepared) (context.Context, *callSpan) {
 	t := &e.tel
-	sctx, span := t.tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
+	sctx, span := ctx, noSpan
+	if t.tracing() {
+		sctx, span = t.tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
+	}
 	if !span.IsRecording() && !t.duration.Enabled(ctx) {
 		span.End()
 		return ctx, nil
@@ -176,7 +192,7 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
-// noSpan stands for an attempt that is not traced.
+// noSpan stands for a call or an attempt that is not traced.
 var noSpan = trace.SpanFromContext(context.Background())
 
 // startAttempt opens an attempt's child span.
