@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -16,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
@@ -212,4 +214,25 @@ func TestAnthropicStreamSpanHasBothTokenCounts(t *testing.T) {
 	assert.Positive(t, a["gen_ai.usage.input_tokens"].AsInt64(), "input from message_start")
 	assert.Positive(t, a["gen_ai.usage.output_tokens"].AsInt64(), "output from message_delta")
 	assert.Equal(t, "msg_fake", a["gen_ai.response.id"].AsString())
+}
+
+// An endpoint without WithTracerProvider starts no span while the
+// application has set no global provider, and follows one set later,
+// after the endpoint started.
+func TestGlobalTracerProviderSetLaterIsFollowed(t *testing.T) {
+	up := khivetest.New()
+	t.Cleanup(up.Close)
+	e := start(t, endpoint.Config{Name: "global", Provider: "openai", Kind: "chat", BaseURL: up.BaseURL(), Path: "chat/completions",
+		APIKey: endpoint.NewSecret(testKey)})
+	_, err := e.Call(context.Background(), endpoint.Request{Body: tracedBody})
+	require.NoError(t, err)
+
+	spans := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	_, err = e.Call(context.Background(), endpoint.Request{Body: tracedBody})
+	require.NoError(t, err)
+	ended := spans.Ended()
+	require.Len(t, ended, 2, "the call's span and its attempt's")
+	assert.Equal(t, "chat gpt-4o", ended[1].Name())
 }
