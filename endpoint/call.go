@@ -56,20 +56,19 @@ func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
 		span.end(ctx, e.dialect, nil, err)
 		return nil, err
 	}
-	span.end(ctx, e.dialect, r.body, nil)
-	return &Response{Status: r.status, Header: r.header, Body: r.body, Attempts: r.attempts}, nil
+	span.end(ctx, e.dialect, r.Body, nil)
+	return &r.Response, nil
 }
 
 // result is one successful attempt: a read body, or an open stream.
 type result struct {
-	status   int
-	header   http.Header
-	body     []byte
+	Response                    // what the caller gets: status, header, body, attempts
 	stream   *http.Response     // open body, streams only
 	cancel   context.CancelFunc // ends the stream's request
 	lease    *executor.Lease    // a stream's admission, held until Close
 	attempts int
-	sent     time.Time // when the attempt went out
+	sent     time.Time   // when the attempt went out
+	timedOut atomic.Bool // the body's read outlived the attempt's timeout
 }
 
 // attempts runs the retry loop. Every attempt, first or retry, is admitted
@@ -115,14 +114,14 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		r, err := e.attempt(lease.Context(), c, pr, stream)
 		e.observe(lease, r, stream)
 		e.report(ctx, r, err)
-		if err == nil && r.status < 300 {
-			r.attempts = attempt
+		if err == nil && r.Status < 300 {
+			r.Attempts = attempt
 			if stream {
 				r.lease = lease // released when the stream closes
 			} else {
 				lease.Release(nil)
 			}
-			endAttempt(aspan, r.status, nil, false, 0)
+			endAttempt(aspan, r.Status, nil, false, 0)
 			return r, nil
 		}
 
@@ -136,15 +135,15 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 				e.log.Warn("attempt failed", zap.Int("attempt", attempt), zap.Bool("retry", retry && attempt < rc.MaxAttempts), zap.Error(err))
 			}
 		} else {
-			hint, hinted = serverHint(e.dialect, r.status, r.header, time.Now())
-			se := newStatusError(e.dialect, e.cfg.Name, r.status, r.body, hint, e.cfg.APIKey.Reveal())
+			hint, hinted = serverHint(e.dialect, r.Status, r.Header, time.Now())
+			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, hint, e.cfg.APIKey.Reveal())
 			se.Attempts = attempt
-			retry, err = shouldRetryStatus(e.dialect, r.status, r.header), se
+			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}
 		lease.Release(err)
 		status := 0
 		if r != nil {
-			status = r.status
+			status = r.Status
 		}
 		endAttempt(aspan, status, err, retry && attempt < rc.MaxAttempts, hint)
 		if !retry || attempt >= rc.MaxAttempts || ctx.Err() != nil {
@@ -172,15 +171,15 @@ func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
 		return
 	}
 	used := -1
-	if r != nil && !stream && r.status < 300 {
-		used = e.dialect.Usage(r.body)
+	if r != nil && !stream && r.Status < 300 {
+		used = e.dialect.Usage(r.Body)
 	}
 	var rl *executor.RateLimit
 	if r != nil && e.cfg.Limits.Adaptive {
 		// Resets given as instants are read against the time the
 		// request went out, when the provider measured what remains; read
 		// against the answer's arrival they would be short by the latency.
-		parsed := e.dialect.RateLimit(r.header, r.sent)
+		parsed := e.dialect.RateLimit(r.Header, r.sent)
 		rl = &parsed
 	}
 	lease.Observe(rl, used)
@@ -207,9 +206,9 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 		o = outcomeIgnore // the caller gave up
 	case err != nil:
 		o = outcomeFailure
-	case r.status >= 500:
+	case r.Status >= 500:
 		o = outcomeFailure
-	case r.status == http.StatusTooManyRequests:
+	case r.Status == http.StatusTooManyRequests:
 		o = outcomeIgnore // the limiter deals with it
 	}
 	e.breaker.done(o)
@@ -273,21 +272,20 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		}
 		return nil, unwrapURLError(err)
 	}
-	r := &result{status: resp.StatusCode, header: resp.Header, sent: start}
+	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start}
 	if stream && resp.StatusCode < 300 {
 		r.stream, r.cancel = resp, cancel
 		return r, nil
 	}
 	defer cancel()
-	var timedOut atomic.Bool
 	bodyTimer := time.AfterFunc(e.cfg.Timeout-time.Since(start), func() {
-		timedOut.Store(true)
+		r.timedOut.Store(true)
 		resp.Body.Close() // unblocks the read below
 	})
-	r.body, err = readBody(resp)
+	r.Body, err = readBody(resp)
 	bodyTimer.Stop()
 	resp.Body.Close()
-	if timedOut.Load() {
+	if r.timedOut.Load() {
 		return nil, fmt.Errorf("reading response body: attempt timeout %v: %w", e.cfg.Timeout, context.DeadlineExceeded)
 	}
 	if err != nil {

@@ -244,7 +244,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	s := &Stream{
-		Status: r.status, Header: r.header, name: e.cfg.Name, dialect: e.dialect,
+		Status: r.Status, Header: r.Header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 		span: span, spanCtx: ctx,
 	}

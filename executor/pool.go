@@ -193,7 +193,10 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 	}
 	t.fn, t.onDone, t.start = fn, o.onDone, start
 	if len(p.gates) > 0 {
-		now := time.Now()
+		now := start
+		if now.IsZero() {
+			now = time.Now()
+		}
 		for _, g := range p.gates {
 			r, err := g.reserve(now, o.key, o.cost)
 			if err == nil && r != nil {
@@ -473,6 +476,9 @@ func call(ctx context.Context, fn Func) (out outcome, err error) {
 // beyond MaxWait is refused then, its tokens given back.
 func (p *Pool) waitLimits(t *task) error {
 	start := time.Now()
+	if t.res.delay(start) <= 0 {
+		return nil // due already: the common case, no wait to count
+	}
 	defer func() { p.limiterWait.Add(int64(time.Since(start))) }()
 	for now := start; ; now = time.Now() {
 		d := t.res.delay(now)
