@@ -73,8 +73,11 @@ func (b *breaker) State() BreakerState {
 
 // allow admits a call, or returns how long the circuit stays open. An
 // admitted call must be reported with done.
-func (b *breaker) allow() (remaining time.Duration, ok bool) {
-	now := time.Now()
+func (b *breaker) allow() (remaining time.Duration, ok bool) { return b.allowAt(time.Now()) }
+
+// allowAt is allow as of now (the caller's clock reading, shared with the
+// attempt it admits).
+func (b *breaker) allowAt(now time.Time) (remaining time.Duration, ok bool) {
 	b.mu.Lock()
 	from := b.state
 	switch b.state {
@@ -100,8 +103,10 @@ func (b *breaker) allow() (remaining time.Duration, ok bool) {
 }
 
 // done reports an admitted call's outcome.
-func (b *breaker) done(o outcome) {
-	now := time.Now()
+func (b *breaker) done(o outcome) { b.doneAt(time.Now(), o) }
+
+// doneAt is done as of now.
+func (b *breaker) doneAt(now time.Time, o outcome) {
 	b.mu.Lock()
 	from := b.state
 	switch b.state {

@@ -66,9 +66,9 @@ type result struct {
 	stream   *http.Response     // open body, streams only
 	cancel   context.CancelFunc // ends the stream's request
 	lease    *executor.Lease    // a stream's admission, held until Close
-	attempts int
-	sent     time.Time   // when the attempt went out
-	timedOut atomic.Bool // the body's read outlived the attempt's timeout
+	sent     time.Time          // when the attempt went out
+	received time.Time          // when its response headers came in
+	timedOut atomic.Bool        // the body's read outlived the attempt's timeout
 }
 
 // attempts runs the retry loop. Every attempt, first or retry, is admitted
@@ -103,15 +103,16 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		if traced {
 			e.admitted(actx, aspan, time.Since(began))
 		}
+		sent := time.Now() // one clock reading for the breaker and the attempt
 		if e.breaker != nil {
-			if remaining, ok := e.breaker.allow(); !ok {
+			if remaining, ok := e.breaker.allowAt(sent); !ok {
 				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
 				lease.Release(err)
 				endAttempt(aspan, 0, err, false, 0)
 				return nil, err
 			}
 		}
-		r, err := e.attempt(lease.Context(), c, pr, stream)
+		r, err := e.attempt(lease.Context(), c, pr, stream, sent)
 		e.observe(lease, r, stream)
 		e.report(ctx, r, err)
 		if err == nil && r.Status < 300 {
@@ -211,7 +212,11 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 	case r.Status == http.StatusTooManyRequests:
 		o = outcomeIgnore // the limiter deals with it
 	}
-	e.breaker.done(o)
+	if r != nil {
+		e.breaker.doneAt(r.received, o) // the attempt's last clock reading: near enough for the window
+		return
+	}
+	e.breaker.doneAt(time.Now(), o)
 }
 
 // attempt sends once. For a call the attempt timeout covers the whole
@@ -223,8 +228,7 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 // dialer, TLS handshake and response-header timeouts bound the exchange up
 // to the headers, and a timer that closes the body bounds the rest. That
 // saves net/http the cost of a cancellable request context on every call.
-func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream bool) (*result, error) {
-	start := time.Now()
+func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream bool, start time.Time) (*result, error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	var headerTimer *time.Timer
 	switch {
@@ -272,13 +276,13 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		}
 		return nil, unwrapURLError(err)
 	}
-	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start}
+	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start, received: time.Now()}
 	if stream && resp.StatusCode < 300 {
 		r.stream, r.cancel = resp, cancel
 		return r, nil
 	}
 	defer cancel()
-	bodyTimer := time.AfterFunc(e.cfg.Timeout-time.Since(start), func() {
+	bodyTimer := time.AfterFunc(e.cfg.Timeout-r.received.Sub(start), func() {
 		r.timedOut.Store(true)
 		resp.Body.Close() // unblocks the read below
 	})

@@ -447,6 +447,8 @@ func (r *adaptiveReservation) CancelAt(now time.Time) {
 	r.a.tokens += r.n
 }
 
+func (r *adaptiveReservation) needsClock(int) bool { return !r.answered }
+
 func (r *adaptiveReservation) settle(now time.Time, used int, rl *RateLimit) {
 	if r.answered {
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
-	"time"
 )
 
 // Lease is one admission held by work that the caller runs itself: a
@@ -60,7 +59,7 @@ func (l *Lease) Observe(rl *RateLimit, used int) {
 		return
 	}
 	if len(l.t.res) > 0 {
-		l.t.res.settle(time.Now(), used, rl)
+		l.t.res.settle(used, rl)
 	}
 	l.state.Store(leaseHeld)
 }

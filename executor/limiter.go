@@ -34,6 +34,9 @@ type mover interface {
 // none).
 type settler interface {
 	settle(now time.Time, used int, rl *RateLimit)
+	// needsClock says whether settle(used) would read now; the clock is
+	// read only for those (a clock read is 20-50 ns, several per call).
+	needsClock(used int) bool
 }
 
 // bucket is a plain token bucket spending a fixed or cost-sized amount.
@@ -66,6 +69,8 @@ type costReservation struct {
 	n       int
 	settled bool
 }
+
+func (r *costReservation) needsClock(used int) bool { return !r.settled && used > r.n }
 
 func (r *costReservation) settle(now time.Time, used int, _ *RateLimit) {
 	if r.settled {
@@ -109,10 +114,15 @@ func (rs reservations) cancel(now time.Time) {
 	}
 }
 
-// settle tells the reservations that want it how the request was answered.
-func (rs reservations) settle(now time.Time, used int, rl *RateLimit) {
+// settle tells the reservations that want it how the request was answered,
+// reading the clock only if one of them needs it.
+func (rs reservations) settle(used int, rl *RateLimit) {
+	var now time.Time
 	for _, r := range rs {
 		if s, ok := r.(settler); ok {
+			if now.IsZero() && s.needsClock(used) {
+				now = time.Now()
+			}
 			s.settle(now, used, rl)
 		}
 	}

@@ -126,6 +126,7 @@ func (p *Pool) Go(ctx context.Context, fn Func, opts ...TaskOption) error {
 	if err != nil {
 		return err
 	}
+	t.due = false // its goroutine may start late: an adaptive pause may have moved it
 	go p.run(t)
 	return nil
 }
@@ -166,6 +167,7 @@ type task struct {
 	onDone  func(error)
 	start   time.Time // when it was submitted, for MaxWait; zero without it
 	slotted bool      // holds a running slot
+	due     bool      // its reservations were due when made, and it runs at once
 }
 
 // reset clears a finished task's record for its next use, keeping the
@@ -217,6 +219,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 				return nil, err
 			}
 		}
+		t.due = t.res.delay(now) <= 0
 	}
 	if o.inherit {
 		t.ctx = ctx
@@ -381,7 +384,7 @@ func (p *Pool) finish(t *task, out outcome, err error) {
 		p.failed.Add(1)
 	}
 	if len(t.res) > 0 {
-		t.res.settle(time.Now(), -1, nil) // a task's answer is not known: only "done"
+		t.res.settle(-1, nil) // a task's answer is not known: only "done"
 	}
 	if t.slotted {
 		<-p.slots
@@ -417,9 +420,12 @@ func (p *Pool) exec(t *task) (outcome, error) {
 	return call(t.ctx, t.fn)
 }
 
-// await waits for the task's rate limits, then takes a running slot.
+// await waits for the task's rate limits, then takes a running slot. A
+// task awaited at once on its submitter's goroutine (Run, Acquire) whose
+// reservations were due when it made them does not look again: nothing
+// came between.
 func (p *Pool) await(t *task) error {
-	if len(t.res) > 0 {
+	if len(t.res) > 0 && !t.due {
 		if err := p.waitLimits(t); err != nil {
 			return err
 		}
