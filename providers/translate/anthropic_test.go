@@ -41,13 +41,9 @@ func TestChatToMessages(t *testing.T) {
 			`{"model":"claude","max_tokens":4096,"messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBOR"}},{"type":"image","source":{"type":"url","url":"https://x.example/cat.jpg"}}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req openai.ChatRequest
-			require.NoError(t, json.Unmarshal([]byte(tt.chat), &req))
-			out, err := translate.ChatToMessages(req, 4096)
-			require.NoError(t, err)
-			b, err := json.Marshal(out)
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.chat, func(r openai.ChatRequest) (anthropic.MessagesRequest, error) {
+				return translate.ChatToMessages(r, 4096)
+			}, tt.want)
 		})
 	}
 }
@@ -93,11 +89,9 @@ func TestMessagesToChat(t *testing.T) {
 			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"message":{"role":"assistant","content":"Let me check.","tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"toolu_2","type":"function","function":{"name":"time","arguments":"{\"tz\":\"CET\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var resp anthropic.MessagesResponse
-			require.NoError(t, json.Unmarshal([]byte(tt.resp), &resp))
-			b, err := json.Marshal(translate.MessagesToChat(resp, 7))
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.resp, infallible(func(r anthropic.MessagesResponse) openai.ChatResponse {
+				return translate.MessagesToChat(r, 7)
+			}), tt.want)
 		})
 	}
 }
@@ -113,12 +107,7 @@ func TestMessagesToChatRequest(t *testing.T) {
 			`{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAA"}}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req anthropic.MessagesRequest
-			require.NoError(t, json.Unmarshal([]byte(tt.in), &req))
-			out, err := translate.MessagesToChatRequest(req)
-			require.NoError(t, err)
-			b, _ := json.Marshal(out)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.in, translate.MessagesToChatRequest, tt.want)
 		})
 	}
 	var req anthropic.MessagesRequest

@@ -41,13 +41,7 @@ func TestResponsesToChatFieldByField(t *testing.T) {
 			  "response_format":{"type":"json_schema","json_schema":{"name":"out","schema":{"type":"object"},"strict":true}}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req openai.ResponsesRequest
-			require.NoError(t, json.Unmarshal([]byte(tt.in), &req))
-			out, err := translate.ResponsesToChat(req)
-			require.NoError(t, err)
-			b, err := json.Marshal(out)
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.in, translate.ResponsesToChat, tt.want)
 		})
 	}
 }

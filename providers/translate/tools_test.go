@@ -51,13 +51,9 @@ func TestToolsToAnthropicFieldByField(t *testing.T) {
 			    {"type":"text","text":"thanks"}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req openai.ChatRequest
-			require.NoError(t, json.Unmarshal([]byte(tt.chat), &req))
-			out, err := translate.ChatToMessages(req, 100)
-			require.NoError(t, err)
-			b, err := json.Marshal(out)
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.chat, func(r openai.ChatRequest) (anthropic.MessagesRequest, error) {
+				return translate.ChatToMessages(r, 100)
+			}, tt.want)
 		})
 	}
 }
@@ -140,13 +136,7 @@ func TestToolsToChatFieldByField(t *testing.T) {
 			  {"role":"tool","content":"[error] no forecast","tool_call_id":"toolu_2"}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var req anthropic.MessagesRequest
-			require.NoError(t, json.Unmarshal([]byte(tt.in), &req))
-			out, err := translate.MessagesToChatRequest(req)
-			require.NoError(t, err)
-			b, err := json.Marshal(out)
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(b))
+			assertTranslates(t, tt.in, translate.MessagesToChatRequest, tt.want)
 		})
 	}
 }
