@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -125,26 +126,19 @@ func (c Config) withDefaults() Config {
 		c.Timeout = 2 * time.Minute
 	}
 	r := &c.Retry
-	r.MaxAttempts = orDefault(r.MaxAttempts, 3)
-	r.BaseDelay = orDefault(r.BaseDelay, 500*time.Millisecond)
-	r.MaxDelay = orDefault(r.MaxDelay, 8*time.Second)
-	r.MaxRetryAfter = orDefault(r.MaxRetryAfter, 60*time.Second)
+	r.MaxAttempts = cmp.Or(r.MaxAttempts, 3)
+	r.BaseDelay = cmp.Or(r.BaseDelay, 500*time.Millisecond)
+	r.MaxDelay = cmp.Or(r.MaxDelay, 8*time.Second)
+	r.MaxRetryAfter = cmp.Or(r.MaxRetryAfter, 60*time.Second)
 	b := &c.Breaker
-	b.ConsecutiveFailures = orDefault(b.ConsecutiveFailures, 5)
-	b.Window = orDefault(b.Window, 60*time.Second)
-	b.MinCalls = orDefault(b.MinCalls, 10)
-	b.OpenFor = orDefault(b.OpenFor, 30*time.Second)
-	b.HalfOpenCalls = orDefault(b.HalfOpenCalls, 1)
-	c.Cache.MaxEntries = orDefault(c.Cache.MaxEntries, 1000)
-	c.Limits.MaxWait = orDefault(c.Limits.MaxWait, DefaultMaxWait)
+	b.ConsecutiveFailures = cmp.Or(b.ConsecutiveFailures, 5)
+	b.Window = cmp.Or(b.Window, 60*time.Second)
+	b.MinCalls = cmp.Or(b.MinCalls, 10)
+	b.OpenFor = cmp.Or(b.OpenFor, 30*time.Second)
+	b.HalfOpenCalls = cmp.Or(b.HalfOpenCalls, 1)
+	c.Cache.MaxEntries = cmp.Or(c.Cache.MaxEntries, 1000)
+	c.Limits.MaxWait = cmp.Or(c.Limits.MaxWait, DefaultMaxWait)
 	return c
-}
-
-func orDefault[T int | time.Duration](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // Validate reports every invalid field at once, by its YAML name. It never
@@ -170,7 +164,7 @@ func (c Config) Validate() error {
 		bad("auth", "unknown %q (want bearer, x-api-key, header or none)", c.Auth)
 	}
 	if c.Auth != AuthNone && c.APIKey.IsZero() {
-		bad("api_key", "is required by auth %q", orDefaultString(c.Auth, AuthBearer))
+		bad("api_key", "is required by auth %q", cmp.Or(c.Auth, AuthBearer))
 	}
 	if c.BaseURL == "" {
 		bad("base_url", "is required")
@@ -209,13 +203,6 @@ func (c Config) Validate() error {
 	}
 	errs.Under("limits", c.Limits.Validate())
 	return errs.Err()
-}
-
-func orDefaultString(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func checkBaseURL(raw string, allowInsecure bool) error {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -92,42 +93,20 @@ const (
 
 // WithDefaults fills zero fields.
 func (c Config) WithDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.AnthropicMaxTokens == 0 {
-		c.AnthropicMaxTokens = 4096
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = DefaultReadTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxConnections == 0 {
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.AnthropicMaxTokens = cmp.Or(c.AnthropicMaxTokens, 4096)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	if c.MaxConnections == 0 { // defaultMaxConnections asks the kernel
 		c.MaxConnections = defaultMaxConnections()
 	}
-	if c.MaxInflightBodyBytes == 0 {
-		c.MaxInflightBodyBytes = DefaultInflightBodies
-	}
-	if c.ModelsRefresh == 0 {
-		c.ModelsRefresh = 10 * time.Minute
-	}
-	if c.ModelsTimeout == 0 {
-		c.ModelsTimeout = 10 * time.Second
-	}
+	c.MaxInflightBodyBytes = cmp.Or(c.MaxInflightBodyBytes, DefaultInflightBodies)
+	c.ModelsRefresh = cmp.Or(c.ModelsRefresh, 10*time.Minute)
+	c.ModelsTimeout = cmp.Or(c.ModelsTimeout, 10*time.Second)
 	return c
 }
 

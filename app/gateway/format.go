@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -107,7 +108,7 @@ func streamFailure(err error) (typ, msg string) {
 	var se *endpoint.StreamError
 	switch {
 	case errors.As(err, &se):
-		return orDefault(se.Type, "upstream_error"), orDefault(se.Message, "the upstream stream failed")
+		return cmp.Or(se.Type, "upstream_error"), cmp.Or(se.Message, "the upstream stream failed")
 	case errors.Is(err, errShutdown):
 		return "server_error", errShutdown.Error()
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +110,7 @@ func (chatFromAnthropic) end() []endpoint.Event { return done }
 type messagesPassThrough struct{}
 
 func (messagesPassThrough) event(ev endpoint.Event) []endpoint.Event {
-	return []endpoint.Event{{Event: orDefault(ev.Event, "message"), Data: ev.Data}}
+	return []endpoint.Event{{Event: cmp.Or(ev.Event, "message"), Data: ev.Data}}
 }
 func (messagesPassThrough) end() []endpoint.Event { return nil }
 

@@ -42,10 +42,3 @@ func writeUpstream(w http.ResponseWriter, rt route, status int, body []byte) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
