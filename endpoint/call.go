@@ -43,21 +43,42 @@ func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
 }
 
 func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
+	c, err := e.begin(ctx, pr, false)
+	if err != nil {
+		return nil, err
+	}
+	c.held.Release(nil)
+	c.span.end(c.ctx, e.dialect, c.r.Body, nil)
+	return &c.r.Response, nil
+}
+
+// begun is a call or stream past its attempts: its span (and the span's
+// ctx), its place in the call tracker, and the successful attempt's result.
+type begun struct {
+	ctx  context.Context
+	span *callSpan
+	held *executor.Lease
+	r    *result
+}
+
+// begin opens a call's span, counts it in the call tracker and runs its
+// attempts. On failure it releases what it took and ends the span; on
+// success the caller releases held and ends the span.
+func (e *Endpoint) begin(ctx context.Context, pr *prepared, stream bool) (begun, error) {
 	ctx, span := e.startCall(ctx, pr)
 	cl, err := e.calls.Acquire(ctx)
 	if err != nil {
 		err = e.poolErr(err)
 		span.end(ctx, e.dialect, nil, err)
-		return nil, err
+		return begun{}, err
 	}
-	r, err := e.attempts(cl.Context(), pr, false)
-	cl.Release(err)
+	r, err := e.attempts(cl.Context(), pr, stream)
 	if err != nil {
+		cl.Release(err)
 		span.end(ctx, e.dialect, nil, err)
-		return nil, err
+		return begun{}, err
 	}
-	span.end(ctx, e.dialect, r.Body, nil)
-	return &r.Response, nil
+	return begun{ctx: ctx, span: span, held: cl, r: r}, nil
 }
 
 // result is one successful attempt: a read body, or an open stream.

@@ -230,19 +230,11 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	pr.header.Set("Accept", "text/event-stream")
-	ctx, span := e.startCall(ctx, pr)
-	cl, err := e.calls.Acquire(ctx)
+	c, err := e.begin(ctx, pr, true)
 	if err != nil {
-		err = e.poolErr(err)
-		span.end(ctx, e.dialect, nil, err)
 		return nil, err
 	}
-	r, err := e.attempts(cl.Context(), pr, true)
-	if err != nil {
-		cl.Release(err)
-		span.end(ctx, e.dialect, nil, err)
-		return nil, err
-	}
+	ctx, span, cl, r := c.ctx, c.span, c.held, c.r
 	s := &Stream{
 		Status: r.Status, Header: r.Header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
