@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
@@ -96,21 +95,11 @@ func chatViaAnthropic(req openai.ChatRequest, includeUsage bool, maxTokens int) 
 	if err != nil {
 		return upstreamPlan{}, err
 	}
-	body, err := json.Marshal(mreq)
-	if err != nil {
-		return upstreamPlan{}, err
-	}
-	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+	var tr streamTranslator
 	if req.Stream {
-		p.stream = chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
-		return p, nil
+		tr = chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
 	}
-	p.convert = func(b []byte) ([]byte, error) {
-		var resp anthropic.MessagesResponse
-		if err := json.Unmarshal(b, &resp); err != nil {
-			return nil, err
-		}
-		return json.Marshal(translate.MessagesToChat(resp, time.Now().Unix()))
-	}
-	return p, nil
+	return translatedPlan(mreq, tr, func(r anthropic.MessagesResponse) openai.ChatResponse {
+		return translate.MessagesToChat(r, time.Now().Unix())
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 	"github.com/khive-go/khive/providers/anthropic"
-	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
 )
 
@@ -66,21 +65,9 @@ func messagesViaChat(req anthropic.MessagesRequest) (upstreamPlan, error) {
 	if err != nil {
 		return upstreamPlan{}, err
 	}
-	body, err := json.Marshal(creq)
-	if err != nil {
-		return upstreamPlan{}, err
-	}
-	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+	var tr streamTranslator
 	if req.Stream {
-		p.stream = messagesFromChat{&translate.EventsFromChat{}}
-		return p, nil
+		tr = messagesFromChat{&translate.EventsFromChat{}}
 	}
-	p.convert = func(b []byte) ([]byte, error) {
-		var resp openai.ChatResponse
-		if err := json.Unmarshal(b, &resp); err != nil {
-			return nil, err
-		}
-		return json.Marshal(translate.ChatToMessagesResponse(resp))
-	}
-	return p, nil
+	return translatedPlan(creq, tr, translate.ChatToMessagesResponse)
 }

@@ -80,3 +80,24 @@ func passThrough(fields map[string]json.RawMessage, model string, stream bool, t
 	}
 	return p, nil
 }
+
+// translatedPlan plans a request translated into the target's format: body
+// is what the target gets; a stream (tr set) is relayed through tr, a
+// call's answer is decoded as an A and turned into the client's by answer.
+func translatedPlan[A, C any](body any, tr streamTranslator, answer func(A) C) (upstreamPlan, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return upstreamPlan{}, err
+	}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(b)}, stream: tr}
+	if tr == nil {
+		p.convert = func(raw []byte) ([]byte, error) {
+			var a A
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, err
+			}
+			return json.Marshal(answer(a))
+		}
+	}
+	return p, nil
+}

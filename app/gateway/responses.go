@@ -73,55 +73,30 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 // endpoint, OpenAI-compatible or Anthropic.
 func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstreamPlan, error) {
 	created := time.Now().Unix()
-	toResponse := func(cr openai.ChatResponse) ([]byte, error) {
-		return json.Marshal(translate.ChatToResponse(cr, created))
-	}
-	var p upstreamPlan
+	toResponse := func(cr openai.ChatResponse) openai.Response { return translate.ChatToResponse(cr, created) }
 	if rt.kind == providers.KindMessages {
 		if _, ok := chat.Extra["response_format"]; ok {
-			return p, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
+			return upstreamPlan{}, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
 		}
 		mreq, err := translate.ChatToMessages(chat, maxTokens)
 		if err != nil {
-			return p, err
+			return upstreamPlan{}, err
 		}
-		body, err := json.Marshal(mreq)
-		if err != nil {
-			return p, err
-		}
-		p.req = endpoint.Request{Body: json.RawMessage(body)}
+		var tr streamTranslator
 		if chat.Stream {
-			p.stream = responsesFromAnthropic{
+			tr = responsesFromAnthropic{
 				a: &translate.ChunksFromAnthropic{IncludeUsage: true, Created: created},
 				r: &translate.ResponsesFromChat{Created: created}}
-			return p, nil
 		}
-		p.convert = func(b []byte) ([]byte, error) {
-			var mr anthropic.MessagesResponse
-			if err := json.Unmarshal(b, &mr); err != nil {
-				return nil, err
-			}
+		return translatedPlan(mreq, tr, func(mr anthropic.MessagesResponse) openai.Response {
 			return toResponse(translate.MessagesToChat(mr, created))
-		}
-		return p, nil
+		})
 	}
-	body, err := json.Marshal(chat)
-	if err != nil {
-		return p, err
-	}
-	p.req = endpoint.Request{Body: json.RawMessage(body)}
+	var tr streamTranslator
 	if chat.Stream {
-		p.stream = responsesFromChat{&translate.ResponsesFromChat{Created: created}}
-		return p, nil
+		tr = responsesFromChat{&translate.ResponsesFromChat{Created: created}}
 	}
-	p.convert = func(b []byte) ([]byte, error) {
-		var cr openai.ChatResponse
-		if err := json.Unmarshal(b, &cr); err != nil {
-			return nil, err
-		}
-		return toResponse(cr)
-	}
-	return p, nil
+	return translatedPlan(chat, tr, toResponse)
 }
 
 // responsesPassThrough relays a responses stream as it is.
