@@ -67,7 +67,7 @@ func messagesViaChat(req anthropic.MessagesRequest) (upstreamPlan, error) {
 	}
 	var tr streamTranslator
 	if req.Stream {
-		tr = messagesFromChat{&translate.EventsFromChat{}}
+		tr = fromChat{&translate.EventsFromChat{}}
 	}
 	return translatedPlan(creq, tr, translate.ChatToMessagesResponse)
 }

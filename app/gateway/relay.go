@@ -114,14 +114,21 @@ func (messagesPassThrough) event(ev endpoint.Event) []endpoint.Event {
 }
 func (messagesPassThrough) end() []endpoint.Event { return nil }
 
-// messagesFromChat turns chat chunks into Anthropic events.
-type messagesFromChat struct{ t *translate.EventsFromChat }
+// fromChat turns chat chunks into another format's events through t
+// (translate.EventsFromChat for Anthropic's, translate.ResponsesFromChat
+// for the Responses API's).
+type fromChat struct {
+	t interface {
+		Chunk(openai.ChatChunk) []endpoint.Event
+		End() []endpoint.Event
+	}
+}
 
-func (m messagesFromChat) event(ev endpoint.Event) []endpoint.Event {
+func (f fromChat) event(ev endpoint.Event) []endpoint.Event {
 	var c openai.ChatChunk
 	if json.Unmarshal([]byte(ev.Data), &c) != nil {
 		return nil
 	}
-	return m.t.Chunk(c)
+	return f.t.Chunk(c)
 }
-func (m messagesFromChat) end() []endpoint.Event { return m.t.End() }
+func (f fromChat) end() []endpoint.Event { return f.t.End() }

@@ -94,7 +94,7 @@ func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstrea
 	}
 	var tr streamTranslator
 	if chat.Stream {
-		tr = responsesFromChat{&translate.ResponsesFromChat{Created: created}}
+		tr = fromChat{&translate.ResponsesFromChat{Created: created}}
 	}
 	return translatedPlan(chat, tr, toResponse)
 }
@@ -104,18 +104,6 @@ type responsesPassThrough struct{}
 
 func (responsesPassThrough) event(ev endpoint.Event) []endpoint.Event { return []endpoint.Event{ev} }
 func (responsesPassThrough) end() []endpoint.Event                    { return nil }
-
-// responsesFromChat turns chat chunks into Responses events.
-type responsesFromChat struct{ t *translate.ResponsesFromChat }
-
-func (r responsesFromChat) event(ev endpoint.Event) []endpoint.Event {
-	var c openai.ChatChunk
-	if json.Unmarshal([]byte(ev.Data), &c) != nil {
-		return nil
-	}
-	return r.t.Chunk(c)
-}
-func (r responsesFromChat) end() []endpoint.Event { return r.t.End() }
 
 // responsesFromAnthropic turns Anthropic events into chat chunks, and
 // those into Responses events.
