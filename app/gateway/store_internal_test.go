@@ -30,10 +30,17 @@ func redisStore(t *testing.T, m *miniredis.Miniredis, onErr string) (*Store, *ob
 	return s, logs
 }
 
-func TestRedisStoreGCRAInFakeTime(t *testing.T) {
+// fakeTimeRedis is a miniredis whose clock (the one the Lua scripts read)
+// stands at t0.
+func fakeTimeRedis(t *testing.T) (*miniredis.Miniredis, time.Time) {
 	m := miniredis.RunT(t)
 	t0 := time.Unix(1_800_000_000, 0)
 	m.SetTime(t0)
+	return m, t0
+}
+
+func TestRedisStoreGCRAInFakeTime(t *testing.T) {
+	m, t0 := fakeTimeRedis(t)
 	s, _ := redisStore(t, m, "")
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 600}})[0] // 10/s, burst 10
 	ctx := context.Background()
@@ -124,9 +131,7 @@ func TestStoreConfigValidation(t *testing.T) {
 }
 
 func TestRedisStoreAdmitsBothLimitsOrNeither(t *testing.T) {
-	m := miniredis.RunT(t)
-	t0 := time.Unix(1_800_000_000, 0)
-	m.SetTime(t0)
+	m, t0 := fakeTimeRedis(t)
 	s, _ := redisStore(t, m, "")
 	k := newClientKeys([]ClientKey{{Key: "k", Name: "team", RequestsPerMinute: 120, TokensPerMinute: 600}})[0] // burst 2 requests, 600 tokens
 	ctx := context.Background()
@@ -167,9 +172,7 @@ func TestMemoryTokenLimitEstimatesThenCharges(t *testing.T) {
 }
 
 func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
-	m := miniredis.RunT(t)
-	t0 := time.Unix(1_800_000_000, 0)
-	m.SetTime(t0)
+	m, t0 := fakeTimeRedis(t)
 	a, _ := redisStore(t, m, "")
 	b, _ := redisStore(t, m, "")
 	cfg := endpoint.Config{Name: "up", Limits: endpoint.Limits{RequestsPerMinute: 600, Burst: 10, TokensPerMinute: 6000}}
@@ -217,9 +220,7 @@ func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
 }
 
 func TestRedisStoreSharesAKeysConcurrency(t *testing.T) {
-	m := miniredis.RunT(t)
-	t0 := time.Unix(1_800_000_000, 0)
-	m.SetTime(t0)
+	m, t0 := fakeTimeRedis(t)
 	a, _ := redisStore(t, m, "")
 	b, _ := redisStore(t, m, "")
 	cfg := []ClientKey{{Key: "k", Name: "team", MaxConcurrency: 2}}
