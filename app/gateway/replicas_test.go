@@ -184,13 +184,21 @@ func TestReplicasSurviveRedisRestart(t *testing.T) {
 // go test -run '^$' -bench KeyAdmission -benchtime 20000x ./app/gateway/
 func BenchmarkKeyAdmission(b *testing.B) {
 	key := gateway.ClientKey{Key: teamKey, Name: "bench", RequestsPerMinute: 60_000_000} // 1M/s: never refuses here
-	run := func(b *testing.B, store gateway.StoreConfig) {
+	open := func(b *testing.B, store gateway.StoreConfig) (*gateway.Store, *gateway.TestKey) {
 		lc := fxtest.NewLifecycle(b)
 		s, err := gateway.NewStore(gateway.StoreParams{Lifecycle: lc, Config: gateway.Config{Store: store}})
 		require.NoError(b, err)
 		lc.RequireStart()
-		defer lc.RequireStop()
-		k := gateway.NewTestKey(key)
+		b.Cleanup(lc.RequireStop)
+		return s, gateway.NewTestKey(key)
+	}
+	report := func(b *testing.B, lat []time.Duration) {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	}
+	run := func(b *testing.B, store gateway.StoreConfig) {
+		s, k := open(b, store)
 		lat := make([]time.Duration, 0, b.N)
 		for b.Loop() {
 			d, ok := s.AdmitTimed(context.Background(), k)
@@ -199,18 +207,11 @@ func BenchmarkKeyAdmission(b *testing.B) {
 			}
 			lat = append(lat, d)
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+		report(b, lat)
 	}
 	// parallel: 64 goroutines admitting at once, as a loaded gateway would.
 	parallel := func(b *testing.B, store gateway.StoreConfig) {
-		lc := fxtest.NewLifecycle(b)
-		s, err := gateway.NewStore(gateway.StoreParams{Lifecycle: lc, Config: gateway.Config{Store: store}})
-		require.NoError(b, err)
-		lc.RequireStart()
-		defer lc.RequireStop()
-		k := gateway.NewTestKey(key)
+		s, k := open(b, store)
 		var mu sync.Mutex
 		var lat []time.Duration
 		b.SetParallelism(32) // × GOMAXPROCS goroutines
@@ -228,9 +229,7 @@ func BenchmarkKeyAdmission(b *testing.B) {
 			lat = append(lat, mine...)
 			mu.Unlock()
 		})
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+		report(b, lat)
 	}
 	b.Run("memory", func(b *testing.B) { run(b, gateway.StoreConfig{}) })
 	b.Run("memory-parallel", func(b *testing.B) { parallel(b, gateway.StoreConfig{}) })
