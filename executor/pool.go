@@ -482,15 +482,12 @@ func call(ctx context.Context, fn Func) (out outcome, err error) {
 // beyond MaxWait is refused then, its tokens given back.
 func (p *Pool) waitLimits(t *task) error {
 	start := time.Now()
-	if t.res.delay(start) <= 0 {
+	d := t.res.delay(start)
+	if d <= 0 {
 		return nil // due already: the common case, no wait to count
 	}
 	defer func() { p.limiterWait.Add(int64(time.Since(start))) }()
-	for now := start; ; now = time.Now() {
-		d := t.res.delay(now)
-		if d <= 0 {
-			return nil
-		}
+	for now := start; ; {
 		if p.cfg.MaxWait > 0 {
 			if waited := now.Sub(t.start); waited+d > p.cfg.MaxWait {
 				t.res.cancel(now)
@@ -500,6 +497,10 @@ func (p *Pool) waitLimits(t *task) error {
 		if err := p.sleepLimits(t, d); err != nil {
 			t.res.cancel(time.Now())
 			return err
+		}
+		now = time.Now()
+		if d = t.res.delay(now); d <= 0 {
+			return nil
 		}
 	}
 }
