@@ -71,13 +71,10 @@ func (b *breaker) State() BreakerState {
 	return b.state
 }
 
-// allow admits a call, or returns how long the circuit stays open. An
+// allow admits a call as of now (the caller's clock reading, shared with
+// the attempt it admits), or returns how long the circuit stays open. An
 // admitted call must be reported with done.
-func (b *breaker) allow() (remaining time.Duration, ok bool) { return b.allowAt(time.Now()) }
-
-// allowAt is allow as of now (the caller's clock reading, shared with the
-// attempt it admits).
-func (b *breaker) allowAt(now time.Time) (remaining time.Duration, ok bool) {
+func (b *breaker) allow(now time.Time) (remaining time.Duration, ok bool) {
 	b.mu.Lock()
 	from := b.state
 	switch b.state {
@@ -102,11 +99,8 @@ func (b *breaker) allowAt(now time.Time) (remaining time.Duration, ok bool) {
 	return 0, true
 }
 
-// done reports an admitted call's outcome.
-func (b *breaker) done(o outcome) { b.doneAt(time.Now(), o) }
-
-// doneAt is done as of now.
-func (b *breaker) doneAt(now time.Time, o outcome) {
+// done reports an admitted call's outcome as of now.
+func (b *breaker) done(now time.Time, o outcome) {
 	b.mu.Lock()
 	from := b.state
 	switch b.state {

@@ -23,9 +23,9 @@ func (tr *transitions) record(from, to BreakerState) {
 
 func callWith(t *testing.T, b *breaker, o outcome) {
 	t.Helper()
-	_, ok := b.allow()
+	_, ok := b.allow(time.Now())
 	require.True(t, ok)
-	b.done(o)
+	b.done(time.Now(), o)
 }
 
 func TestBreakerConsecutiveFailures(t *testing.T) {
@@ -44,21 +44,21 @@ func TestBreakerConsecutiveFailures(t *testing.T) {
 		assert.Equal(t, BreakerOpen, b.State())
 
 		time.Sleep(4 * time.Second)
-		rem, ok := b.allow()
+		rem, ok := b.allow(time.Now())
 		assert.False(t, ok)
 		assert.Equal(t, 6*time.Second, rem, "the refusal says how long the circuit stays open")
 
 		time.Sleep(6 * time.Second)
 		assert.Equal(t, BreakerHalfOpen, b.State())
-		_, ok1 := b.allow()
-		_, ok2 := b.allow()
-		_, ok3 := b.allow()
+		_, ok1 := b.allow(time.Now())
+		_, ok2 := b.allow(time.Now())
+		_, ok3 := b.allow(time.Now())
 		assert.True(t, ok1)
 		assert.True(t, ok2)
 		assert.False(t, ok3, "half-open admits only HalfOpenCalls trials")
-		b.done(outcomeSuccess)
+		b.done(time.Now(), outcomeSuccess)
 		assert.Equal(t, BreakerHalfOpen, b.State(), "one success of two is not enough")
-		b.done(outcomeSuccess)
+		b.done(time.Now(), outcomeSuccess)
 		assert.Equal(t, BreakerClosed, b.State())
 
 		assert.Equal(t, []string{"closed->open", "open->half-open", "half-open->closed"}, tr.s)
@@ -72,7 +72,7 @@ func TestBreakerHalfOpenFailureReopens(t *testing.T) {
 		time.Sleep(time.Second)
 		callWith(t, b, outcomeFailure)
 		assert.Equal(t, BreakerOpen, b.State())
-		rem, ok := b.allow()
+		rem, ok := b.allow(time.Now())
 		assert.False(t, ok)
 		assert.Equal(t, time.Second, rem, "reopened for a full OpenFor")
 	})

@@ -126,7 +126,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		}
 		sent := time.Now() // one clock reading for the breaker and the attempt
 		if e.breaker != nil {
-			if remaining, ok := e.breaker.allowAt(sent); !ok {
+			if remaining, ok := e.breaker.allow(sent); !ok {
 				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
 				lease.Release(err)
 				endAttempt(aspan, 0, err, false, 0)
@@ -234,10 +234,10 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 		o = outcomeIgnore // the limiter deals with it
 	}
 	if r != nil {
-		e.breaker.doneAt(r.received, o) // the attempt's last clock reading: near enough for the window
+		e.breaker.done(r.received, o) // the attempt's last clock reading: near enough for the window
 		return
 	}
-	e.breaker.doneAt(time.Now(), o)
+	e.breaker.done(time.Now(), o)
 }
 
 // attempt sends once. For a call the attempt timeout covers the whole
