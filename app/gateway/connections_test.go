@@ -90,15 +90,24 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 func TestSlowClientsDoNotStopHealthOrServedRequests(t *testing.T) {
 	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.MaxConnections = 20 })
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, sent sync.WaitGroup // sent: each client's first connection is open with its headers sent
+	sent.Add(60)
 	for range 60 { // three times max_connections, unauthenticated, trickling bodies
 		wg.Go(func() {
+			first := true
 			for {
 				c, err := net.Dial("tcp", e.srv.Addr())
 				if err != nil {
+					if first {
+						sent.Done()
+					}
 					return
 				}
 				_, _ = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n{")
+				if first {
+					first = false
+					sent.Done()
+				}
 				select {
 				case <-stop:
 					c.Close()
@@ -110,7 +119,7 @@ func TestSlowClientsDoNotStopHealthOrServedRequests(t *testing.T) {
 		})
 	}
 	defer func() { close(stop); wg.Wait() }()
-	time.Sleep(50 * time.Millisecond) // let them pile up
+	sent.Wait()
 	for range 5 {
 		began := time.Now()
 		status, _ := e.get("/healthz")

@@ -57,8 +57,9 @@ func runHelperGateway() int {
 
 // TestFileDescriptorLimitHolds is issue 12's probe: a gateway limited to
 // 1024 open files, 1100 clients that send a POST's headers without a key
-// and then trickle the body, and /healthz and an authenticated request
-// that must still answer within 100 ms.
+// and then trickle the body, reconnecting whenever the gateway closes them
+// (so the load lasts while the probes run), and /healthz and an
+// authenticated request that must still answer within 100 ms.
 func TestFileDescriptorLimitHolds(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
@@ -74,32 +75,44 @@ func TestFileDescriptorLimitHolds(t *testing.T) {
 	addr = strings.TrimSpace(addr)
 
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, sent sync.WaitGroup // sent: each client's first connection is open with its headers sent
+	sent.Add(1100)
 	for range 1100 {
 		wg.Go(func() {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			_, _ = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n{")
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					if _, err := c.Write([]byte(" ")); err != nil {
-						return // the gateway closed it, as it should
-					}
+			first := true
+			defer func() {
+				if first {
+					sent.Done()
 				}
+			}()
+			for { // an attacker reconnects when the gateway closes it: the load lasts
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n{")
+				if first {
+					first = false
+					sent.Done()
+				}
+				if !trickle(c, stop) {
+					c.Close()
+					return
+				}
+				c.Close()
 			}
 		})
 	}
 	defer func() { close(stop); wg.Wait() }()
-	time.Sleep(300 * time.Millisecond) // all 1100 have connected and sent their headers
+	sent.Wait()
 
+	// The target is 100 ms. Under the race detector both processes run
+	// several times slower and the probes take 100-140 ms while the load
+	// lasts; .ci/run also runs this test without it, against 100 ms.
+	bound := 100 * time.Millisecond
+	if raceEnabled {
+		bound = 300 * time.Millisecond
+	}
 	client := &http.Client{Timeout: 2 * time.Second}
 	for range 5 {
 		began := time.Now()
@@ -107,7 +120,7 @@ func TestFileDescriptorLimitHolds(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Less(t, time.Since(began), 100*time.Millisecond, "/healthz")
+		assert.Less(t, time.Since(began), bound, "/healthz")
 
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/chat/completions",
 			strings.NewReader(`{"model":"up/m","messages":[{"role":"user","content":"x"}]}`))
@@ -118,6 +131,23 @@ func TestFileDescriptorLimitHolds(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
-		assert.Less(t, time.Since(began), 100*time.Millisecond, "an authenticated request")
+		assert.Less(t, time.Since(began), bound, "an authenticated request")
+	}
+}
+
+// trickle writes a byte every 100 ms to c until the gateway closes it
+// (true) or stop is closed (false).
+func trickle(c net.Conn, stop <-chan struct{}) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return false
+		case <-tick.C:
+			if _, err := c.Write([]byte(" ")); err != nil {
+				return true
+			}
+		}
 	}
 }
