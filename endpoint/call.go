@@ -74,11 +74,21 @@ func (e *Endpoint) begin(ctx context.Context, pr *prepared, stream bool) (begun,
 	}
 	r, err := e.attempts(cl.Context(), pr, stream)
 	if err != nil {
+		err = e.cutErr(ctx, cl.Context(), err)
 		cl.Release(err)
 		span.end(ctx, e.dialect, nil, err)
 		return begun{}, err
 	}
 	return begun{ctx: ctx, span: span, held: cl, r: r}, nil
+}
+
+// cutErr is err, unless Stop cut the call (its tracked ctx ended while
+// the caller's lives): then an error that is ErrClosed and says so.
+func (e *Endpoint) cutErr(caller, tracked context.Context, err error) error {
+	if err == nil || e.state.Load() != stateStopping || tracked.Err() == nil || caller.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("endpoint %q is stopping: the call was cut by shutdown: %w", e.cfg.Name, ErrClosed)
 }
 
 // result is one successful attempt: a read body, or an open stream.

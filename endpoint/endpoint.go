@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/stopping"
 )
 
 // Endpoint is one configured API endpoint: a pooled client, its limits,
@@ -46,13 +47,14 @@ type Endpoint struct {
 	shared     executor.SharedLimiter
 	learns     bool // answers are fed back to the limits
 
-	state    atomic.Int32
-	mu       sync.Mutex // serialises Start and Stop
-	stopDone chan struct{}
-	stopErr  error
-	calls    *executor.Pool // tracks calls and streams for the drain; no limits
-	pool     *executor.Pool // admits each attempt: rate limits, slots, max_wait
-	client   atomic.Pointer[client]
+	state      atomic.Int32
+	mu         sync.Mutex // serialises Start and Stop
+	stopCalled bool       // Stop has begun (the state moves once it stops serving)
+	stopDone   chan struct{}
+	stopErr    error
+	calls      *executor.Pool // tracks calls and streams for the drain; no limits
+	pool       *executor.Pool // admits each attempt: rate limits, slots, max_wait
+	client     atomic.Pointer[client]
 
 	retries atomic.Int64
 }
@@ -233,11 +235,11 @@ func (e *Endpoint) SDKClient() SDKClient {
 func (e *Endpoint) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch e.state.Load() {
-	case stateStarted:
+	switch {
+	case e.stopCalled:
+		return fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
+	case e.state.Load() == stateStarted:
 		return nil
-	case stateStopping:
-		return ErrClosed
 	}
 	opts := []executor.Option{executor.WithLogger(e.rawLog)}
 	for _, a := range e.adaptive {
@@ -276,19 +278,19 @@ func (e *Endpoint) Start(ctx context.Context) error {
 }
 
 // Stop refuses new calls with ErrClosed, waits for in-flight calls and open
-// streams until its deadline less executor.StopReserve, cancels what is left
-// and waits for it (until the deadline), then releases the client and
-// clears the reference. It returns before ctx's deadline. A close failure
-// (or panic) is logged once at Error and returned; the reference is cleared
-// anyway. Stop is idempotent: later calls wait for the first and return its
-// result.
-func (e *Endpoint) Stop(ctx context.Context) error { return e.StopBy(ctx, executor.DrainUntil(ctx)) }
-
-// StopBy is Stop with an explicit end of the drain (zero: until ctx is
-// done); the fx module uses it to spend one reserve on all endpoints.
-func (e *Endpoint) StopBy(ctx context.Context, drainUntil time.Time) error {
+// streams until its deadline less a reserve (executor.Pool.Stop's: a
+// quarter of the time left, at least 50 ms, at most 2 s), cancels what is
+// left (a call cut so fails with ErrClosed) and waits for it until half the
+// reserve is left, then releases the client (its Close bounded by the
+// deadline) and clears the reference. It returns before ctx's deadline. A
+// close failure (or panic) is logged once at Error and returned; the
+// reference is cleared anyway. Stop is idempotent: later calls wait for the
+// first and return its result.
+func (e *Endpoint) Stop(ctx context.Context) error {
+	plan, release := stopping.From(ctx)
+	defer release()
 	e.mu.Lock()
-	if e.state.Load() == stateStopping {
+	if e.stopCalled {
 		e.mu.Unlock()
 		select {
 		case <-e.stopDone:
@@ -297,27 +299,36 @@ func (e *Endpoint) StopBy(ctx context.Context, drainUntil time.Time) error {
 			return ctx.Err()
 		}
 	}
+	e.stopCalled = true
+	e.mu.Unlock()
+	defer close(e.stopDone)
+	// Serve until the plan says stop: the fx module has endpoints serve the
+	// calls of the shared executor's draining tasks.
+	plan.Begin()
+	e.mu.Lock()
 	wasStarted := e.state.Swap(stateStopping) == stateStarted
 	pool, calls := e.pool, e.calls
 	e.mu.Unlock()
-	defer close(e.stopDone)
 	if !wasStarted {
 		return nil
 	}
 
 	var errs []error
 	// Calls first (between attempts a call holds no admission), then the
-	// admissions, which are empty by then.
-	if err := calls.StopBy(ctx, drainUntil); err != nil {
+	// admissions, which are empty by then; both on the one plan.
+	inner := stopping.With(ctx, plan.Inner())
+	if err := calls.Stop(inner); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
 	}
-	if err := pool.StopBy(ctx, drainUntil); err != nil {
+	if err := pool.Stop(inner); err != nil {
 		errs = append(errs, fmt.Errorf("endpoint %q: drain: %w", e.cfg.Name, err))
 	}
 	if c := e.client.Swap(nil); c != nil {
-		if err := e.closeClient(ctx, c); err != nil {
+		cctx, cancel := plan.CloseContext(ctx)
+		if err := e.closeClient(cctx, c); err != nil {
 			errs = append(errs, err)
 		}
+		cancel()
 	}
 	if e.gauge != nil {
 		_ = e.gauge.Unregister()

@@ -52,7 +52,8 @@ type Stream struct {
 	cur     Event
 	err     error
 	done    bool
-	release func() // ends the request and frees the stream's admissions
+	release func()            // ends the request and frees the stream's admissions
+	cut     func(error) error // a read error, or the endpoint's when Stop cut the stream
 	once    sync.Once
 	closed  atomic.Bool
 
@@ -76,7 +77,7 @@ func (s *Stream) Next() bool {
 	if err != nil {
 		s.done = true
 		if err != io.EOF && !s.closed.Load() {
-			s.err = fmt.Errorf("endpoint %q: stream: %w", s.name, err)
+			s.err = s.cut(fmt.Errorf("endpoint %q: stream: %w", s.name, err))
 		}
 		return false
 	}
@@ -234,11 +235,13 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	caller := ctx
 	ctx, span, cl, r := c.ctx, c.span, c.held, c.r
 	s := &Stream{
 		Status: r.Status, Header: r.Header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 		span: span, spanCtx: ctx,
+		cut: func(err error) error { return e.cutErr(caller, cl.Context(), err) },
 	}
 	var stopCut func() bool
 	free := func() error {

@@ -331,29 +331,33 @@ func TestStopWithDeadline(t *testing.T) {
 	})
 }
 
-func TestStopReturnsAtTheDeadlineWhenATaskIgnoresItsContext(t *testing.T) {
+func TestStopAbandonsATaskThatIgnoresItsContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newStarted(t, executor.Config{Name: "stubborn"})
 		release := make(chan struct{})
-		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil }))
+		returned := make(chan struct{})
+		require.NoError(t, p.Go(context.Background(), func(context.Context) error { <-release; return nil },
+			executor.OnDone(func(error) { close(returned) })))
+		require.NoError(t, p.Go(context.Background(), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
 		err := p.Stop(ctx)
-		assert.Equal(t, time.Second, time.Since(start), "bounded by the deadline, not by the task")
-		assert.ErrorContains(t, err, "1 tasks ignored their cancelled ctx and still run")
+		// A reserve of 250 ms: drain until 750 ms, wait for the cancelled
+		// tasks until 875 ms, then give up on the one ignoring its ctx.
+		assert.Equal(t, 875*time.Millisecond, time.Since(start), "bounded by the deadline, not by the task")
+		var se *executor.StopError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, executor.StopError{Pool: "stubborn", InFlight: 2, Cancelled: 1, Abandoned: 1}, *se)
+		assert.ErrorContains(t, err, "1 tasks ignored their cancelled ctx and were abandoned")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		close(release)
-	})
-}
+		assert.ErrorIs(t, p.Go(context.Background(), func(context.Context) error { return nil }), executor.ErrClosed)
 
-func TestStopReserve(t *testing.T) {
-	for _, tt := range []struct{ left, want time.Duration }{
-		{-time.Second, 0}, {30 * time.Millisecond, 30 * time.Millisecond}, {100 * time.Millisecond, 50 * time.Millisecond},
-		{time.Second, 250 * time.Millisecond}, {time.Minute, 2 * time.Second},
-	} {
-		assert.Equal(t, tt.want, executor.StopReserve(tt.left), "left %v", tt.left)
-	}
+		close(release) // the abandoned task ends on its own time, and is counted
+		<-returned
+		synctest.Wait()
+		assert.Equal(t, int64(1), p.Stats().Completed)
+	})
 }
 
 // Config keeps its limits beside its name in YAML, and the limits decode

@@ -33,11 +33,12 @@ type ExecutorParams struct {
 // names it) and registers its Start and Stop. Services get it as an
 // executor.Executor, which cannot be stopped: the module owns its lifecycle.
 func NewExecutor(p ExecutorParams) (executor.Executor, error) {
-	pool, err := executor.New(p.Config.executorConfig(), executor.WithLogger(moduleLogger(p.Logger)))
+	cfg := p.Config.executorConfig()
+	pool, err := executor.New(cfg, executor.WithLogger(moduleLogger(p.Logger)))
 	if err != nil {
 		return nil, err
 	}
-	p.Registry.stop.exec = pool
+	p.Registry.stop.exec, p.Registry.stop.name = pool, cfg.Name
 	p.Lifecycle.Append(fx.Hook{
 		OnStart: pool.Start,
 		// Appended after every endpoint's hook, it runs first at stop and
