@@ -168,7 +168,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			}
 		} else {
 			hint, hinted = serverHint(e.dialect, r.Status, r.Header, time.Now())
-			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, hint, e.cfg.APIKey.Reveal())
+			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, hint, e.cfg.APIKey)
 			se.Attempts = attempt
 			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}

@@ -2,8 +2,10 @@ package endpoint_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -128,4 +130,32 @@ func TestNoKeyReachableByFormatting(t *testing.T) {
 			assert.Contains(t, fmt.Sprint(e), `endpoint "fmt"`, "still says which endpoint it is")
 		})
 	}
+}
+
+func TestSecretScrub(t *testing.T) {
+	long := endpoint.NewSecret("sk-live-0123456789")
+	assert.Equal(t, "bad key [redacted], and again:[redacted]!", long.Scrub("bad key sk-live-0123456789, and again:sk-live-0123456789!"))
+	assert.Equal(t, "x[redacted]y", long.Scrub("xsk-live-0123456789y"), "a key-length secret is scrubbed wherever it occurs")
+
+	short := endpoint.NewSecret("k")
+	assert.Equal(t, "fake upstream answered 529", short.Scrub("fake upstream answered 529"), "a short secret never mangles words")
+	assert.Equal(t, `key "[redacted]" refused; [redacted]`, short.Scrub(`key "k" refused; k`), "but is scrubbed where it stands alone")
+	assert.Equal(t, "nothing here", endpoint.Secret{}.Scrub("nothing here"))
+}
+
+// A provider that echoes a short key in its error does not get its
+// message mangled, and the key itself is scrubbed.
+func TestStatusErrorScrubsWholeKeysOnly(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"type":"invalid_request_error","message":"fake upstream refused key k"}}`)
+	})
+	cfg := baseConfig(u)
+	cfg.APIKey = endpoint.NewSecret("k")
+	e := start(t, cfg)
+	_, err := e.Call(context.Background(), endpoint.Request{})
+	var se *endpoint.StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, "fake upstream refused key [redacted]", se.Message)
 }

@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,9 +77,9 @@ func (e *StatusError) Temporary() bool { return e.temporary }
 
 // newStatusError builds a StatusError, reading the provider's error body
 // with d and scrubbing the key should the provider echo it.
-func newStatusError(d Dialect, name string, status int, body []byte, retryAfter time.Duration, key string) *StatusError {
-	if key != "" {
-		body = []byte(strings.ReplaceAll(string(body), key, redacted))
+func newStatusError(d Dialect, name string, status int, body []byte, retryAfter time.Duration, key Secret) *StatusError {
+	if k := key.Reveal(); k != "" && bytes.Contains(body, []byte(k)) {
+		body = []byte(key.Scrub(string(body)))
 	}
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]

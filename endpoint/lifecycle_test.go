@@ -322,3 +322,20 @@ func TestWithRoundTripper(t *testing.T) {
 	require.NoError(t, e.Stop(context.Background()))
 	assert.Equal(t, int64(1), rt.idle.Load(), "Stop reaches the user's transport")
 }
+
+// An application that wrapped http.DefaultTransport (tracing and recording
+// libraries do) still starts endpoints: the endpoint builds a transport of
+// net/http's default settings instead of asserting the type.
+func TestWrappedDefaultTransport(t *testing.T) {
+	u := newUpstream(t, okJSON)
+	orig := http.DefaultTransport
+	wrapped := &countingRT{rt: orig}
+	http.DefaultTransport = wrapped
+	defer func() { http.DefaultTransport = orig }()
+	e := start(t, baseConfig(u))
+	resp, err := e.Call(context.Background(), endpoint.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status)
+	assert.Zero(t, wrapped.calls.Load(), "the endpoint owns its transport: the wrapper is not in its path")
+	require.NoError(t, e.Stop(context.Background()))
+}

@@ -72,9 +72,10 @@ type prepared struct {
 }
 
 // prepare builds the request to send. Its header is the endpoint's shared,
-// read-only map unless the request adds headers or own is set (the caller
-// will modify it).
-func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
+// read-only map unless the request adds headers or it is a stream's (the
+// caller will set Accept); a stream's object body gets "stream": true if
+// it has no "stream" field.
+func (e *Endpoint) prepare(req Request, stream bool) (*prepared, error) {
 	u, err := e.url(req.Path, req.Params)
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 	if req.Method != "" {
 		p.method = strings.ToUpper(req.Method)
 	}
-	if own || len(req.Headers) > 0 {
+	if stream || len(req.Headers) > 0 {
 		p.header = e.header.Clone()
 	}
 	for k, vs := range req.Headers {
@@ -95,6 +96,9 @@ func (e *Endpoint) prepare(req Request, own bool) (*prepared, error) {
 	if req.Body != nil {
 		if p.body, err = encodeBody(req.Body, e.defaults); err != nil {
 			return nil, fmt.Errorf("endpoint %q: request body: %w", e.cfg.Name, err)
+		}
+		if stream {
+			p.body = withStreamFlag(p.body)
 		}
 	}
 	p.cost = req.Cost
@@ -163,6 +167,33 @@ func encodeBody(body any, defaults map[string]json.RawMessage) ([]byte, error) {
 		return raw, nil
 	}
 	return json.Marshal(fields)
+}
+
+// withStreamFlag returns a JSON object body with "stream": true added
+// when it has no top-level "stream" field (a forgotten flag would get a
+// plain JSON answer to a stream request); other bodies as they are.
+func withStreamFlag(body []byte) []byte {
+	if !isJSONObject(body) {
+		return body
+	}
+	if bytes.Contains(body, []byte(`"stream"`)) {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(body, &fields) != nil {
+			return body // not JSON: the provider says what is wrong
+		}
+		if _, ok := fields["stream"]; ok {
+			return body
+		}
+	}
+	i := bytes.IndexByte(body, '{') + 1
+	rest := bytes.TrimLeft(body[i:], " \t\r\n")
+	out := make([]byte, 0, len(body)+len(`"stream":true,`))
+	out = append(out, body[:i]...)
+	out = append(out, `"stream":true`...)
+	if len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, body[i:]...)
 }
 
 func isJSONObject(b []byte) bool {

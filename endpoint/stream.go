@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,11 +62,19 @@ type Stream struct {
 	span    *callSpan
 	spanCtx context.Context
 	events  int
-	// The first and the last event that reported usage: usage may come in
-	// parts (Anthropic: input in message_start, output in message_delta),
-	// or whole in the last. Read by Answer, only when asked.
+	// What Answer reads, only when asked: the first event (id and model),
+	// the events that carry a finish reason (one per choice, at most
+	// maxFinishEvents), and the first and the last event that reported
+	// usage: usage may come in parts (Anthropic: input in message_start,
+	// output in message_delta), or whole in the last.
+	first                 string
+	finishes              []string
 	usageFirst, usageLast string
 }
+
+// maxFinishEvents bounds the finish-reason events a stream keeps for
+// Answer: one per choice, and a stream of many choices is rare.
+const maxFinishEvents = 16
 
 // Next reads the next event. It returns false at the end of the stream: on
 // data: [DONE], on a clean end of the body after a complete event, on an
@@ -97,6 +107,12 @@ func (s *Stream) Next() bool {
 // observe feeds the stream's span: the time to the first event, and the
 // usage a later event reports.
 func (s *Stream) observe(ev Event) {
+	if s.first == "" && len(ev.Data) > 0 && ev.Data[0] == '{' {
+		s.first = ev.Data
+	}
+	if len(s.finishes) < maxFinishEvents && reportsFinish(ev.Data) {
+		s.finishes = append(s.finishes, ev.Data)
+	}
 	if reportsUsage(ev.Data) {
 		if s.usageFirst == "" {
 			s.usageFirst = ev.Data
@@ -115,23 +131,74 @@ func (s *Stream) observe(ev Event) {
 	}
 }
 
-// Answer is what the stream's events have said of the answer so far: id,
-// model, finish reasons and token usage (-1 each when none was reported),
-// as its endpoint's dialect reads them.
+// Answer is what the stream's events have said of the answer so far, as
+// its endpoint's dialect reads them: the id and model of the first event
+// that names them (OpenAI's every chunk, Anthropic's message_start), the
+// finish reasons in the order the events carrying them came (OpenAI's
+// choices[].finish_reason, one per choice; Anthropic's
+// message_delta.delta.stop_reason), and the token usage the events
+// reported (-1 each when none did: an OpenAI stream reports usage only
+// when asked with stream_options.include_usage).
 func (s *Stream) Answer() Answer {
 	a := Answer{InputTokens: -1, OutputTokens: -1}
-	for _, d := range []string{s.usageFirst, s.usageLast} {
-		if d != "" {
-			a.merge(s.dialect.Answer([]byte(d)))
+	var read []string
+	for _, d := range append([]string{s.first}, append(s.finishes, s.usageFirst, s.usageLast)...) {
+		if d == "" || slices.Contains(read, d) {
+			continue
 		}
+		read = append(read, d)
+		b := s.dialect.Answer([]byte(d))
+		if a.ID == "" {
+			a.ID = b.ID
+		}
+		if a.Model == "" {
+			a.Model = b.Model
+		}
+		a.FinishReasons = append(a.FinishReasons, b.FinishReasons...)
+		b.FinishReasons = nil
+		a.merge(b)
 	}
 	return a
+}
+
+// reportsFinish says whether an event's data may carry a finish reason
+// that is not null: a "finish_reason" or "stop_reason" field with a string.
+func reportsFinish(data string) bool {
+	for rest := data; ; {
+		i := strings.Index(rest, `_reason"`)
+		if i < 0 {
+			return false
+		}
+		named := strings.HasSuffix(rest[:i], `"finish`) || strings.HasSuffix(rest[:i], `"stop`)
+		rest = strings.TrimLeft(rest[i+len(`_reason"`):], " ")
+		if named && strings.HasPrefix(rest, ":") && strings.HasPrefix(strings.TrimLeft(rest[1:], " "), `"`) {
+			return true
+		}
+	}
 }
 
 // reportsUsage says whether an event's data may report token usage: it
 // names "usage", and not as null (as OpenAI-compatible chunks often do).
 func reportsUsage(data string) bool {
 	return strings.Contains(data, `"usage"`) && !strings.Contains(data, `"usage":null`)
+}
+
+// Events ranges over the stream's events: for ev, err := range s.Events().
+// The last pair, when the stream ended with an error (Err), is that error
+// with an empty event. The stream is closed when the loop ends, by break
+// or at the end.
+func (s *Stream) Events() iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		defer s.Close()
+		for s.Next() {
+			if !yield(s.cur, nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			yield(Event{}, s.err)
+		}
+	}
 }
 
 // Event is the event Next read.
@@ -261,7 +328,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 			err = s.err
 		}
 		var a *Answer
-		if s.usageFirst != "" {
+		if s.first != "" {
 			an := s.Answer()
 			a = &an
 		}

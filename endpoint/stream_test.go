@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/providers/anthropic"
 )
 
 func sse(raw string) http.HandlerFunc {
@@ -152,4 +153,102 @@ func TestStreamHoldsSlotUntilClose(t *testing.T) {
 	}
 	_, err = e.Call(context.Background(), endpoint.Request{})
 	assert.NoError(t, err)
+}
+
+// Stream sets "stream": true on an object body that lacks the field, and
+// leaves every other body as it was.
+func TestStreamSetsTheStreamFlag(t *testing.T) {
+	var got atomic.Value
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		sse("data: {\"a\":1}\n\ndata: [DONE]\n\n")(w, r)
+	})
+	e := start(t, baseConfig(u))
+	for _, tt := range []struct {
+		name string
+		body any
+		want string
+	}{
+		{"a map without the flag", map[string]any{"model": "m"}, `{"stream":true,"model":"m"}`},
+		{"an empty object", []byte(`{ }`), `{"stream":true }`},
+		{"the word in a message only", []byte(`{"messages":[{"content":"\"stream\""}]}`), `{"stream":true,"messages":[{"content":"\"stream\""}]}`},
+		{"the flag given", []byte(`{"model":"m","stream":true}`), `{"model":"m","stream":true}`},
+		{"the flag given false: the caller's choice", []byte(`{"stream":false}`), `{"stream":false}`},
+		{"not an object", []byte(`[1]`), `[1]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := e.Stream(context.Background(), endpoint.Request{Body: tt.body})
+			require.NoError(t, err)
+			drain(s)
+			require.NoError(t, s.Close())
+			assert.Equal(t, tt.want, got.Load())
+		})
+	}
+}
+
+// Answer reads id, model and finish reasons from the chunks that carry
+// them, with usage or without it, on both wire formats.
+func TestStreamAnswer(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		dialect endpoint.Dialect
+		raw     string
+		want    endpoint.Answer
+	}{
+		{"openai without include_usage", endpoint.GenericDialect{},
+			"data: {\"id\":\"c1\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n" +
+				"data: {\"id\":\"c1\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+			endpoint.Answer{ID: "c1", Model: "gpt", FinishReasons: []string{"stop"}, InputTokens: -1, OutputTokens: -1}},
+		{"openai, two choices and usage", endpoint.GenericDialect{},
+			"data: {\"id\":\"c2\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":null}],\"usage\":null}\n\n" +
+				"data: {\"id\":\"c2\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n" +
+				"data: {\"id\":\"c2\",\"model\":\"gpt\",\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\": \"length\"}],\"usage\":null}\n\n" +
+				"data: {\"id\":\"c2\",\"model\":\"gpt\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n",
+			endpoint.Answer{ID: "c2", Model: "gpt", FinishReasons: []string{"stop", "length"}, InputTokens: 5, OutputTokens: 7}},
+		{"anthropic", anthropic.Dialect,
+			"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n" +
+				"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n" +
+				"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":12}}\n\n" +
+				"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+			endpoint.Answer{ID: "msg_1", Model: "claude", FinishReasons: []string{"end_turn"}, InputTokens: 9, OutputTokens: 12}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, sse(tt.raw))
+			e := start(t, baseConfig(u), endpoint.WithDialect(tt.dialect))
+			s, err := e.Stream(context.Background(), endpoint.Request{Body: map[string]any{"model": "m"}})
+			require.NoError(t, err)
+			defer s.Close()
+			drain(s)
+			require.NoError(t, s.Err())
+			assert.Equal(t, tt.want, s.Answer())
+		})
+	}
+}
+
+func TestStreamEventsIterator(t *testing.T) {
+	u := newUpstream(t, sse("data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: {\"a\":"))
+	e := start(t, baseConfig(u))
+	s, err := e.Stream(context.Background(), endpoint.Request{})
+	require.NoError(t, err)
+	var data []string
+	var last error
+	for ev, err := range s.Events() {
+		if err != nil {
+			last = err
+			break
+		}
+		data = append(data, ev.Data)
+	}
+	assert.Equal(t, []string{`{"a":1}`, `{"a":2}`}, data)
+	assert.ErrorContains(t, last, "unexpected EOF", "the error that ended the stream is the last pair")
+	assert.False(t, s.Next(), "the loop closed the stream")
+	assert.Zero(t, e.Stats().Running, "and freed its slot")
+
+	s, err = e.Stream(context.Background(), endpoint.Request{})
+	require.NoError(t, err)
+	for range s.Events() {
+		break // leaving early closes it too
+	}
+	assert.Zero(t, e.Stats().Running)
 }

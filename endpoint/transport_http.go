@@ -14,7 +14,7 @@ func newHTTPClient(cfg Config, base http.RoundTripper) *http.Client {
 	if base != nil {
 		return &http.Client{Transport: base}
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
+	t := defaultTransport()
 	idle := cfg.Limits.MaxConcurrency
 	if idle == 0 {
 		idle = 100
@@ -30,4 +30,21 @@ func newHTTPClient(cfg Config, base http.RoundTripper) *http.Client {
 	t.ResponseHeaderTimeout = cfg.Timeout
 	t.DialContext = (&net.Dialer{Timeout: min(30*time.Second, cfg.Timeout), KeepAlive: 30 * time.Second}).DialContext
 	return &http.Client{Transport: t}
+}
+
+// defaultTransport is a clone of http.DefaultTransport, or, when an
+// application has replaced it with a wrapper (tracing and recording
+// libraries do), a transport of the same settings as net/http's default.
+func defaultTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+	}
 }

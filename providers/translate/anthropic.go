@@ -175,7 +175,8 @@ func textOnly(raw json.RawMessage, field string) (string, error) {
 		if bl["type"] != "text" {
 			return "", refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
 		}
-		b.WriteString(bl["text"].(string))
+		text, _ := bl["text"].(string) // chatContentBlocks makes text blocks of strings
+		b.WriteString(text)
 	}
 	return b.String(), nil
 }
