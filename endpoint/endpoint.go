@@ -92,7 +92,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	}
 	e.initTelemetry()
 	if cfg.Transport == TransportSDK && e.sdkFactory == nil {
-		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, errNoSDK)
+		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, ErrNoSDK)
 	}
 	if !strings.Contains(cfg.Path, "{") {
 		e.fixedURL = e.base

@@ -44,4 +44,5 @@ func closeSDK(ctx context.Context, c SDKClient) (err error) {
 	return nil
 }
 
-var errNoSDK = errors.New("transport sdk needs an SDK factory (endpoint.WithSDK)")
+// ErrNoSDK is New's error for transport "sdk" without WithSDK.
+var ErrNoSDK = errors.New("transport sdk needs an SDK factory (endpoint.WithSDK)")

@@ -88,5 +88,12 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 		}
 		cfg = matched
 	}
-	return cfg, cfg.Validate()
+	err := cfg.Validate()
+	if cfg.Transport == endpoint.TransportSDK {
+		if _, ok := providers.SDKOf(cfg.Provider); !ok {
+			// A config's endpoint gets its SDK from the catalog only.
+			err = errors.Join(err, providers.ErrNoSDK(cfg.Provider))
+		}
+	}
+	return cfg, err
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/khivetest"
+	"github.com/khive-go/khive/providers"
 )
 
 const secretKey = "sk-fx-test-secret-4242"
@@ -448,4 +449,37 @@ func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration) {
 	case <-time.After(d):
 		t.Fatal("calls still hanging after Stop")
 	}
+}
+
+// Transport sdk follows one rule on every path: an endpoint gets the SDK
+// of its provider from the catalog, and a provider without one is refused,
+// by LoadConfig (naming the field) as by endpoint.New and NewEndpoint.
+func TestTransportSDKNeedsAProviderWithAnSDK(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sdk.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+endpoints:
+  own:
+    provider: custom
+    transport: sdk
+    base_url: http://127.0.0.1:9/v1
+    path: chat/completions
+    auth: none
+  groq:
+    provider: groq
+    endpoint: chat
+    transport: sdk
+    api_key: k
+`), 0o600))
+	_, err := khive.LoadConfig(path)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, `endpoints.own.transport: provider "custom" has no SDK in khive (transport sdk is for anthropic, deepseek, gemini, groq, mistral, ollama, openai, openrouter, perplexity, together)`)
+	assert.NotContains(t, err.Error(), "endpoints.groq", "a catalog provider with an SDK passes")
+
+	cfg := endpoint.Config{Name: "own", Provider: "custom", Transport: endpoint.TransportSDK, BaseURL: "http://127.0.0.1:9/v1", Auth: endpoint.AuthNone}
+	_, err = endpoint.New(cfg)
+	assert.ErrorIs(t, err, endpoint.ErrNoSDK)
+	_, err = providers.NewEndpoint(cfg)
+	assert.ErrorContains(t, err, `endpoint "own": transport: provider "custom" has no SDK in khive`)
+	_, err = providers.NewEndpoint(cfg, endpoint.WithSDK(sdkClosing(nil, new(atomic.Int64))))
+	assert.NoError(t, err, "an SDK of the user's own is taken")
 }

@@ -170,11 +170,13 @@ func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
 
 	httpEP := startOpenAI(t, up, "chat", endpoint.TransportHTTP)
 	_, err = khiveopenai.ClientOf(httpEP)
-	assert.ErrorContains(t, err, `no openai-go client (transport "http"`)
+	assert.EqualError(t, err, `endpoint "openai-chat": no openai-go client: its transport is "http" (the typed client needs transport: sdk)`)
+	_, err = anthropic.ClientOf(e)
+	assert.EqualError(t, err, `endpoint "openai-chat": no anthropic-sdk-go client: its SDK client is a *openai.SDK`)
 
 	require.NoError(t, e.Stop(context.Background()))
 	_, err = khiveopenai.ClientOf(e)
-	assert.Error(t, err, "released on Stop")
+	assert.EqualError(t, err, `endpoint "openai-chat": no openai-go client: the endpoint is not started, or is stopped`, "released on Stop")
 }
 
 // Anthropic's endpoints speak through anthropic-sdk-go with transport sdk,

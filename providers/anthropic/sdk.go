@@ -3,7 +3,6 @@ package anthropic
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -56,8 +55,7 @@ func (s *SDK) Do(req *http.Request) (*http.Response, error) {
 func ClientOf(e *endpoint.Endpoint) (*sdk.Client, error) {
 	s, ok := e.SDKClient().(*SDK)
 	if !ok {
-		return nil, fmt.Errorf("endpoint %q: no anthropic-sdk-go client (transport %q, started: %v)",
-			e.Name(), e.Config().Transport, e.SDKClient() != nil)
+		return nil, sdkreq.NoClient(e, "anthropic-sdk-go")
 	}
 	return s.Client(), nil
 }

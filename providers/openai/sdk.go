@@ -3,7 +3,6 @@ package openai
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -61,8 +60,7 @@ func (s *SDK) Do(req *http.Request) (*http.Response, error) {
 func ClientOf(e *endpoint.Endpoint) (*oai.Client, error) {
 	s, ok := e.SDKClient().(*SDK)
 	if !ok {
-		return nil, fmt.Errorf("endpoint %q: no openai-go client (transport %q, started: %v)",
-			e.Name(), e.Config().Transport, e.SDKClient() != nil)
+		return nil, sdkreq.NoClient(e, "openai-go")
 	}
 	return s.Client(), nil
 }
