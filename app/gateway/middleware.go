@@ -47,8 +47,18 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
 		x := &exchange{format: format, inTokens: -1, outTokens: -1}
 		var aerr *apiError
-		// Refusals before the body is read close the connection: a body
-		// that trickles in must not hold it while net/http drains it.
+		// A request with a body that is refused before the body is read
+		// closes its connection: a body that trickles in must not hold it
+		// while net/http drains it. A request without one (a GET) keeps its
+		// connection: net/http watches it for the client's close from the
+		// start, and a read deadline would end that watch as if the client
+		// had gone, cancelling every later request on the connection.
+		hasBody := r.Body != http.NoBody
+		closeUnread := func() {
+			if hasBody {
+				rw.Header().Set("Connection", "close")
+			}
+		}
 		var body *deadlineBody
 		key, authorized := s.authorized(r)
 		x.key = key
@@ -58,23 +68,26 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			rw.Header().Set("Connection", "close")
 			aerr = drainingError()
 		case !authorized:
-			rw.Header().Set("Connection", "close")
+			closeUnread()
 			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
 				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
 		case r.ContentLength > s.cfg.MaxBodyBytes:
-			rw.Header().Set("Connection", "close")
+			closeUnread()
 			aerr = tooLarge(s.cfg.MaxBodyBytes)
 		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &leaveKey):
 			// After the checks that cost nothing: a request refused by
 			// them spends none of its key's limits.
-			rw.Header().Set("Connection", "close")
+			closeUnread()
 		case !s.bodies.take(size):
-			rw.Header().Set("Connection", "close")
+			closeUnread()
 			aerr = busyError()
 		default:
-			_ = rw.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-			body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
-			r.Body = body
+			if hasBody {
+				_ = rw.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+				body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
+				r.Body = body
+				rw.body = body // an answer begun before the body was read says Connection: close
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 			stopCut := context.AfterFunc(s.cutCtx, cancel)
 			aerr = h(rw, r.WithContext(ctx), x)
@@ -92,16 +105,17 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		// upstream failure: its call was cancelled, nothing is written, and
 		// the log and metrics say 499 as nginx does.
 		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == ""
+		unread := hasBody && (body == nil || !body.done)
 		if aerr != nil && !rw.wrote && !clientGone {
-			if body == nil || !body.done {
+			if unread {
 				rw.Header().Set("Connection", "close")
 			}
 			format.writeError(rw, aerr)
 		}
-		if body == nil || !body.done {
+		if unread {
 			// net/http would read what is left of the body before closing
 			// (up to 256 KiB, however slowly it trickles): end that read at
-			// once; the connection closes.
+			// once; the connection closes, as the answer said.
 			_ = rw.rc.SetReadDeadline(time.Now())
 		}
 		status := rw.code()
@@ -171,15 +185,26 @@ type statusWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	body    *deadlineBody // the request's, nil without one
 	status  int
 	wrote   bool
 }
 
 func (w *statusWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
 
+// begin records the answer's status; an answer begun before the request's
+// body was read to its end closes the connection, which the body's rest
+// would otherwise hold.
+func (w *statusWriter) begin(code int) {
+	w.status, w.wrote = code, true
+	if w.body != nil && !w.body.done {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
-		w.status, w.wrote = code, true
+		w.begin(code)
 	}
 	w.extend()
 	w.ResponseWriter.WriteHeader(code)
@@ -187,7 +212,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
+		w.begin(http.StatusOK)
 	}
 	w.extend()
 	return w.ResponseWriter.Write(b)
