@@ -124,11 +124,11 @@ func TestSlowClientsDoNotStopHealthOrServedRequests(t *testing.T) {
 		began := time.Now()
 		status, _ := e.get("/healthz")
 		assert.Equal(t, http.StatusOK, status)
-		assert.Less(t, time.Since(began), 100*time.Millisecond, "/healthz")
+		assertLatency(t, time.Since(began), 100*time.Millisecond, "/healthz")
 		began = time.Now()
 		status, _, body := e.post("/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`)
 		assert.Equal(t, http.StatusOK, status, body)
-		assert.Less(t, time.Since(began), 100*time.Millisecond, "an authenticated request")
+		assertLatency(t, time.Since(began), 100*time.Millisecond, "an authenticated request")
 	}
 }
 

@@ -153,12 +153,35 @@ func NewStore(p StoreParams) (*Store, error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout*10, cfg.Timeout, cfg.Timeout
 	opts.MaxRetries = -1 // a failed round trip falls back at once; it is not retried past the timeout
+	routeRedisLogs(s.log)
 	s.rdb = redis.NewClient(opts)
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	s.id = hex.EncodeToString(id[:])
 	p.Lifecycle.Append(fx.Hook{OnStart: s.start, OnStop: s.close})
 	return s, nil
+}
+
+// redisLogs is go-redis's logger, which is the process's: its lines (a
+// pool's failed dials, one per attempt) go to the newest store's logger at
+// Debug, since the store logs Redis going down and coming back itself,
+// once, at Warn and Info.
+var (
+	redisLogOnce sync.Once
+	redisLog     atomic.Pointer[zap.Logger]
+)
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	if l := redisLog.Load(); l != nil {
+		l.Debug("redis client", zap.String("message", fmt.Sprintf(format, v...)))
+	}
+}
+
+func routeRedisLogs(l *zap.Logger) {
+	redisLog.Store(l)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 
 func (s *Store) start(ctx context.Context) error {
