@@ -16,7 +16,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -47,7 +46,6 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(zapcore.Lock(os.Stderr))
 	defer func() { _ = log.Sync() }()
-	redis.SetLogger(redisLog{log.Named("redis")}) // go-redis's own dial complaints, at Debug: the store logs transitions
 
 	file, err := loadFile(*configPath, log)
 	if err != nil {
@@ -107,13 +105,6 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped cleanly")
 	return 0
-}
-
-// redisLog passes go-redis's internal messages to zap at Debug.
-type redisLog struct{ log *zap.Logger }
-
-func (r redisLog) Printf(_ context.Context, format string, v ...any) {
-	r.log.Debug(fmt.Sprintf(format, v...))
 }
 
 // newLogger is the gateway's logger: JSON at Info to w, never sampled (zap's

@@ -113,6 +113,10 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		return nil, fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
 	}
 	rc := e.cfg.Retry
+	breaker := e.breaker
+	if pr.probe {
+		rc.MaxAttempts, breaker = 1, nil
+	}
 	traced := trace.SpanFromContext(ctx).IsRecording() || e.tel.wait.Enabled(ctx)
 	for attempt := 1; ; attempt++ {
 		actx, aspan := ctx, noSpan
@@ -135,8 +139,8 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			e.admitted(actx, aspan, time.Since(began))
 		}
 		sent := time.Now() // one clock reading for the breaker and the attempt
-		if e.breaker != nil {
-			if remaining, ok := e.breaker.allow(sent); !ok {
+		if breaker != nil {
+			if remaining, ok := breaker.allow(sent); !ok {
 				err := &CircuitOpenError{Endpoint: e.cfg.Name, Remaining: remaining}
 				lease.Release(err)
 				endAttempt(aspan, 0, err, false, 0)
@@ -145,7 +149,9 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		}
 		r, err := e.attempt(lease.Context(), c, pr, stream, sent)
 		e.observe(lease, r, stream)
-		e.report(ctx, r, err)
+		if breaker != nil {
+			e.report(ctx, r, err)
+		}
 		if err == nil && r.Status < 300 {
 			r.Attempts = attempt
 			if stream {
@@ -162,7 +168,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		var hinted bool
 		if err != nil {
 			retry = retryableError(ctx, err)
-			err = fmt.Errorf("endpoint %q: attempt %d: %w", e.cfg.Name, attempt, err)
+			err = &TransportError{Endpoint: e.cfg.Name, Attempt: attempt, Err: err}
 			if ctx.Err() == nil { // not the caller giving up: say why the upstream was not reached
 				e.log.Warn("attempt failed", zap.Int("attempt", attempt), zap.Bool("retry", retry && attempt < rc.MaxAttempts), zap.Error(err))
 			}

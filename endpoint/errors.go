@@ -2,7 +2,10 @@ package endpoint
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"net"
+	"syscall"
 	"fmt"
 	"strings"
 	"time"
@@ -30,6 +33,49 @@ func (e *CircuitOpenError) Error() string {
 
 // Is makes errors.Is(err, ErrCircuitOpen) true.
 func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// TransportError is an attempt that got no answer from the upstream: the
+// connection was refused or reset, the name did not resolve, the attempt
+// timed out, the body could not be read. It is what a call returns when
+// its last attempt failed so.
+type TransportError struct {
+	Endpoint string
+	Attempt  int
+	Err      error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("endpoint %q: attempt %d: %v", e.Endpoint, e.Attempt, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Reason is the cause in a few words, without addresses: "connection
+// refused", "no such host", "connection reset by peer", "timeout", or the
+// error's own text when it is none of those.
+func (e *TransportError) Reason() string {
+	var dns *net.DNSError
+	var errno syscall.Errno
+	switch {
+	case errors.As(e.Err, &dns) && dns.IsNotFound:
+		return "no such host"
+	case errors.As(e.Err, &errno):
+		return errno.Error()
+	case errors.Is(e.Err, context.DeadlineExceeded) || isTimeout(e.Err):
+		return "timeout"
+	}
+	return e.Err.Error()
+}
+
+// Addr is the upstream's address (host:port) when the error names it, as
+// a dial error does; "" otherwise.
+func (e *TransportError) Addr() string {
+	var op *net.OpError
+	if errors.As(e.Err, &op) && op.Addr != nil {
+		return op.Addr.String()
+	}
+	return ""
+}
 
 // maxErrorBody bounds the body kept in a StatusError.
 const maxErrorBody = 4 << 10

@@ -31,6 +31,12 @@ type Request struct {
 	// base URL, auth, limits, retries and breaker are the endpoint's.
 	Method string
 	Path   string
+	// Probe marks a call that asks after the endpoint rather than serving
+	// a user (a model-list refresh, a health check): it is sent once, with
+	// no retry, and the circuit breaker neither refuses nor counts it, so
+	// a probe of an upstream that is down cannot open the circuit for the
+	// calls that follow. Limits and the concurrency slot apply as usual.
+	Probe bool
 }
 
 // Response is a provider's answer. Body is read in full; treat it as
@@ -69,6 +75,7 @@ type prepared struct {
 	header http.Header
 	body   []byte
 	cost   int
+	probe  bool
 }
 
 // prepare builds the request to send. Its header is the endpoint's shared,
@@ -101,7 +108,7 @@ func (e *Endpoint) prepare(req Request, stream bool) (*prepared, error) {
 			p.body = withStreamFlag(p.body)
 		}
 	}
-	p.cost = req.Cost
+	p.cost, p.probe = req.Cost, req.Probe
 	if p.cost == 0 && e.learns {
 		p.cost = e.dialect.Cost(p.body)
 	}

@@ -227,3 +227,27 @@ func TestNoRetryAfterCallerCancels(t *testing.T) {
 	assert.Empty(t, w.all())
 	assert.Equal(t, endpoint.BreakerClosed, e.BreakerState(), "the caller's cancellation is not an upstream failure")
 }
+
+// A probe is sent once and the breaker neither counts nor refuses it; the
+// same failures from calls open the circuit.
+func TestProbeIsNotCountedByTheBreaker(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	cfg := baseConfig(u)
+	cfg.Retry = endpoint.RetryConfig{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	cfg.Breaker = endpoint.BreakerConfig{ConsecutiveFailures: 2, OpenFor: time.Hour}
+	e := start(t, cfg)
+	for range 5 {
+		_, err := e.Call(context.Background(), endpoint.Request{Probe: true})
+		var se *endpoint.StatusError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, 1, se.Attempts, "a probe is not retried")
+	}
+	assert.Equal(t, int64(5), u.requests.Load())
+	assert.Equal(t, endpoint.BreakerClosed, e.BreakerState())
+	_, err := e.Call(context.Background(), endpoint.Request{})
+	assert.Error(t, err)
+	assert.Equal(t, endpoint.BreakerOpen, e.BreakerState(), "a call's failures do count")
+	_, err = e.Call(context.Background(), endpoint.Request{Probe: true})
+	var se *endpoint.StatusError
+	assert.ErrorAs(t, err, &se, "an open circuit does not refuse a probe: it reaches the upstream")
+}

@@ -75,7 +75,8 @@ func upstreamError(err error) *apiError {
 		return e
 	case errors.As(err, &coe):
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "circuit_open",
-			message: "the upstream is failing; try again later",
+			message: fmt.Sprintf("endpoint %q: the upstream is failing (circuit open for another %v); try again later",
+				coe.Endpoint, coe.Remaining.Round(time.Second)),
 			header:  http.Header{"Retry-After": {strconv.Itoa(int(coe.Remaining.Seconds()) + 1)}}}
 	case errors.As(err, &oe):
 		// Shed: admission would have waited past max_wait. Told at once,
@@ -94,7 +95,23 @@ func upstreamError(err error) *apiError {
 	case errors.Is(err, endpoint.ErrClosed), errors.Is(err, executor.ErrClosed):
 		return drainingError()
 	}
-	return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream could not be reached"}
+	return unreachable(err)
+}
+
+// unreachable is the answer to a call that got no answer from the
+// upstream: the endpoint, the upstream's address when the error names it
+// (host and port, never a path or credentials), and the reason.
+func unreachable(err error) *apiError {
+	var te *endpoint.TransportError
+	if !errors.As(err, &te) {
+		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: "the upstream could not be reached"}
+	}
+	at := ""
+	if a := te.Addr(); a != "" {
+		at = " at " + a
+	}
+	return &apiError{status: http.StatusBadGateway, typ: "upstream_error",
+		message: fmt.Sprintf("endpoint %q: the upstream%s could not be reached: %s", te.Endpoint, at, te.Reason())}
 }
 
 // retryAfter is the wait hint in both forms clients read: Retry-After in

@@ -134,3 +134,36 @@ func TestModelsListsWhatCanBeRouted(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, status, body)
 	assert.Contains(t, body, "model_not_found")
 }
+
+// The first run tells the truth: model-list refreshes of an upstream that
+// is down (Ollama not running, say) never open the circuit the chat path
+// shares, and the first chat request is tried and answered with the
+// endpoint, its address and the reason.
+func TestRefreshesOfADeadUpstreamDoNotOpenItsCircuit(t *testing.T) {
+	e := newEnv(t, func(c *khive.Config, g *gateway.Config) {
+		g.ModelsRefresh = 5 * time.Millisecond
+		g.ModelsTimeout = time.Second
+		dead := c.Endpoints["other"]
+		dead.BaseURL = "http://127.0.0.1:1/v1"
+		c.Endpoints["other"] = dead
+	})
+	refreshFailed := func() int {
+		n := 0
+		for _, l := range e.logs.FilterMessage("could not list the upstream's models").All() {
+			if l.ContextMap()["endpoint"] == "other" {
+				n++
+			}
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return refreshFailed() > 6 }, 5*time.Second, 5*time.Millisecond,
+		"more refreshes failed than the breaker's five consecutive failures")
+	other, ok := e.reg.Get("other")
+	require.True(t, ok)
+	assert.Equal(t, endpoint.BreakerClosed, other.BreakerState(), "probes are not counted by the breaker")
+
+	status, _, body := e.post("/v1/chat/completions", `{"model":"other/llama","messages":[{"role":"user","content":"hi"}]}`)
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Contains(t, body, `endpoint \"other\": the upstream at 127.0.0.1:1 could not be reached: connection refused`)
+	assert.NotContains(t, body, "circuit_open")
+}

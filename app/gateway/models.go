@@ -99,7 +99,7 @@ func modelsPath(cfg endpoint.Config) string {
 func fetchModels(ctx context.Context, e *endpoint.Endpoint, path string, timeout time.Duration) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, err := e.Call(ctx, endpoint.Request{Method: http.MethodGet, Path: path})
+	resp, err := e.Call(ctx, endpoint.Request{Method: http.MethodGet, Path: path, Probe: true})
 	if err != nil {
 		return nil, err
 	}
