@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
-	"syscall"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 )
 

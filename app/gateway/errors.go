@@ -77,7 +77,7 @@ func upstreamError(err error) *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "circuit_open",
 			message: fmt.Sprintf("endpoint %q: the upstream is failing (circuit open for another %v); try again later",
 				coe.Endpoint, coe.Remaining.Round(time.Second)),
-			header:  http.Header{"Retry-After": {strconv.Itoa(int(coe.Remaining.Seconds()) + 1)}}}
+			header: http.Header{"Retry-After": {strconv.Itoa(int(coe.Remaining.Seconds()) + 1)}}}
 	case errors.As(err, &oe):
 		// Shed: admission would have waited past max_wait. Told at once,
 		// with when capacity is expected.
