@@ -27,6 +27,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/khivetest"
 )
 
 func main() {
@@ -41,14 +42,26 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", os.Getenv("KHIVE_CONFIG"), "config file (YAML); default: KHIVE_CONFIG, else the built-in default")
 	listen := fs.String("listen", "", "listen address, overriding the config's gateway.listen")
+	demo := fs.Bool("demo", false, "serve an in-process fake provider behind the gateway (endpoints demo, demo-claude, demo-responses, demo-embeddings), for trying it without a key")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	log := newLogger(zapcore.Lock(os.Stderr))
 	defer func() { _ = log.Sync() }()
 
-	file, err := loadFile(*configPath, log)
-	if err != nil {
+	var file gateway.File
+	var err error
+	if *demo {
+		if *configPath != "" {
+			fmt.Fprintln(stderr, "-demo serves its own config: give it without -config")
+			return 2
+		}
+		up := khivetest.New()
+		defer up.Close()
+		file = demoFile(up)
+		log.Info("demo: a fake provider on loopback behind the gateway", zap.String("upstream", up.BaseURL()),
+			zap.Strings("models", []string{"demo/MODEL", "demo-claude/MODEL", "demo-responses/MODEL", "demo-embeddings/MODEL"}))
+	} else if file, err = loadFile(*configPath, log); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
