@@ -8,12 +8,16 @@
 // Start creates the client (one *http.Client on the endpoint's own
 // *http.Transport, or an SDK client from WithSDK built on that client) and
 // the endpoint's executor.Pools (one admits attempts, one tracks calls for the
-// drain). Stop refuses new calls with ErrClosed, waits
-// for in-flight calls and open streams until its ctx is done, cancels what is
-// left and waits for it, then releases the client (CloseIdleConnections; for
-// an SDK also whichever Close it has) and clears the reference. A close
-// failure or panic is logged once at Error with the fields component, name,
-// provider, transport and error, and returned; cleanup goes on regardless.
+// drain). Stop refuses new calls with ErrClosed, waits for in-flight calls
+// and open streams until its deadline less a reserve (a quarter of the time
+// left, 50 ms to 2 s), cancels what is left (a call so cut fails with an
+// error that is ErrClosed and says the endpoint is stopping) and waits for
+// it until half the reserve is left, then releases the client
+// (CloseIdleConnections; for an SDK also whichever Close it has, given the
+// rest of the budget) and clears the reference; it returns before the
+// deadline. A close failure or panic is logged once at Error with the
+// fields component, name, provider, transport and error, and returned;
+// cleanup goes on regardless.
 //
 // # Call path
 //
@@ -29,7 +33,10 @@
 // callers come back spread by the limiter. Streams retry only before they
 // are handed to the caller, hold their admission through a lease until
 // Close, and are cut (Next reports the error) when the caller's ctx ends or
-// Stop's deadline passes.
+// Stop's deadline passes. Stream sets "stream": true on an object body
+// that lacks the field; range over Stream.Events, or loop on Next. A
+// Request with Probe set (a model-list refresh, a health check) is sent
+// once and never counted or refused by the breaker.
 //
 // # Errors
 //
@@ -37,6 +44,10 @@
 // *executor.OverloadError (matches executor.ErrOverloaded) and
 // executor.ErrQueueFull for admissions refused,
 // *StatusError (status, the provider's error type and message, retry hint,
-// body up to 4 KiB) and *StreamError. Every error names the endpoint; none
-// holds the API key, which is a Secret that prints as [redacted].
+// body up to 4 KiB), *StreamError, and *TransportError for an attempt that
+// got no answer (its Reason and the upstream's Addr). Every error names the
+// endpoint; none holds the API key, which is a Secret that prints as
+// [redacted]. What a provider sends back (error bodies) passes through
+// Secret.Scrub: a key of 8 bytes or more is replaced wherever it occurs, a
+// shorter one only as a whole word.
 package endpoint

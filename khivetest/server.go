@@ -11,6 +11,18 @@
 //	defer up.Close()
 //	up.Enforce(50, 10) // 50 requests/s, burst 10, 429 beyond
 //	cfg, _ := providers.Match("openai", "chat", providers.WithBaseURL(up.BaseURL()), ...)
+//
+// BaseURL serves both formats: an Anthropic endpoint points at it the same
+// way (its path is messages, its anthropic-version header is required, as
+// Anthropic's is), and so does the raw anthropic-sdk-go, whose base URL has
+// no /v1:
+//
+//	cfg, _ := providers.Match("anthropic", "messages", providers.WithBaseURL(up.BaseURL()),
+//		providers.WithAPIKey(endpoint.NewSecret("k")))
+//	client := anthropic.NewClient(option.WithBaseURL(up.URL), option.WithAPIKey("k"))
+//
+// With Key set, a request must carry it (Authorization: Bearer, or
+// x-api-key for messages), else 401.
 package khivetest
 
 import (
