@@ -88,6 +88,7 @@ func (p *Pool) cancelRest(plan stopping.Plan) error {
 	e := &StopError{Pool: p.cfg.Name, InFlight: p.inFlight()}
 	before := p.cancelled.Load()
 	p.hard()
+	plan.Cut()
 	if !plan.WaitCancelled(p.drained) {
 		e.Abandoned = p.inFlight()
 	}

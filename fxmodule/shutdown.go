@@ -78,6 +78,31 @@ func (s *shutdown) run(ctx context.Context) error {
 		finished[i] = make(chan struct{})
 		marks[i] = sync.OnceFunc(func() { close(finished[i]) })
 	}
+	// The endpoints' drain ends when the executor has cancelled what its
+	// drain left, so that a task is ended by its own cancellation (and
+	// counted so), not by its call's being cut in the same instant; when
+	// the executor drained, at the plan's end of the drain.
+	execPlan, endpointsPlan := plan, plan
+	execReturned := make(chan struct{})
+	if s.exec != nil {
+		cut := make(chan struct{})
+		execPlan = plan.OnDrained(marks[0]).OnCut(sync.OnceFunc(func() { close(cut) }))
+		end, over := make(chan struct{}), make(chan struct{})
+		defer close(over)
+		go func() {
+			defer close(end)
+			select {
+			case <-cut:
+			case <-execReturned: // it drained (or had stopped already): the plan's end
+				select {
+				case <-plan.DrainEnd():
+				case <-over:
+				}
+			case <-over:
+			}
+		}()
+		endpointsPlan = plan.EndDrainWith(end)
+	}
 
 	type stopped struct {
 		i   int
@@ -86,13 +111,19 @@ func (s *shutdown) run(ctx context.Context) error {
 	// Buffered: a component whose close overruns the plan finishes alone.
 	results := make(chan stopped, len(parts))
 	for i, p := range parts {
-		pp := plan.OnDrained(marks[i]) // the executor's tasks are done: its calls too
+		pp := execPlan
+		if i > 0 || s.exec == nil {
+			pp = endpointsPlan
+		}
 		if i > 0 {
-			pp = plan.After(finished[i-1])
+			pp = pp.After(finished[i-1])
 		}
 		pctx := stopping.With(ctx, pp)
 		go func() {
 			err := p.stop(pctx)
+			if i == 0 && s.exec != nil {
+				close(execReturned)
+			}
 			marks[i]()
 			results <- stopped{i, err}
 		}()

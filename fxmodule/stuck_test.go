@@ -106,6 +106,7 @@ func (s *stuckScene) stop() (err error, took time.Duration, linesAtReturn int) {
 // of khive's runs (goleak, the user's stuck goroutine aside).
 func (s *stuckScene) assertStopped(t *testing.T, err error, took time.Duration, extraLeak ...goleak.Option) {
 	t.Helper()
+	t.Logf("app.Stop returned after %v", took.Round(time.Millisecond))
 	assert.Less(t, took, time.Second, "app.Stop returns before its deadline")
 	assert.NotEqual(t, context.DeadlineExceeded, err, "fx ran khive's hook to its end: the error is the hook's")
 	assert.ErrorIs(t, err, errClose, "the failing close is in app.Stop's error")

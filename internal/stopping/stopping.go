@@ -46,6 +46,7 @@ type Plan struct {
 	abandonAt time.Time       // stop waiting for cancelled work; zero: never
 	closeBy   time.Time       // every close is done; zero: no bound
 	onDrained func()          // told when this component's drain is over
+	onCut     func()          // told once its leftover work is cancelled (or there was none)
 }
 
 type planKey struct{}
@@ -102,10 +103,33 @@ func (p Plan) OnDrained(f func()) Plan {
 	return p
 }
 
+// OnCut is p with f called once the component has cancelled what its
+// drain left; never when it drained.
+func (p Plan) OnCut(f func()) Plan {
+	p.onCut = f
+	return p
+}
+
+// EndDrainWith is p with its drain ending when end is closed instead: for
+// components whose work serves another's, so that the other is cut first
+// and its work ends by its own cancellation, as it should be counted.
+func (p Plan) EndDrainWith(end <-chan struct{}) Plan {
+	p.drainEnd = end
+	return p
+}
+
+// Cut tells the plan's OnCut that the component's leftover work is
+// cancelled.
+func (p Plan) Cut() {
+	if p.onCut != nil {
+		p.onCut()
+	}
+}
+
 // Inner is p for the parts of a component: they refuse at once, and tell
 // no one of their drain.
 func (p Plan) Inner() Plan {
-	p.begin, p.onDrained = nil, nil
+	p.begin, p.onDrained, p.onCut = nil, nil, nil
 	return p
 }
 
@@ -166,6 +190,9 @@ func (p Plan) WaitCancelled(done <-chan struct{}) bool {
 		return false
 	}
 }
+
+// DrainEnd is closed when the drain is over for everyone.
+func (p Plan) DrainEnd() <-chan struct{} { return p.drainEnd }
 
 // CloseBy is when every close must be done; zero: no bound.
 func (p Plan) CloseBy() time.Time { return p.closeBy }

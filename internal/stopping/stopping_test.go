@@ -106,3 +106,26 @@ func TestPlanOfAnExpiredContextWaitsALittle(t *testing.T) {
 		assert.Equal(t, stopping.MinCancelWait, time.Since(start))
 	})
 }
+
+func TestPlanCutAndDrainEndOfItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		plan, release := stopping.New(ctx)
+		defer release()
+		cut := make(chan struct{})
+		first := plan.OnCut(func() { close(cut) })
+		later := plan.EndDrainWith(cut)
+		never := make(chan struct{})
+		start := time.Now()
+		go func() {
+			first.Drain(never)
+			time.Sleep(time.Millisecond) // its cancelling takes a moment
+			first.Cut()
+		}()
+		assert.False(t, later.Drain(never))
+		assert.Equal(t, 751*time.Millisecond, time.Since(start), "the later component's drain ends when the first has cut its work")
+		plan.Cut() // without OnCut: nothing
+		assert.NotNil(t, plan.Inner().DrainEnd(), "Inner keeps the drain's end")
+	})
+}
