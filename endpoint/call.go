@@ -168,7 +168,9 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		var hinted bool
 		if err != nil {
 			retry = retryableError(ctx, err)
-			err = &TransportError{Endpoint: e.cfg.Name, Attempt: attempt, Err: err}
+			if !errors.Is(err, ErrTooLarge) {
+				err = &TransportError{Endpoint: e.cfg.Name, Attempt: attempt, Err: err}
+			}
 			if ctx.Err() == nil { // not the caller giving up: say why the upstream was not reached
 				e.log.Warn("attempt failed", zap.Int("attempt", attempt), zap.Bool("retry", retry && attempt < rc.MaxAttempts), zap.Error(err))
 			}
@@ -323,9 +325,17 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		r.timedOut.Store(true)
 		resp.Body.Close() // unblocks the read below
 	})
-	r.Body, err = readBody(resp)
+	limit := e.cfg.Read.MaxBodyBytes
+	if resp.StatusCode >= 300 {
+		limit = int64(e.cfg.Read.MaxErrorBytes) // kept in part; the status says what matters
+	}
+	var over bool
+	r.Body, over, err = readBody(resp, limit)
 	bodyTimer.Stop()
-	resp.Body.Close()
+	resp.Body.Close() // before its end: the connection is not reused
+	if over && resp.StatusCode < 300 {
+		return nil, &ReadLimitError{Endpoint: e.cfg.Name, What: "answer", Limit: limit}
+	}
 	if r.timedOut.Load() {
 		return nil, fmt.Errorf("reading response body: attempt timeout %v: %w", e.cfg.Timeout, context.DeadlineExceeded)
 	}
@@ -353,14 +363,21 @@ func unwrapURLError(err error) error {
 }
 
 // readBody reads a response body in full, sized by Content-Length when the
-// server sent one.
-func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
-		b := make([]byte, n)
+// server sent one, up to limit bytes: over reports a body longer than
+// that, of which nothing more is read.
+func readBody(resp *http.Response, limit int64) (b []byte, over bool, err error) {
+	if n := resp.ContentLength; n > limit {
+		return nil, true, nil
+	} else if n > 0 {
+		b = make([]byte, n)
 		if _, err := io.ReadFull(resp.Body, b); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return b, nil
+		return b, false, nil
 	}
-	return io.ReadAll(resp.Body)
+	b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if int64(len(b)) > limit {
+		return b[:limit], true, err
+	}
+	return b, false, err
 }

@@ -58,7 +58,34 @@ type Config struct {
 	Breaker       BreakerConfig `yaml:"breaker" json:"breaker"`
 	Limits        Limits        `yaml:"limits" json:"limits"`
 	Cache         CacheConfig   `yaml:"cache" json:"cache"`
+	// Read bounds what the endpoint reads of its upstream's answers.
+	Read ReadLimits `yaml:"read" json:"read"`
 }
+
+// ReadLimits bound what an endpoint reads of an upstream's answers, counted
+// after decompression (net/http inflates gzip answers it asked for; the
+// caps count what it yields, so a compressed bomb stops at the cap). Zero
+// fields take the defaults, sized well above real answers: a chat
+// completion or an embeddings batch is kilobytes to a few MiB, a stream's
+// event a few KiB.
+type ReadLimits struct {
+	// MaxBodyBytes bounds a non-stream 2xx answer (default 16 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
+	// MaxEventBytes bounds one server-sent event, its lines included
+	// (default 1 MiB).
+	MaxEventBytes int `yaml:"max_event_bytes" json:"max_event_bytes"`
+	// MaxErrorBytes is how much of an error answer's body is read (default
+	// 64 KiB; StatusError keeps 4 KiB of it); the rest is not read and the
+	// connection is closed.
+	MaxErrorBytes int `yaml:"max_error_bytes" json:"max_error_bytes"`
+}
+
+// Read limits' defaults.
+const (
+	DefaultMaxBodyBytes  = 16 << 20
+	DefaultMaxEventBytes = 1 << 20
+	DefaultMaxErrorBytes = 64 << 10
+)
 
 // Limits are the endpoint's own rate and concurrency limits, enforced by
 // its pool on every attempt: the executor's one limits type. For an
@@ -137,6 +164,9 @@ func (c Config) withDefaults() Config {
 	b.OpenFor = cmp.Or(b.OpenFor, 30*time.Second)
 	b.HalfOpenCalls = cmp.Or(b.HalfOpenCalls, 1)
 	c.Cache.MaxEntries = cmp.Or(c.Cache.MaxEntries, 1000)
+	c.Read.MaxBodyBytes = cmp.Or(c.Read.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.Read.MaxEventBytes = cmp.Or(c.Read.MaxEventBytes, DefaultMaxEventBytes)
+	c.Read.MaxErrorBytes = cmp.Or(c.Read.MaxErrorBytes, DefaultMaxErrorBytes)
 	c.Limits.MaxWait = cmp.Or(c.Limits.MaxWait, DefaultMaxWait)
 	return c
 }
@@ -192,7 +222,8 @@ func (c Config) Validate() error {
 	}{
 		{"retry.max_attempts", c.Retry.MaxAttempts}, {"breaker.consecutive_failures", c.Breaker.ConsecutiveFailures},
 		{"breaker.min_calls", c.Breaker.MinCalls}, {"breaker.half_open_calls", c.Breaker.HalfOpenCalls},
-		{"cache.max_entries", c.Cache.MaxEntries},
+		{"cache.max_entries", c.Cache.MaxEntries}, {"read.max_event_bytes", c.Read.MaxEventBytes},
+		{"read.max_error_bytes", c.Read.MaxErrorBytes}, {"read.max_body_bytes", int(min(c.Read.MaxBodyBytes, 1<<40))},
 	} {
 		if n.v < 0 {
 			bad(n.field, "must be >= 0, got %d", n.v)

@@ -77,6 +77,27 @@ func (e *TransportError) Addr() string {
 	return ""
 }
 
+// ErrTooLarge is matched by every *ReadLimitError.
+var ErrTooLarge = errors.New("endpoint: upstream answer over the read limit")
+
+// ReadLimitError is an upstream answer that went past one of the
+// endpoint's ReadLimits: What is "answer" (a non-stream body) or "event"
+// (one server-sent event, or one of its lines). The connection is closed;
+// a call is not retried (the upstream would send the same).
+type ReadLimitError struct {
+	Endpoint string
+	What     string
+	Limit    int64
+}
+
+func (e *ReadLimitError) Error() string {
+	return fmt.Sprintf("endpoint %q: the upstream's %s is over the read limit of %d bytes (read.max_%s_bytes)",
+		e.Endpoint, e.What, e.Limit, map[string]string{"answer": "body", "event": "event"}[e.What])
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *ReadLimitError) Is(target error) bool { return target == ErrTooLarge }
+
 // maxErrorBody bounds the body kept in a StatusError.
 const maxErrorBody = 4 << 10
 

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -26,7 +27,7 @@ func shouldRetryStatus(d Dialect, status int, h http.Header) bool {
 // EOF before the response, TLS, the attempt's own timeout); the caller's
 // cancellation is not.
 func retryableError(callerCtx context.Context, err error) bool {
-	return err != nil && callerCtx.Err() == nil
+	return err != nil && callerCtx.Err() == nil && !errors.Is(err, ErrTooLarge)
 }
 
 // serverHint is the wait a response asks for: retry-after-ms, retry-after,

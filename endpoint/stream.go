@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -47,17 +48,19 @@ type Stream struct {
 	Status int
 	Header http.Header
 
-	name    string
-	dialect Dialect
-	body    io.ReadCloser
-	rd      *bufio.Reader
-	cur     Event
-	err     error
-	done    bool
-	release func()            // ends the request and frees the stream's admissions
-	cut     func(error) error // a read error, or the endpoint's when Stop cut the stream
-	once    sync.Once
-	closed  atomic.Bool
+	name     string
+	dialect  Dialect
+	body     io.ReadCloser
+	rd       *bufio.Reader
+	cur      Event
+	err      error
+	done     bool
+	release  func()            // ends the request and frees the stream's admissions
+	cut      func(error) error // a read error, or the endpoint's when Stop cut the stream
+	maxEvent int               // read.max_event_bytes
+	key      Secret            // scrubbed from error events
+	once     sync.Once
+	closed   atomic.Bool
 
 	span    *callSpan
 	spanCtx context.Context
@@ -83,10 +86,14 @@ func (s *Stream) Next() bool {
 	if s.done || s.closed.Load() {
 		return false
 	}
-	ev, err := readEvent(s.rd)
+	ev, err := readEvent(s.rd, s.maxEvent)
 	if err != nil {
 		s.done = true
-		if err != io.EOF && !s.closed.Load() {
+		switch {
+		case err == errEventTooLarge:
+			s.err = &ReadLimitError{Endpoint: s.name, What: "event", Limit: int64(s.maxEvent)}
+			s.body.Close() // unread: the connection is not reused
+		case err != io.EOF && !s.closed.Load():
 			s.err = s.cut(fmt.Errorf("endpoint %q: stream: %w", s.name, err))
 		}
 		return false
@@ -95,7 +102,7 @@ func (s *Stream) Next() bool {
 		s.done = true
 		return false
 	}
-	if se := streamError(s.dialect, s.name, ev.Data); se != nil {
+	if se := streamError(s.dialect, s.name, ev.Data, s.key); se != nil {
 		s.done, s.err = true, se
 		return false
 	}
@@ -214,15 +221,41 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// readEvent reads one event: lines until a blank line. Comment lines (":")
-// and unknown fields are skipped; a body that ends inside an event is
-// io.ErrUnexpectedEOF, one that ends between events is io.EOF.
-func readEvent(rd *bufio.Reader) (Event, error) {
+// errEventTooLarge is readEvent's error for an event over its limit.
+var errEventTooLarge = errors.New("event over the read limit")
+
+// readLine is bufio.Reader.ReadBytes('\n') that reads at most limit bytes:
+// past them it fails with errEventTooLarge, holding no more than limit.
+func readLine(rd *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := rd.ReadSlice('\n')
+		if len(line)+len(frag) > limit {
+			return nil, errEventTooLarge
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+// readEvent reads one event: lines until a blank line, limit bytes at most
+// (the lines before it since the last event included; errEventTooLarge
+// past them). Comment lines (":") and unknown fields are skipped; a body
+// that ends inside an event is io.ErrUnexpectedEOF, one that ends between
+// events is io.EOF.
+func readEvent(rd *bufio.Reader, limit int) (Event, error) {
 	var ev Event
 	var data []byte
 	seen := false
+	left := limit
 	for {
-		line, err := rd.ReadBytes('\n')
+		line, err := readLine(rd, left)
+		if err == errEventTooLarge {
+			return ev, err
+		}
+		left -= len(line)
 		if err != nil && !(err == io.EOF && len(line) > 0) {
 			if err == io.EOF && seen {
 				return ev, io.ErrUnexpectedEOF
@@ -238,6 +271,7 @@ func readEvent(rd *bufio.Reader) (Event, error) {
 				ev.Data = string(data)
 				return ev, nil
 			}
+			left = limit // blank lines between events
 			continue
 		}
 		if err == io.EOF { // a last line without its newline
@@ -269,11 +303,13 @@ func readEvent(rd *bufio.Reader) (Event, error) {
 }
 
 // streamError reads an error the provider sent as an event's data, in its
-// dialect; nil when the data is no error.
-func streamError(d Dialect, name, data string) *StreamError {
+// dialect, with the key scrubbed should the provider echo it; nil when the
+// data is no error.
+func streamError(d Dialect, name, data string, key Secret) *StreamError {
 	if len(data) == 0 || data[0] != '{' || !strings.Contains(data, `"error"`) {
 		return nil
 	}
+	data = key.Scrub(data)
 	typ, msg, _, ok := d.ErrorBody([]byte(data))
 	if !ok {
 		return nil
@@ -308,7 +344,8 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		Status: r.Status, Header: r.Header, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 		span: span, spanCtx: ctx,
-		cut: func(err error) error { return e.cutErr(caller, cl.Context(), err) },
+		cut:      func(err error) error { return e.cutErr(caller, cl.Context(), err) },
+		maxEvent: e.cfg.Read.MaxEventBytes, key: e.cfg.APIKey,
 	}
 	var stopCut func() bool
 	free := func() error {

@@ -58,6 +58,8 @@ type Fault struct {
 	Status  int
 	Headers map[string]string
 	Delay   time.Duration
+	// Size is the length of the hostile modes that have one (hostile.go).
+	Size int64
 }
 
 // Server is the fake provider. Its zero settings answer every request at once.
@@ -237,6 +239,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+	if s.hostile(w, r, fault) {
+		return
 	}
 	switch fault.Kind {
 	case Status:

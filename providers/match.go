@@ -168,6 +168,9 @@ func overlay(base, over endpoint.Config) endpoint.Config {
 	if over.Cache != (endpoint.CacheConfig{}) {
 		base.Cache = over.Cache
 	}
+	if over.Read != (endpoint.ReadLimits{}) {
+		base.Read = over.Read
+	}
 	return base
 }
 

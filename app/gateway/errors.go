@@ -88,6 +88,10 @@ func upstreamError(err error) *apiError {
 	case errors.Is(err, executor.ErrQueueFull):
 		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "queue_full",
 			message: "the gateway's queue for this model is full", header: retryAfter(time.Second)}
+	case errors.Is(err, endpoint.ErrTooLarge):
+		var rle *endpoint.ReadLimitError
+		errors.As(err, &rle)
+		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_too_large", message: rle.Error()}
 	case errors.Is(err, errMalformed):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: errMalformed.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
