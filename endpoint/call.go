@@ -176,7 +176,8 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			}
 		} else {
 			hint, hinted = serverHint(e.dialect, r.Status, r.Header, time.Now())
-			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, hint, e.cfg.APIKey)
+			// The caller (and the gateway's client) is told at most the cap.
+			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, min(hint, rc.MaxRetryAfter), e.cfg.APIKey)
 			se.Attempts = attempt
 			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}
@@ -219,10 +220,36 @@ func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
 		// Resets given as instants are read against the time the
 		// request went out, when the provider measured what remains; read
 		// against the answer's arrival they would be short by the latency.
-		parsed := e.dialect.RateLimit(r.Header, r.sent)
+		parsed := e.capHints(e.dialect.RateLimit(r.Header, r.sent), r.Status)
 		rl = &parsed
 	}
 	lease.Observe(rl, used)
+}
+
+// capHints bounds what one answer can make the limits do: a Retry-After on
+// a 2xx is no hint at all, and a pause (Retry-After, or the reset of an
+// exhausted window) longer than retry.max_retry_after is cut to it, so that
+// no answer shuts the endpoint for longer. The first hint cut is logged at
+// Warn.
+func (e *Endpoint) capHints(rl executor.RateLimit, status int) executor.RateLimit {
+	if status < 300 {
+		rl.RetryAfter = -1
+	}
+	limit := e.cfg.Retry.MaxRetryAfter
+	capped := false
+	if rl.RetryAfter > limit {
+		rl.RetryAfter, capped = limit, true
+	}
+	for _, w := range []*executor.Window{&rl.Requests, &rl.Tokens, &rl.InputTokens, &rl.OutputTokens} {
+		if w.Remaining == 0 && w.Reset > limit {
+			w.Reset, capped = limit, true
+		}
+	}
+	if capped && e.hintWarned.CompareAndSwap(false, true) {
+		e.log.Warn("the upstream asked for a pause longer than retry.max_retry_after; capped (logged once)",
+			zap.Int("status", status), zap.Duration("max_retry_after", limit))
+	}
+	return rl
 }
 
 // admissionErr names the endpoint (and the attempt, for a retry) in an

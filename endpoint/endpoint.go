@@ -56,7 +56,8 @@ type Endpoint struct {
 	pool       *executor.Pool // admits each attempt: rate limits, slots, max_wait
 	client     atomic.Pointer[client]
 
-	retries atomic.Int64
+	retries    atomic.Int64
+	hintWarned atomic.Bool // a pause over retry.max_retry_after was logged
 }
 
 type client struct {

@@ -194,8 +194,8 @@ func TestHintAboveCapFailsAtOnce(t *testing.T) {
 	_, err := e.Call(context.Background(), endpoint.Request{})
 	var se *endpoint.StatusError
 	require.ErrorAs(t, err, &se)
-	assert.Equal(t, 120*time.Second, se.RetryAfter)
-	assert.ErrorContains(t, err, "retry after 2m0s")
+	assert.Equal(t, 10*time.Second, se.RetryAfter, "the caller is told at most the cap, as the limits are")
+	assert.ErrorContains(t, err, "retry after 10s")
 	assert.Empty(t, w.all())
 	assert.Equal(t, int64(1), u.requests.Load())
 }
