@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -168,7 +169,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 		var hinted bool
 		if err != nil {
 			retry = retryableError(ctx, err)
-			if !errors.Is(err, ErrTooLarge) {
+			if !badAnswer(err) {
 				err = &TransportError{Endpoint: e.cfg.Name, Attempt: attempt, Err: err}
 			}
 			if ctx.Err() == nil { // not the caller giving up: say why the upstream was not reached
@@ -344,6 +345,14 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	}
 	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start, received: time.Now()}
 	if stream && resp.StatusCode < 300 {
+		if ct := resp.Header.Get("Content-Type"); ct != "" && !isEventStream(ct) {
+			resp.Body.Close() // unread: the connection is not reused
+			cancel()
+			if len(ct) > 64 {
+				ct = ct[:64]
+			}
+			return nil, &NotAStreamError{Endpoint: e.cfg.Name, Status: resp.StatusCode, ContentType: ct}
+		}
 		r.stream, r.cancel = resp, cancel
 		return r, nil
 	}
@@ -370,6 +379,12 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
 	return r, nil
+}
+
+// isEventStream says whether a Content-Type is text/event-stream.
+func isEventStream(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
 }
 
 // isTimeout reports a transport timeout (dial, TLS handshake, response

@@ -98,6 +98,27 @@ func (e *ReadLimitError) Error() string {
 // Is makes errors.Is(err, ErrTooLarge) true.
 func (e *ReadLimitError) Is(target error) bool { return target == ErrTooLarge }
 
+// ErrNotAStream is matched by every *NotAStreamError.
+var ErrNotAStream = errors.New("endpoint: a stream request was not answered with an event stream")
+
+// NotAStreamError is a 2xx answer to a stream request whose Content-Type
+// is not text/event-stream (an HTML page from a proxy, a JSON answer to a
+// forgotten flag): an upstream error, not an empty stream. It is not
+// retried.
+type NotAStreamError struct {
+	Endpoint    string
+	Status      int
+	ContentType string // cut to 64 bytes
+}
+
+func (e *NotAStreamError) Error() string {
+	return fmt.Sprintf("endpoint %q: the upstream answered a stream request %d with Content-Type %q, not text/event-stream",
+		e.Endpoint, e.Status, e.ContentType)
+}
+
+// Is makes errors.Is(err, ErrNotAStream) true.
+func (e *NotAStreamError) Is(target error) bool { return target == ErrNotAStream }
+
 // maxErrorBody bounds the body kept in a StatusError.
 const maxErrorBody = 4 << 10
 

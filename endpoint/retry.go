@@ -27,7 +27,13 @@ func shouldRetryStatus(d Dialect, status int, h http.Header) bool {
 // EOF before the response, TLS, the attempt's own timeout); the caller's
 // cancellation is not.
 func retryableError(callerCtx context.Context, err error) bool {
-	return err != nil && callerCtx.Err() == nil && !errors.Is(err, ErrTooLarge)
+	return err != nil && callerCtx.Err() == nil && !badAnswer(err)
+}
+
+// badAnswer is an answer the upstream did send, in a shape no retry
+// would change: over a read limit, or not the stream asked for.
+func badAnswer(err error) bool {
+	return errors.Is(err, ErrTooLarge) || errors.Is(err, ErrNotAStream)
 }
 
 // serverHint is the wait a response asks for: retry-after-ms, retry-after,

@@ -55,6 +55,7 @@ type Stream struct {
 	cur      Event
 	err      error
 	done     bool
+	complete bool              // the format's terminal event was read
 	release  func()            // ends the request and frees the stream's admissions
 	cut      func(error) error // a read error, or the endpoint's when Stop cut the stream
 	maxEvent int               // read.max_event_bytes
@@ -99,7 +100,7 @@ func (s *Stream) Next() bool {
 		return false
 	}
 	if ev.Data == "[DONE]" {
-		s.done = true
+		s.done, s.complete = true, true
 		return false
 	}
 	if se := streamError(s.dialect, s.name, ev.Data, s.key); se != nil {
@@ -108,8 +109,28 @@ func (s *Stream) Next() bool {
 	}
 	s.cur = ev
 	s.observe(ev)
+	if !s.complete && terminal(ev) {
+		s.complete = true
+	}
 	return true
 }
+
+// terminal says whether ev is its format's last word: a chat chunk with a
+// finish_reason, Anthropic's message_stop, or the Responses API's
+// response.completed, response.incomplete or response.failed.
+func terminal(ev Event) bool {
+	switch ev.Event {
+	case "message_stop", "response.completed", "response.incomplete", "response.failed":
+		return true
+	}
+	return reportsReason(ev.Data, `"finish`) || strings.Contains(ev.Data, `"type":"message_stop"`)
+}
+
+// Complete reports whether the stream ended as its format says a stream
+// ends: with data: [DONE], or after its terminal event (terminal). A
+// stream whose body ended cleanly without one was cut short upstream,
+// though Err is nil.
+func (s *Stream) Complete() bool { return s.complete }
 
 // observe feeds the stream's span: the time to the first event, and the
 // usage a later event reports.
@@ -171,12 +192,18 @@ func (s *Stream) Answer() Answer {
 // reportsFinish says whether an event's data may carry a finish reason
 // that is not null: a "finish_reason" or "stop_reason" field with a string.
 func reportsFinish(data string) bool {
+	return reportsReason(data, `"finish`) || reportsReason(data, `"stop`)
+}
+
+// reportsReason says whether data has a field named prefix+`_reason"`
+// (prefix with its opening quote) whose value is a string.
+func reportsReason(data, prefix string) bool {
 	for rest := data; ; {
 		i := strings.Index(rest, `_reason"`)
 		if i < 0 {
 			return false
 		}
-		named := strings.HasSuffix(rest[:i], `"finish`) || strings.HasSuffix(rest[:i], `"stop`)
+		named := strings.HasSuffix(rest[:i], prefix)
 		rest = strings.TrimLeft(rest[i+len(`_reason"`):], " ")
 		if named && strings.HasPrefix(rest, ":") && strings.HasPrefix(strings.TrimLeft(rest[1:], " "), `"`) {
 			return true

@@ -252,3 +252,41 @@ func TestStreamEventsIterator(t *testing.T) {
 	}
 	assert.Zero(t, e.Stats().Running)
 }
+
+// Complete tells a stream that ended as its format says from one cut
+// short upstream; a 2xx that is no event stream is an error, not a stream.
+func TestStreamCompleteAndNotAStream(t *testing.T) {
+	for _, tt := range []struct {
+		name, raw string
+		complete  bool
+	}{
+		{"[DONE]", "data: {\"a\":1}\n\ndata: [DONE]\n\n", true},
+		{"a finish_reason", "data: {\"choices\":[{\"finish_reason\":\"stop\"}]}\n\n", true},
+		{"message_stop", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", true},
+		{"response.completed", "event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n", true},
+		{"a clean end after a chunk", "data: {\"choices\":[{\"finish_reason\":null}]}\n\n", false},
+		{"a stop_reason alone is not Anthropic's end", "event: message_delta\ndata: {\"delta\":{\"stop_reason\":\"end_turn\"}}\n\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream(t, sse(tt.raw))
+			e := start(t, baseConfig(u))
+			s, err := e.Stream(context.Background(), endpoint.Request{})
+			require.NoError(t, err)
+			drain(s)
+			require.NoError(t, s.Err())
+			assert.Equal(t, tt.complete, s.Complete())
+			require.NoError(t, s.Close())
+		})
+	}
+	u := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html></html>")
+	})
+	e := start(t, baseConfig(u))
+	_, err := e.Stream(context.Background(), endpoint.Request{})
+	var nse *endpoint.NotAStreamError
+	require.ErrorAs(t, err, &nse)
+	assert.Equal(t, endpoint.NotAStreamError{Endpoint: "test", Status: 200, ContentType: "text/html"}, *nse)
+	assert.Equal(t, int64(1), u.requests.Load(), "not retried")
+	assert.Zero(t, e.Stats().Running)
+}

@@ -178,7 +178,7 @@ func TestMessagesRouteErrorsInAnthropicFormat(t *testing.T) {
 
 func TestUpstreamErrorsKeepTheirMeaning(t *testing.T) {
 	e := newEnv(t)
-	retryAfter := map[string]string{"retry-after": "120"}
+	retryAfter := map[string]string{"retry-after": "120"} // over retry.max_retry_after (60 s): not waited for, passed on capped
 	for _, tt := range []struct {
 		name      string
 		fault     khivetest.Fault
@@ -190,12 +190,12 @@ func TestUpstreamErrorsKeepTheirMeaning(t *testing.T) {
 		retryHdr  string
 		upstreams string
 	}{
-		{"anthropic 429 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "chat", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
+		{"anthropic 429 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "chat", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "60", "anth"},
 		{"anthropic 529 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 529}, "chat", "claude/c", 503, "overloaded_error", "fake upstream answered 529", "", "anth"},
 		{"anthropic 400 via chat", khivetest.Fault{Kind: khivetest.Status, Status: 400}, "chat", "claude/c", 400, "invalid_request_error", "fake upstream answered 400", "", "anth"},
 		{"anthropic 529 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 529}, "messages", "claude/c", 529, "overloaded_error", "fake upstream answered 529", "", "anth"},
-		{"anthropic 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "120", "anth"},
-		{"openai 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "up/m", 429, "rate_limit_error", "fake upstream answered 429", "120", "up"},
+		{"anthropic 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "claude/c", 429, "rate_limit_error", "fake upstream answered 429", "60", "anth"},
+		{"openai 429 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 429, Headers: retryAfter}, "messages", "up/m", 429, "rate_limit_error", "fake upstream answered 429", "60", "up"},
 		{"openai 400 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 400}, "messages", "up/m", 400, "invalid_request_error", "fake upstream answered 400", "", "up"},
 		{"openai 503 via messages", khivetest.Fault{Kind: khivetest.Status, Status: 503}, "messages", "up/m", 503, "overloaded_error", "fake upstream answered 503", "", "up"},
 	} {

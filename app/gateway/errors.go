@@ -92,6 +92,10 @@ func upstreamError(err error) *apiError {
 		var rle *endpoint.ReadLimitError
 		errors.As(err, &rle)
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_too_large", message: rle.Error()}
+	case errors.Is(err, endpoint.ErrNotAStream):
+		var nse *endpoint.NotAStreamError
+		errors.As(err, &nse)
+		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_not_a_stream", message: nse.Error()}
 	case errors.Is(err, errMalformed):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: errMalformed.Error()}
 	case errors.Is(err, context.DeadlineExceeded):

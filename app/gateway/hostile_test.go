@@ -48,3 +48,54 @@ func TestHostileUpstreamThroughTheGateway(t *testing.T) {
 		})
 	}
 }
+
+// A stream ends honestly: answered without an event stream it is a 502
+// before anything is sent; ended without its format's terminal event it
+// ends with an error event in the route's format and is logged as cut,
+// never completed by the gateway.
+func TestStreamsEndHonestly(t *testing.T) {
+	chat := func(model string) string {
+		return `{"model":"` + model + `","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	}
+	messages := func(model string) string {
+		return `{"model":"` + model + `","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	}
+	for _, tt := range []struct {
+		name, upstream, route, body string
+		fault                       khivetest.Fault
+		status                      int
+		want, unwanted              []string
+	}{
+		{"html to a stream request", "up", "/v1/chat/completions", chat("up/m"), khivetest.Fault{Kind: khivetest.WrongContentType},
+			http.StatusBadGateway, []string{"upstream_not_a_stream", `Content-Type \"text/html; charset=utf-8\"`}, []string{"[DONE]"}},
+		{"chat without [DONE] or a finish_reason", "up", "/v1/chat/completions", chat("up/m"), khivetest.Fault{Kind: khivetest.NoTerminalEvent},
+			http.StatusOK, []string{"partial ", `"error"`, "the upstream stream was cut"}, []string{"[DONE]"}},
+		{"messages translated from chat", "up", "/v1/messages", messages("up/m"), khivetest.Fault{Kind: khivetest.NoTerminalEvent},
+			http.StatusOK, []string{"event: error", "the upstream stream was cut"}, []string{"message_stop", "end_turn"}},
+		{"messages passed through", "anth", "/v1/messages", messages("claude/c"), khivetest.Fault{Kind: khivetest.NoTerminalEvent},
+			http.StatusOK, []string{"partial ", "event: error", "the upstream stream was cut"}, []string{"message_stop"}},
+		{"chat translated from messages", "anth", "/v1/chat/completions", chat("claude/c"), khivetest.Fault{Kind: khivetest.NoTerminalEvent},
+			http.StatusOK, []string{"partial ", "the upstream stream was cut"}, []string{"[DONE]", `"finish_reason":"stop"`}},
+		{"responses translated from chat", "up", "/v1/responses", `{"model":"up/m","stream":true,"input":"hi"}`, khivetest.Fault{Kind: khivetest.NoTerminalEvent},
+			http.StatusOK, []string{"event: error", "the upstream stream was cut"}, []string{"response.completed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.ups[tt.upstream].Always(tt.fault)
+			status, _, body := e.post(tt.route, tt.body)
+			assert.Equal(t, tt.status, status, body)
+			for _, w := range tt.want {
+				assert.Contains(t, body, w)
+			}
+			for _, u := range tt.unwanted {
+				assert.NotContains(t, body, u)
+			}
+			if tt.status == http.StatusOK {
+				lines := e.logs.FilterMessage("request").All()
+				if assert.Len(t, lines, 1) {
+					assert.Equal(t, "upstream", lines[0].ContextMap()["cut"])
+				}
+			}
+		})
+	}
+}

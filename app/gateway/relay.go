@@ -61,7 +61,13 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 			return true, nil // the client left
 		}
 	}
-	if err := st.Err(); err != nil {
+	err = st.Err()
+	if err == nil && !st.Complete() {
+		// A clean end without the format's terminal event is a cut: the
+		// client is told so, never given a completion made up here.
+		err = errIncomplete
+	}
+	if err != nil {
 		x.cut = "upstream"
 		if s.cutCtx.Err() != nil {
 			x.cut, err = "shutdown", errShutdown
@@ -73,6 +79,10 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	_ = write(tr.end())
 	return true, nil
 }
+
+// errIncomplete ends a stream whose upstream stopped without its terminal
+// event.
+var errIncomplete = errors.New("the upstream's stream ended before its last event; the answer is incomplete")
 
 // errShutdown cuts a stream the gateway's drain time did not let finish.
 var errShutdown = errors.New("the gateway is shutting down; the stream was cut")
