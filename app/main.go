@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -48,6 +50,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(zapcore.Lock(os.Stderr))
 	defer func() { _ = log.Sync() }()
+	defer ignoreHangups(log)()
 
 	var file gateway.File
 	var err error
@@ -118,6 +121,34 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped cleanly")
 	return 0
+}
+
+// ignoreHangups keeps SIGHUP from killing the gateway (Go's default for a
+// signal nobody handles), which would cut every request and stream in
+// flight: it is logged and ignored. Reloading the config on SIGHUP is not
+// supported; restart the gateway (SIGTERM drains it) to apply a new one.
+// The returned func stops listening.
+func ignoreHangups(log *zap.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-hup:
+				log.Warn("SIGHUP ignored: reloading the config is not supported; restart the gateway to apply a new one")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-exited
+	}
 }
 
 // newLogger is the gateway's logger: JSON at Info to w, never sampled (zap's

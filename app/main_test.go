@@ -9,13 +9,17 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
@@ -146,4 +150,13 @@ func TestAccessLogIsNeverSampled(t *testing.T) {
 	wg.Wait()
 	require.Zero(t, failed.Load())
 	assert.Equal(t, n, strings.Count(sink.String(), `"msg":"request"`), "one access-log line per request, however fast they come")
+}
+
+// SIGHUP neither kills the gateway nor goes unnoticed.
+func TestHangupIsIgnoredWithALogLine(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	stop := ignoreHangups(zap.New(core))
+	defer stop()
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP)) // without the handler the test binary would die here
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("SIGHUP ignored").Len() == 1 }, 5*time.Second, time.Millisecond)
 }

@@ -91,6 +91,10 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 			stopCut := context.AfterFunc(s.cutCtx, cancel)
 			aerr = h(rw, r.WithContext(ctx), x)
+			if aerr != nil && s.cutCtx.Err() != nil && r.Context().Err() == nil {
+				// Cut by the gateway's own shutdown, not failed upstream.
+				aerr = drainingError()
+			}
 			stopCut()
 			cancel()
 			s.bodies.give(size)

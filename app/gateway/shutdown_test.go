@@ -96,3 +96,41 @@ func TestShutdownCutsAnthropicStreamsWithAnErrorEvent(t *testing.T) {
 	assert.Contains(t, stream, "event: error\ndata: {\"type\":\"error\"", "Anthropic's in-band error event")
 	assert.Contains(t, stream, "shutting down")
 }
+
+// Non-stream calls still in flight when the shutdown timeout ends are
+// answered 503 draining in their route's format, not a 502 blamed on the
+// upstream.
+func TestShutdownAnswersCallsInFlightDraining(t *testing.T) {
+	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.ShutdownTimeout = 300 * time.Millisecond })
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.Hang})
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make(chan answer, 20)
+	for i := range 20 {
+		go func() {
+			route, body := "/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`
+			if i%2 == 1 {
+				route, body = "/v1/messages", `{"model":"up/m","max_tokens":8,"messages":[{"role":"user","content":"x"}]}`
+			}
+			status, _, b := e.post(route, body)
+			answers <- answer{status, b}
+		}()
+	}
+	require.Eventually(t, func() bool { return e.ups["up"].InFlight() == 20 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, e.app.Stop(context.Background()))
+	for range 20 {
+		a := <-answers
+		assert.Equal(t, http.StatusServiceUnavailable, a.status, a.body)
+		if strings.Contains(a.body, `"type":"error"`) { // Anthropic's format
+			assert.Contains(t, a.body, `"type":"overloaded_error"`)
+		} else {
+			assert.Contains(t, a.body, `"code":"draining"`)
+		}
+		assert.Contains(t, a.body, "the gateway is shutting down")
+	}
+	for _, l := range e.logs.FilterMessage("request").All() {
+		assert.Equal(t, int64(503), l.ContextMap()["status"])
+	}
+}
