@@ -10,9 +10,9 @@
 // the endpoint's executor.Pools (one admits attempts, one tracks calls for the
 // drain). Stop refuses new calls with ErrClosed, waits for in-flight calls
 // and open streams until its deadline less a reserve (a quarter of the time
-// left, 50 ms to 2 s), cancels what is left (a call so cut fails with an
+// left, 100 ms to 2 s), cancels what is left (a call so cut fails with an
 // error that is ErrClosed and says the endpoint is stopping) and waits for
-// it until half the reserve is left, then releases the client
+// it until a quarter of the reserve is left, then releases the client
 // (CloseIdleConnections; for an SDK also whichever Close it has, given the
 // rest of the budget) and clears the reference; it returns before the
 // deadline. A close failure or panic is logged once at Error with the

@@ -280,8 +280,8 @@ func (e *Endpoint) Start(ctx context.Context) error {
 
 // Stop refuses new calls with ErrClosed, waits for in-flight calls and open
 // streams until its deadline less a reserve (executor.Pool.Stop's: a
-// quarter of the time left, at least 50 ms, at most 2 s), cancels what is
-// left (a call cut so fails with ErrClosed) and waits for it until half the
+// quarter of the time left, at least 100 ms, at most 2 s), cancels what is
+// left (a call cut so fails with ErrClosed) and waits for it until a quarter of the
 // reserve is left, then releases the client (its Close bounded by the
 // deadline) and clears the reference. It returns before ctx's deadline. A
 // close failure (or panic) is logged once at Error and returned; the

@@ -344,8 +344,8 @@ func TestStopAbandonsATaskThatIgnoresItsContext(t *testing.T) {
 		start := time.Now()
 		err := p.Stop(ctx)
 		// A reserve of 250 ms: drain until 750 ms, wait for the cancelled
-		// tasks until 875 ms, then give up on the one ignoring its ctx.
-		assert.Equal(t, 875*time.Millisecond, time.Since(start), "bounded by the deadline, not by the task")
+		// tasks until 937.5 ms, then give up on the one ignoring its ctx.
+		assert.Equal(t, 937500*time.Microsecond, time.Since(start), "bounded by the deadline, not by the task")
 		var se *executor.StopError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, executor.StopError{Pool: "stubborn", InFlight: 2, Cancelled: 1, Abandoned: 1}, *se)

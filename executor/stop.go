@@ -34,8 +34,8 @@ func (e *StopError) Unwrap() error { return context.DeadlineExceeded }
 
 // Stop refuses new work with ErrClosed at once (blocked submitters too), and
 // lets queued and running tasks finish until ctx's deadline less a reserve
-// (a quarter of the time left, at least 50 ms and at most 2 s). Then it
-// cancels the rest and waits for them until half the reserve is left; a task
+// (a quarter of the time left, at least 100 ms and at most 2 s). Then it
+// cancels the rest and waits for them until a quarter of the reserve is left; a task
 // that ignores its cancelled ctx is abandoned there, never waited for. Stop
 // returns before the deadline, with a *StopError when the drain time ran
 // out. Given an expired ctx it cancels at once and waits 50 ms for the

@@ -14,14 +14,14 @@
 // the stop context has expired, and then returns the context's error alone.
 // So the first khive hook fx runs (the shared executor's) stops every khive
 // component with one budget, in phases, and with D the deadline and R a
-// reserve of a quarter of the time left (50 ms to 2 s):
+// reserve of a quarter of the time left (100 ms to 2 s):
 //
 //   - until D−R, the drain: the executor refuses new tasks at once and lets
 //     queued and running ones finish, while the endpoints go on serving the
 //     calls those tasks make; once it has drained, the endpoints, in reverse
 //     order, refuse new calls with endpoint.ErrClosed and drain theirs;
 //   - at D−R, what is left everywhere is cancelled, all together, and waited
-//     for until D−R/2; a task that ignores its context is abandoned there,
+//     for until D−R/4; a task that ignores its context is abandoned there,
 //     counted in an *executor.StopError, never waited for;
 //   - then every client is closed, concurrently, by D−R/8.
 //

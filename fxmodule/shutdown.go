@@ -21,7 +21,7 @@ import (
 //     on serving (its tasks' calls) until it has drained, then refuse new
 //     calls and drain theirs, all until the deadline less one reserve;
 //   - then every component cancels what is left, at once, and waits for it
-//     until half the reserve is left; a task that ignores its ctx is
+//     until a quarter of the reserve is left; a task that ignores its ctx is
 //     abandoned there and counted, never waited for past that point;
 //   - then every client is closed, concurrently, by the deadline less an
 //     eighth of the reserve.

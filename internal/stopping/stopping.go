@@ -8,8 +8,8 @@
 //   - drain, until D−R: the component refuses new work and lets what it
 //     has finish (a component planned After another keeps serving until
 //     that one has drained, so the calls draining work makes are served);
-//   - cancel, D−R to D−R/2: what is left is cancelled, and waited for;
-//   - close, D−R/2 to D−R/8: work that ignored its cancellation is
+//   - cancel, D−R to D−R/4: what is left is cancelled, and waited for;
+//   - close, D−R/4 to D−R/8: work that ignored its cancellation is
 //     abandoned (counted, never waited for), clients are closed.
 //
 // A component's Stop reads its plan from the stop's context (With); a
@@ -23,10 +23,12 @@ import (
 )
 
 // Reserve is the part of a stop budget kept for cancelling what is left,
-// waiting for it and closing: a quarter of the time left, at least 50 ms
-// and at most 2 s, or all of it when less than 50 ms is left.
+// waiting for it and closing: a quarter of the time left, at least 100 ms
+// and at most 2 s, or all of it when less than 100 ms is left. Three
+// quarters of it go to the cancelled work's return: under load, tens of
+// cancelled calls take tens of milliseconds to come back.
 func Reserve(left time.Duration) time.Duration {
-	const least, most = 50 * time.Millisecond, 2 * time.Second
+	const least, most = 100 * time.Millisecond, 2 * time.Second
 	if left <= least {
 		return max(left, 0)
 	}
@@ -77,7 +79,7 @@ func New(ctx context.Context) (p Plan, release func()) {
 	now := time.Now()
 	left := dl.Sub(now)
 	r := Reserve(left)
-	p = Plan{abandonAt: dl.Add(-r / 2), closeBy: dl.Add(-r / 8)}
+	p = Plan{abandonAt: dl.Add(-r / 4), closeBy: dl.Add(-r / 8)}
 	if left <= 0 {
 		p.abandonAt = now.Add(MinCancelWait)
 		p.closeBy = p.abandonAt

@@ -13,7 +13,7 @@ import (
 
 func TestReserve(t *testing.T) {
 	for _, tt := range []struct{ left, want time.Duration }{
-		{-time.Second, 0}, {30 * time.Millisecond, 30 * time.Millisecond}, {100 * time.Millisecond, 50 * time.Millisecond},
+		{-time.Second, 0}, {30 * time.Millisecond, 30 * time.Millisecond}, {100 * time.Millisecond, 100 * time.Millisecond}, {200 * time.Millisecond, 100 * time.Millisecond},
 		{time.Second, 250 * time.Millisecond}, {time.Minute, 2 * time.Second},
 	} {
 		assert.Equal(t, tt.want, stopping.Reserve(tt.left), "left %v", tt.left)
@@ -21,7 +21,7 @@ func TestReserve(t *testing.T) {
 }
 
 // The phases of a 1 s stop: drain until 750 ms, cancelled work waited for
-// until 875 ms, closes done by 968.75 ms; a component planned After another
+// until 937.5 ms, closes done by 968.75 ms; a component planned After another
 // begins when that one has drained.
 func TestPlanPhases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestPlanPhases(t *testing.T) {
 		assert.Equal(t, 750*time.Millisecond, time.Since(start), "the drain ends at the deadline less the reserve")
 		plan.After(never).Begin() // the drain's end begins every component
 		assert.False(t, plan.WaitCancelled(never))
-		assert.Equal(t, 875*time.Millisecond, time.Since(start), "cancelled work is abandoned at half the reserve")
+		assert.Equal(t, 937500*time.Microsecond, time.Since(start), "cancelled work is abandoned with a quarter of the reserve left")
 
 		cctx, ccancel := plan.CloseContext(ctx)
 		defer ccancel()
