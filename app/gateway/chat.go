@@ -19,7 +19,7 @@ var chatOp = operation{kinds: []providers.Kind{providers.KindChat, providers.Kin
 // rest of the body passes through untouched.
 type chatFields struct {
 	raw          []byte
-	fields       map[string]json.RawMessage
+	modelAt      member // the model's value in raw
 	modelName    string
 	stream       bool
 	includeUsage bool
@@ -49,25 +49,34 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 		return nil, aerr
 	}
 	c := &chatFields{raw: raw}
-	if err := json.Unmarshal(raw, &c.fields); err != nil {
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v) // its message says where
 		return nil, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	if m, ok := c.fields["model"]; ok && json.Unmarshal(m, &c.modelName) != nil {
-		return nil, badRequest("model", "model must be a string")
+	fields, err := topFields(raw, "model", "messages", "stream", "stream_options")
+	if err != nil {
+		return nil, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	if m, ok := c.fields["messages"]; ok {
-		var msgs []json.RawMessage
-		if json.Unmarshal(m, &msgs) != nil {
+	if m, ok := fields["model"]; ok {
+		c.modelAt = m
+		if json.Unmarshal(m.value, &c.modelName) != nil {
+			return nil, badRequest("model", "model must be a string")
+		}
+	}
+	if m, ok := fields["messages"]; ok {
+		// Valid JSON already: an array is '[' and, unless empty, more.
+		if m.value[0] != '[' {
 			return nil, badRequest("messages", "messages must be an array")
 		}
-		c.hasMessages = len(msgs) > 0
+		c.hasMessages = m.value[skipSpace(m.value, 1)] != ']'
 	}
-	if v, ok := c.fields["stream"]; ok {
-		_ = json.Unmarshal(v, &c.stream)
+	if v, ok := fields["stream"]; ok {
+		_ = json.Unmarshal(v.value, &c.stream)
 	}
-	if v, ok := c.fields["stream_options"]; ok {
+	if v, ok := fields["stream_options"]; ok {
 		var so openai.StreamOptions
-		_ = json.Unmarshal(v, &so)
+		_ = json.Unmarshal(v.value, &so)
 		c.includeUsage = so.IncludeUsage
 	}
 	return c, nil
@@ -77,16 +86,14 @@ func (c *chatFields) model() string { return c.modelName }
 
 func (c *chatFields) plan(rt route) (upstreamPlan, error) {
 	if rt.kind == providers.KindMessages {
-		// The fields read for routing are decoded into the typed request
-		// where they lie: the body is not read a second time.
-		req, err := openai.ChatRequestFromFields(c.fields)
-		if err != nil {
+		var req openai.ChatRequest
+		if err := json.Unmarshal(c.raw, &req); err != nil {
 			return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 		}
 		req.Model = rt.model
 		return chatViaAnthropic(req, c.includeUsage, c.maxTokens)
 	}
-	return passThrough(c.fields, rt.model, c.stream, chatPassThrough{})
+	return passThrough(c.raw, c.modelAt, rt.model, c.stream, chatPassThrough{})
 }
 
 // chatViaAnthropic plans a chat request for an Anthropic endpoint.

@@ -1,11 +1,13 @@
 package gateway_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/khivetest"
 )
@@ -98,4 +100,23 @@ func TestStreamsEndHonestly(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A body of many top-level keys passes through whole, unknown fields kept,
+// with only its model replaced.
+func TestWideBodyPassesThroughWhole(t *testing.T) {
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString(`{"model":"fast","messages":[{"role":"user","content":"hi"}]`)
+	const keys = 50_000
+	for i := range keys {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	b.WriteString("}")
+	status, _, body := e.post("/v1/chat/completions", b.String())
+	require.Equal(t, http.StatusOK, status, body)
+	got := e.ups["up"].Last().Body
+	assert.Len(t, got, keys+2)
+	assert.Equal(t, "gpt-4o-mini", got["model"], "the alias's target model")
+	assert.Equal(t, float64(keys-1), got[fmt.Sprintf("k%d", keys-1)])
 }

@@ -65,16 +65,12 @@ func (s *Server) serve(op operation) handlerFunc {
 }
 
 // passThrough plans a request that goes upstream in the client's format:
-// its top-level fields as read, the target's model in place of the
-// client's, one encode; a stream is relayed through tr.
-func passThrough(fields map[string]json.RawMessage, model string, stream bool, tr streamTranslator) (upstreamPlan, error) {
-	m, _ := json.Marshal(model)
-	fields["model"] = m
-	body, err := json.Marshal(fields)
-	if err != nil {
-		return upstreamPlan{}, badRequest("", "could not encode the request: %v", err)
-	}
-	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(body)}}
+// its body as the client sent it, byte for byte, with the target's model
+// spliced in place of the client's (at model); a stream is relayed
+// through tr.
+func passThrough(raw []byte, model member, target string, stream bool, tr streamTranslator) (upstreamPlan, error) {
+	m, _ := json.Marshal(target)
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(withValue(raw, model, m))}}
 	if stream {
 		p.stream = tr
 	}

@@ -21,7 +21,8 @@ var responsesOp = operation{
 }
 
 type responsesRequest struct {
-	fields    map[string]json.RawMessage
+	raw       []byte
+	modelAt   member // the model's value in raw
 	modelName string
 	stream    bool
 	maxTokens int // for a target that needs max_tokens (Anthropic)
@@ -32,21 +33,30 @@ func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	q := &responsesRequest{maxTokens: s.cfg.AnthropicMaxTokens}
-	if err := json.Unmarshal(raw, &q.fields); err != nil {
+	q := &responsesRequest{raw: raw, maxTokens: s.cfg.AnthropicMaxTokens}
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v) // its message says where
 		return nil, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	if m, ok := q.fields["model"]; ok && json.Unmarshal(m, &q.modelName) != nil {
-		return nil, badRequest("model", "model must be a string")
+	fields, err := topFields(raw, "model", "input", "stream")
+	if err != nil {
+		return nil, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	if m, ok := fields["model"]; ok {
+		q.modelAt = m
+		if json.Unmarshal(m.value, &q.modelName) != nil {
+			return nil, badRequest("model", "model must be a string")
+		}
 	}
 	if q.modelName == "" {
 		return nil, badRequest("model", "you must provide a model parameter")
 	}
-	if _, ok := q.fields["input"]; !ok {
+	if _, ok := fields["input"]; !ok {
 		return nil, badRequest("input", "you must provide an input")
 	}
-	if v, ok := q.fields["stream"]; ok {
-		_ = json.Unmarshal(v, &q.stream)
+	if v, ok := fields["stream"]; ok {
+		_ = json.Unmarshal(v.value, &q.stream)
 	}
 	return q, nil
 }
@@ -55,10 +65,10 @@ func (q *responsesRequest) model() string { return q.modelName }
 
 func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if rt.kind == providers.KindResponses {
-		return passThrough(q.fields, rt.model, q.stream, responsesPassThrough{})
+		return passThrough(q.raw, q.modelAt, rt.model, q.stream, responsesPassThrough{})
 	}
-	req, err := openai.ResponsesRequestFromFields(q.fields)
-	if err != nil {
+	var req openai.ResponsesRequest
+	if err := json.Unmarshal(q.raw, &req); err != nil {
 		return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
 	chat, err := translate.ResponsesToChat(req)

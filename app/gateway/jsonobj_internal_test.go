@@ -1,0 +1,30 @@
+package gateway
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestTopFieldsAndSplice(t *testing.T) {
+	raw := []byte(` { "z": [1, {"model": "inner"}, "]"], "model" : "client\"s" ,"s\u0074ream":true, "x":{"a":"}"}, "n": -1.5e3 ,"model":"last"} `)
+	require.True(t, json.Valid(raw))
+	f, err := topFields(raw, "model", "stream", "n", "missing")
+	require.NoError(t, err)
+	assert.Equal(t, `"last"`, string(f["model"].value), "the last of a repeated key, as decoders take it")
+	assert.Equal(t, `true`, string(f["stream"].value), "an escaped key is read as its decoded name")
+	assert.Equal(t, `-1.5e3`, string(f["n"].value))
+	assert.NotContains(t, f, "missing")
+	assert.NotContains(t, f, "z", "only the keys asked for are kept")
+
+	out := withValue(raw, f["model"], []byte(`"target"`))
+	assert.Equal(t, ` { "z": [1, {"model": "inner"}, "]"], "model" : "client\"s" ,"s\u0074ream":true, "x":{"a":"}"}, "n": -1.5e3 ,"model":"target"} `, string(out),
+		"everything else byte for byte: order, spacing, escapes, nested models")
+
+	for _, bad := range []string{`[1]`, `"s"`, `3`} {
+		_, err := topFields([]byte(bad), "model")
+		assert.ErrorIs(t, err, errNotObject, bad)
+	}
+}
