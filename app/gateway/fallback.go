@@ -33,10 +33,21 @@ func worthFallback(ctx context.Context, err error) bool {
 	return !errors.Is(err, endpoint.ErrClosed) && !errors.Is(err, executor.ErrClosed)
 }
 
+// attemptsOf is how many attempts of a failed call reached the upstream:
+// those its error counts (a status, a transport failure on attempt N);
+// none for a call refused before sending (an open circuit, a full queue,
+// a wait over max_wait, a stopping endpoint); else one.
 func attemptsOf(err error) int {
 	var se *endpoint.StatusError
-	if errors.As(err, &se) {
+	var te *endpoint.TransportError
+	switch {
+	case errors.As(err, &se):
 		return se.Attempts
+	case errors.As(err, &te):
+		return te.Attempt
+	case errors.Is(err, endpoint.ErrCircuitOpen), errors.Is(err, executor.ErrOverloaded),
+		errors.Is(err, executor.ErrQueueFull), errors.Is(err, endpoint.ErrClosed):
+		return 0
 	}
 	return 1
 }

@@ -5,10 +5,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/khive-go/khive"
+	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 )
 
@@ -119,4 +123,25 @@ func TestWideBodyPassesThroughWhole(t *testing.T) {
 	assert.Len(t, got, keys+2)
 	assert.Equal(t, "gpt-4o-mini", got["model"], "the alias's target model")
 	assert.Equal(t, float64(keys-1), got[fmt.Sprintf("k%d", keys-1)])
+}
+
+// The access log's attempts count what reached the upstream: each attempt
+// of a transport failure, none for a call the open circuit refused.
+func TestAccessLogAttemptsCountWhatReachedTheUpstream(t *testing.T) {
+	e := newEnv(t, func(c *khive.Config, _ *gateway.Config) {
+		up := c.Endpoints["up"]
+		up.Breaker = endpoint.BreakerConfig{ConsecutiveFailures: 2, OpenFor: time.Hour}
+		c.Endpoints["up"] = up
+	})
+	e.ups["up"].Always(khivetest.Fault{Kind: khivetest.ResetBefore})
+	body := `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`
+	status, _, _ := e.post("/v1/chat/completions", body) // two attempts, both reset: the circuit opens
+	assert.Equal(t, http.StatusBadGateway, status)
+	status, _, _ = e.post("/v1/chat/completions", body)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	var attempts []int64
+	for _, l := range e.logs.FilterMessage("request").All() {
+		attempts = append(attempts, l.ContextMap()["attempts"].(int64))
+	}
+	assert.Equal(t, []int64{2, 0}, attempts)
 }
