@@ -41,29 +41,15 @@ func readChatRequest(s *Server, r *http.Request) (clientRequest, *apiError) {
 	return c, nil
 }
 
-// readChat reads a chat request with one pass over the body: its top-level
-// fields stay raw, so a pass-through costs one decode and one encode.
+// readChat reads a chat request with one pass over the body: the fields
+// that route it are found in place, the rest stays as the client sent it.
 func readChat(r *http.Request) (*chatFields, *apiError) {
-	raw, aerr := readBody(r)
+	b, aerr := readTop(r, "messages", "stream", "stream_options")
 	if aerr != nil {
 		return nil, aerr
 	}
-	c := &chatFields{raw: raw}
-	if !json.Valid(raw) {
-		var v any
-		err := json.Unmarshal(raw, &v) // its message says where
-		return nil, badRequest("", "could not parse the JSON body: %v", err)
-	}
-	fields, err := topFields(raw, "model", "messages", "stream", "stream_options")
-	if err != nil {
-		return nil, badRequest("", "could not parse the JSON body: %v", err)
-	}
-	if m, ok := fields["model"]; ok {
-		c.modelAt = m
-		if json.Unmarshal(m.value, &c.modelName) != nil {
-			return nil, badRequest("model", "model must be a string")
-		}
-	}
+	c := &chatFields{raw: b.raw, modelAt: b.modelAt, modelName: b.model}
+	fields := b.fields
 	if m, ok := fields["messages"]; ok {
 		// Valid JSON already: an array is '[' and, unless empty, more.
 		if m.value[0] != '[' {

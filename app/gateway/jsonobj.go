@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 )
 
@@ -106,4 +107,40 @@ func withValue(raw []byte, m member, v []byte) []byte {
 	out = append(out, raw[:m.start]...)
 	out = append(out, v...)
 	return append(out, raw[m.end:]...)
+}
+
+// topBody is a request body read for routing: the body as sent, its model
+// (and where it lies), and the other top-level fields asked for.
+type topBody struct {
+	raw     []byte
+	model   string
+	modelAt member
+	fields  map[string]member
+}
+
+// readTop reads the request's body and finds its model and the fields in
+// want: 413 over the size limit, 400 for a body that is not a JSON object
+// or a model that is not a string.
+func readTop(r *http.Request, want ...string) (topBody, *apiError) {
+	raw, aerr := readBody(r)
+	if aerr != nil {
+		return topBody{}, aerr
+	}
+	if !json.Valid(raw) {
+		var v any
+		err := json.Unmarshal(raw, &v) // its message says where
+		return topBody{}, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	fields, err := topFields(raw, append(want, "model")...)
+	if err != nil {
+		return topBody{}, badRequest("", "could not parse the JSON body: %v", err)
+	}
+	b := topBody{raw: raw, fields: fields}
+	if m, ok := fields["model"]; ok {
+		b.modelAt = m
+		if json.Unmarshal(m.value, &b.model) != nil {
+			return topBody{}, badRequest("model", "model must be a string")
+		}
+	}
+	return b, nil
 }

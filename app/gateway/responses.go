@@ -29,26 +29,12 @@ type responsesRequest struct {
 }
 
 func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
-	raw, aerr := readBody(r)
+	b, aerr := readTop(r, "input", "stream")
 	if aerr != nil {
 		return nil, aerr
 	}
-	q := &responsesRequest{raw: raw, maxTokens: s.cfg.AnthropicMaxTokens}
-	if !json.Valid(raw) {
-		var v any
-		err := json.Unmarshal(raw, &v) // its message says where
-		return nil, badRequest("", "could not parse the JSON body: %v", err)
-	}
-	fields, err := topFields(raw, "model", "input", "stream")
-	if err != nil {
-		return nil, badRequest("", "could not parse the JSON body: %v", err)
-	}
-	if m, ok := fields["model"]; ok {
-		q.modelAt = m
-		if json.Unmarshal(m.value, &q.modelName) != nil {
-			return nil, badRequest("model", "model must be a string")
-		}
-	}
+	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model, maxTokens: s.cfg.AnthropicMaxTokens}
+	fields := b.fields
 	if q.modelName == "" {
 		return nil, badRequest("model", "you must provide a model parameter")
 	}
