@@ -1,0 +1,103 @@
+package executor_test
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/khive-go/khive/executor"
+)
+
+// simProvider is a provider's token bucket (OpenAI's kind: reset is the
+// time until full), answering each request with its headers, 429 with
+// Retry-After when empty.
+type simProvider struct {
+	mu            sync.Mutex
+	limit, refill float64
+	level         float64
+	last          time.Time
+	served, over  int
+}
+
+func (p *simProvider) take(now time.Time) executor.RateLimit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.level = math.Min(p.limit, p.level+p.refill*now.Sub(p.last).Seconds())
+	p.last = now
+	rl := executor.UnknownRateLimit()
+	if p.level >= 1 {
+		p.level--
+		p.served++
+	} else {
+		p.over++
+		rl.RetryAfter = time.Duration((1 - p.level) / p.refill * float64(time.Second))
+	}
+	rl.Requests = executor.Window{Limit: int64(p.limit), Remaining: int64(math.Floor(p.level)),
+		Reset: time.Duration((p.limit - p.level) / p.refill * float64(time.Second))}
+	return rl
+}
+
+// adaptiveRun offers load × a provider bucket of 50/s (burst 10), open
+// loop, calls requests through a pool whose adaptive limiter learns the
+// bucket from the answers (20 ms each way), with maxWait; it returns the
+// share of upstream requests answered 429 and the longest admission wait
+// of a request sent.
+func adaptiveRun(t *testing.T, load float64, maxWait time.Duration, calls int) (over float64, longest time.Duration) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &simProvider{limit: 10, refill: 50, level: 10, last: time.Now()}
+		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
+		require.NoError(t, err)
+		pool, err := executor.New(executor.Config{Name: "sim", Limits: executor.Limits{MaxWait: maxWait}}, executor.WithAdaptiveLimiter(a))
+		require.NoError(t, err)
+		require.NoError(t, pool.Start(context.Background()))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		gap := time.Duration(float64(time.Second) / (p.refill * load))
+		for range calls {
+			began := time.Now()
+			wg.Go(func() {
+				l, err := pool.Acquire(context.Background())
+				if err != nil {
+					assert.ErrorIs(t, err, executor.ErrOverloaded, "the only refusal is shedding")
+					return
+				}
+				waited := time.Since(began)
+				time.Sleep(20 * time.Millisecond)
+				rl := p.take(time.Now())
+				time.Sleep(20 * time.Millisecond)
+				l.Observe(&rl, -1)
+				l.Release(nil)
+				mu.Lock()
+				longest = max(longest, waited)
+				mu.Unlock()
+			})
+			time.Sleep(gap)
+		}
+		wg.Wait()
+		require.NoError(t, pool.Stop(context.Background()))
+		over = float64(p.over) / float64(p.over+p.served)
+	})
+	return over, longest
+}
+
+// The adaptive limiter holds a provider's bucket offered 2× and 5× what
+// it allows, open loop, at max_wait 1 s: at most 1 % of upstream requests
+// answered 429, and no request sent after waiting past max_wait. Longer
+// waits do not hold yet (the hostile-upstreams issue's table: 429s of
+// 5-50 % at 3 s and beyond, in this same harness); they join this table
+// once they do.
+func TestAdaptiveHoldsTheBucketOpenLoop(t *testing.T) {
+	for _, load := range []float64{2, 5} {
+		maxWait := time.Second
+		over, longest := adaptiveRun(t, load, maxWait, 2000)
+		assert.LessOrEqual(t, over, 0.01, "load %v×, max_wait %v: share of 429s", load, maxWait)
+		assert.LessOrEqual(t, longest, maxWait, "load %v×: no request sent after waiting past max_wait", load)
+	}
+}
+
