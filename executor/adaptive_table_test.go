@@ -100,4 +100,3 @@ func TestAdaptiveHoldsTheBucketOpenLoop(t *testing.T) {
 		assert.LessOrEqual(t, longest, maxWait, "load %v×: no request sent after waiting past max_wait", load)
 	}
 }
-
