@@ -86,17 +86,23 @@ func adaptiveRun(t *testing.T, load float64, maxWait time.Duration, calls int) (
 	return over, longest
 }
 
-// The adaptive limiter holds a provider's bucket offered 2× and 5× what
-// it allows, open loop, at max_wait 1 s: at most 1 % of upstream requests
-// answered 429, and no request sent after waiting past max_wait. Longer
-// waits do not hold yet (the hostile-upstreams issue's table: 429s of
-// 5-50 % at 3 s and beyond, in this same harness); they join this table
-// once they do.
+// The adaptive limiter holds a provider's bucket offered more than it
+// allows, open loop: at most 1 % of upstream requests answered 429, and no
+// request sent after waiting past max_wait, at 2× with max_wait 1, 3 and
+// 10 s (30 s and unbounded hold too, four runs of four, but take longer
+// than a test may), and at 5× with 1 s. Not yet at 5× with longer waits: 0-47 %
+// of 429s over four runs each at 3-30 s in this harness (the
+// hostile-upstreams issue's open part); those rows join the table once
+// they hold.
 func TestAdaptiveHoldsTheBucketOpenLoop(t *testing.T) {
-	for _, load := range []float64{2, 5} {
-		maxWait := time.Second
-		over, longest := adaptiveRun(t, load, maxWait, 2000)
-		assert.LessOrEqual(t, over, 0.01, "load %v×, max_wait %v: share of 429s", load, maxWait)
-		assert.LessOrEqual(t, longest, maxWait, "load %v×: no request sent after waiting past max_wait", load)
+	for _, row := range []struct {
+		load    float64
+		maxWait time.Duration
+	}{
+		{2, time.Second}, {2, 3 * time.Second}, {2, 10 * time.Second}, {5, time.Second},
+	} {
+		over, longest := adaptiveRun(t, row.load, row.maxWait, 2000)
+		assert.LessOrEqual(t, over, 0.01, "load %v×, max_wait %v: share of 429s", row.load, row.maxWait)
+		assert.LessOrEqual(t, longest, row.maxWait, "load %v×, max_wait %v: no request sent after waiting past it", row.load, row.maxWait)
 	}
 }
