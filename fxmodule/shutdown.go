@@ -62,8 +62,8 @@ func (s *shutdown) run(ctx context.Context) error {
 	plan, release := stopping.New(ctx)
 	defer release()
 	// In reverse dependency order: the executor, then the endpoints in
-	// reverse. Each part begins when the one before it is done (the
-	// executor: drained), or when the drain ends for all.
+	// reverse. Each part begins when the one before it has stopped, or
+	// when the drain ends for all.
 	var parts []stopper
 	if s.exec != nil {
 		parts = append(parts, stopper{fmt.Sprintf("executor %q", s.name), s.exec.Stop})
@@ -86,7 +86,7 @@ func (s *shutdown) run(ctx context.Context) error {
 	execReturned := make(chan struct{})
 	if s.exec != nil {
 		cut := make(chan struct{})
-		execPlan = plan.OnDrained(marks[0]).OnCut(sync.OnceFunc(func() { close(cut) }))
+		execPlan = plan.OnCut(sync.OnceFunc(func() { close(cut) }))
 		end, over := make(chan struct{}), make(chan struct{})
 		defer close(over)
 		go func() {

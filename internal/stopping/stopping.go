@@ -47,7 +47,6 @@ type Plan struct {
 	drainEnd  <-chan struct{} // the drain is over for everyone
 	abandonAt time.Time       // stop waiting for cancelled work; zero: never
 	closeBy   time.Time       // every close is done; zero: no bound
-	onDrained func()          // told when this component's drain is over
 	onCut     func()          // told once its leftover work is cancelled (or there was none)
 }
 
@@ -98,13 +97,6 @@ func (p Plan) After(begin <-chan struct{}) Plan {
 	return p
 }
 
-// OnDrained is p with f called once the component's drain is over, drained
-// or not.
-func (p Plan) OnDrained(f func()) Plan {
-	p.onDrained = f
-	return p
-}
-
 // OnCut is p with f called once the component has cancelled what its
 // drain left; never when it drained.
 func (p Plan) OnCut(f func()) Plan {
@@ -129,9 +121,9 @@ func (p Plan) Cut() {
 }
 
 // Inner is p for the parts of a component: they refuse at once, and tell
-// no one of their drain.
+// no one of their cut.
 func (p Plan) Inner() Plan {
-	p.begin, p.onDrained, p.onCut = nil, nil, nil
+	p.begin, p.onCut = nil, nil
 	return p
 }
 
@@ -147,12 +139,9 @@ func (p Plan) Begin() {
 	}
 }
 
-// Drain waits until done is closed or the drain ends, tells the plan's
-// OnDrained, and reports whether done was closed.
+// Drain waits until done is closed or the drain ends, and reports whether
+// done was closed.
 func (p Plan) Drain(done <-chan struct{}) bool {
-	if p.onDrained != nil {
-		defer p.onDrained()
-	}
 	select {
 	case <-done: // first: nothing in flight is a clean stop, whatever the time
 		return true
