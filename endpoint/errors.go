@@ -91,8 +91,11 @@ type ReadLimitError struct {
 }
 
 func (e *ReadLimitError) Error() string {
-	return fmt.Sprintf("endpoint %q: the upstream's %s is over the read limit of %d bytes (read.max_%s_bytes)",
-		e.Endpoint, e.What, e.Limit, map[string]string{"answer": "body", "event": "event"}[e.What])
+	field := "read.max_event_bytes"
+	if e.What == "answer" {
+		field = "read.max_body_bytes"
+	}
+	return fmt.Sprintf("endpoint %q: the upstream's %s is over the read limit of %d bytes (%s)", e.Endpoint, e.What, e.Limit, field)
 }
 
 // Is makes errors.Is(err, ErrTooLarge) true.

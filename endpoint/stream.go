@@ -108,22 +108,23 @@ func (s *Stream) Next() bool {
 		return false
 	}
 	s.cur = ev
-	s.observe(ev)
-	if !s.complete && terminal(ev) {
+	finish := reportsReason(ev.Data, `"finish`) // a chat chunk's finish_reason, read once
+	s.observe(ev, finish)
+	if !s.complete && (finish || terminal(ev)) {
 		s.complete = true
 	}
 	return true
 }
 
-// terminal says whether ev is its format's last word: a chat chunk with a
-// finish_reason, Anthropic's message_stop, or the Responses API's
+// terminal says whether ev is its format's last word beside a chat chunk's
+// finish_reason: Anthropic's message_stop, or the Responses API's
 // response.completed, response.incomplete or response.failed.
 func terminal(ev Event) bool {
 	switch ev.Event {
 	case "message_stop", "response.completed", "response.incomplete", "response.failed":
 		return true
 	}
-	return reportsReason(ev.Data, `"finish`) || strings.Contains(ev.Data, `"type":"message_stop"`)
+	return strings.Contains(ev.Data, `"type":"message_stop"`)
 }
 
 // Complete reports whether the stream ended as its format says a stream
@@ -133,12 +134,12 @@ func terminal(ev Event) bool {
 func (s *Stream) Complete() bool { return s.complete }
 
 // observe feeds the stream's span: the time to the first event, and the
-// usage a later event reports.
-func (s *Stream) observe(ev Event) {
+// usage a later event reports; finish says ev carries a finish_reason.
+func (s *Stream) observe(ev Event, finish bool) {
 	if s.first == "" && len(ev.Data) > 0 && ev.Data[0] == '{' {
 		s.first = ev.Data
 	}
-	if len(s.finishes) < maxFinishEvents && reportsFinish(ev.Data) {
+	if len(s.finishes) < maxFinishEvents && (finish || reportsReason(ev.Data, `"stop`)) {
 		s.finishes = append(s.finishes, ev.Data)
 	}
 	if reportsUsage(ev.Data) {
@@ -170,7 +171,7 @@ func (s *Stream) observe(ev Event) {
 func (s *Stream) Answer() Answer {
 	a := Answer{InputTokens: -1, OutputTokens: -1}
 	var read []string
-	for _, d := range append([]string{s.first}, append(s.finishes, s.usageFirst, s.usageLast)...) {
+	for _, d := range slices.Concat([]string{s.first}, s.finishes, []string{s.usageFirst, s.usageLast}) {
 		if d == "" || slices.Contains(read, d) {
 			continue
 		}
@@ -187,12 +188,6 @@ func (s *Stream) Answer() Answer {
 		a.merge(b)
 	}
 	return a
-}
-
-// reportsFinish says whether an event's data may carry a finish reason
-// that is not null: a "finish_reason" or "stop_reason" field with a string.
-func reportsFinish(data string) bool {
-	return reportsReason(data, `"finish`) || reportsReason(data, `"stop`)
 }
 
 // reportsReason says whether data has a field named prefix+`_reason"`

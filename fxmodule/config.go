@@ -92,7 +92,7 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 	if cfg.Transport == endpoint.TransportSDK {
 		if _, ok := providers.SDKOf(cfg.Provider); !ok {
 			// A config's endpoint gets its SDK from the catalog only.
-			err = errors.Join(err, providers.ErrNoSDK(cfg.Provider))
+			err = errors.Join(err, providers.NoSDKError(cfg.Provider))
 		}
 	}
 	return cfg, err

@@ -72,18 +72,16 @@ func (s *shutdown) run(ctx context.Context) error {
 		e := s.reg.byName[s.reg.names[i]]
 		parts = append(parts, stopper{fmt.Sprintf("endpoint %q", e.Name()), e.Stop})
 	}
+	// finished[i] is closed when part i's Stop has returned.
 	finished := make([]chan struct{}, len(parts))
-	marks := make([]func(), len(parts))
-	for i := range parts {
+	for i := range finished {
 		finished[i] = make(chan struct{})
-		marks[i] = sync.OnceFunc(func() { close(finished[i]) })
 	}
 	// The endpoints' drain ends when the executor has cancelled what its
 	// drain left, so that a task is ended by its own cancellation (and
 	// counted so), not by its call's being cut in the same instant; when
 	// the executor drained, at the plan's end of the drain.
 	execPlan, endpointsPlan := plan, plan
-	execReturned := make(chan struct{})
 	if s.exec != nil {
 		cut := make(chan struct{})
 		execPlan = plan.OnCut(sync.OnceFunc(func() { close(cut) }))
@@ -93,7 +91,7 @@ func (s *shutdown) run(ctx context.Context) error {
 			defer close(end)
 			select {
 			case <-cut:
-			case <-execReturned: // it drained (or had stopped already): the plan's end
+			case <-finished[0]: // it drained (or had stopped already): the plan's end
 				select {
 				case <-plan.DrainEnd():
 				case <-over:
@@ -121,10 +119,7 @@ func (s *shutdown) run(ctx context.Context) error {
 		pctx := stopping.With(ctx, pp)
 		go func() {
 			err := p.stop(pctx)
-			if i == 0 && s.exec != nil {
-				close(execReturned)
-			}
-			marks[i]()
+			close(finished[i])
 			results <- stopped{i, err}
 		}()
 	}

@@ -2,6 +2,7 @@ package khivetest
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"fmt"
 	"net/http"
@@ -61,7 +62,7 @@ func (s *Server) hostile(w http.ResponseWriter, r *http.Request, f Fault) bool {
 		}
 	case HugeLine:
 		stream()
-		size := orSize(f.Size, 100<<20)
+		size := cmp.Or(f.Size, 100<<20)
 		_, _ = w.Write([]byte(`data: {"x":"`))
 		chunk := bytes.Repeat([]byte("a"), 64<<10)
 		for sent := int64(0); sent < size; sent += int64(len(chunk)) {
@@ -73,8 +74,8 @@ func (s *Server) hostile(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	case GzipBomb:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Encoding", "gzip")
-		w.WriteHeader(cmpStatus(f.Status))
-		_, _ = w.Write(bomb(orSize(f.Size, 512<<20)))
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+		_, _ = w.Write(bomb(cmp.Or(f.Size, 512<<20)))
 	case WrongContentType:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte("<html><body>502 Bad Gateway</body></html>\n"))
@@ -129,18 +130,4 @@ func gzipped(b []byte) []byte {
 	_, _ = zw.Write(b)
 	_ = zw.Close()
 	return buf.Bytes()
-}
-
-func orSize(n, def int64) int64 {
-	if n > 0 {
-		return n
-	}
-	return def
-}
-
-func cmpStatus(s int) int {
-	if s == 0 {
-		return http.StatusOK
-	}
-	return s
 }

@@ -48,15 +48,15 @@ func NewEndpoint(cfg endpoint.Config, opts ...endpoint.Option) (*endpoint.Endpoi
 		}
 	}
 	e, err := endpoint.New(cfg, append(base, opts...)...)
-	if err != nil && cfg.Transport == endpoint.TransportSDK && errors.Is(err, endpoint.ErrNoSDK) {
-		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, ErrNoSDK(cfg.Provider))
+	if errors.Is(err, endpoint.ErrNoSDK) {
+		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, NoSDKError(cfg.Provider))
 	}
 	return e, err
 }
 
-// ErrNoSDK is the error of transport "sdk" for a provider without an SDK
-// in the catalog, as a field error on "transport".
-func ErrNoSDK(provider string) error {
+// NoSDKError is the error of transport "sdk" for a provider without an
+// SDK in the catalog, as a field error on "transport".
+func NoSDKError(provider string) error {
 	var with []string
 	for _, name := range Names() {
 		if _, ok := SDKOf(name); ok {

@@ -48,6 +48,8 @@ func upstreamError(err error) *apiError {
 	var coe *endpoint.CircuitOpenError
 	var te *translate.Error
 	var oe *executor.OverloadError
+	var rle *endpoint.ReadLimitError
+	var nse *endpoint.NotAStreamError
 	switch {
 	case errors.As(err, &te):
 		return badRequest(te.Field, "%s", te.Error())
@@ -88,13 +90,9 @@ func upstreamError(err error) *apiError {
 	case errors.Is(err, executor.ErrQueueFull):
 		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "queue_full",
 			message: "the gateway's queue for this model is full", header: retryAfter(time.Second)}
-	case errors.Is(err, endpoint.ErrTooLarge):
-		var rle *endpoint.ReadLimitError
-		errors.As(err, &rle)
+	case errors.As(err, &rle):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_too_large", message: rle.Error()}
-	case errors.Is(err, endpoint.ErrNotAStream):
-		var nse *endpoint.NotAStreamError
-		errors.As(err, &nse)
+	case errors.As(err, &nse):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", code: "upstream_not_a_stream", message: nse.Error()}
 	case errors.Is(err, errMalformed):
 		return &apiError{status: http.StatusBadGateway, typ: "upstream_error", message: errMalformed.Error()}

@@ -18,7 +18,6 @@ package stopping
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -85,8 +84,7 @@ func New(ctx context.Context) (p Plan, release func()) {
 	}
 	end := make(chan struct{})
 	p.drainEnd = end
-	var once sync.Once
-	t := time.AfterFunc(left-r, func() { once.Do(func() { close(end) }) })
+	t := time.AfterFunc(left-r, func() { close(end) })
 	return p, func() { t.Stop() }
 }
 
