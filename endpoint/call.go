@@ -44,7 +44,7 @@ func (e *Endpoint) Call(ctx context.Context, req Request) (*Response, error) {
 }
 
 func (e *Endpoint) call(ctx context.Context, pr *prepared) (*Response, error) {
-	c, err := e.begin(ctx, pr, false)
+	c, err := e.begin(ctx, pr, modeCall)
 	if err != nil {
 		return nil, err
 	}
@@ -62,10 +62,19 @@ type begun struct {
 	r    *result
 }
 
+// mode is what an attempt's answer is read as.
+type mode uint8
+
+const (
+	modeCall   mode = iota // a body, read in full within the attempt timeout
+	modeStream             // an event stream, left open; any other 2xx is a NotAStreamError
+	modeEither             // an event stream when the answer is one, a body otherwise (the managed client)
+)
+
 // begin opens a call's span, counts it in the call tracker and runs its
 // attempts. On failure it releases what it took and ends the span; on
 // success the caller releases held and ends the span.
-func (e *Endpoint) begin(ctx context.Context, pr *prepared, stream bool) (begun, error) {
+func (e *Endpoint) begin(ctx context.Context, pr *prepared, m mode) (begun, error) {
 	ctx, span := e.startCall(ctx, pr)
 	cl, err := e.calls.Acquire(ctx)
 	if err != nil {
@@ -73,7 +82,7 @@ func (e *Endpoint) begin(ctx context.Context, pr *prepared, stream bool) (begun,
 		span.end(ctx, e.dialect, nil, err)
 		return begun{}, err
 	}
-	r, err := e.attempts(cl.Context(), pr, stream)
+	r, err := e.attempts(cl.Context(), pr, m)
 	if err != nil {
 		err = e.cutErr(ctx, cl.Context(), err)
 		cl.Release(err)
@@ -108,7 +117,7 @@ type result struct {
 // passes the breaker and goes out; a retry first waits its backoff or the
 // server's hint, then for admission, so refused callers come back spread
 // by the limiter instead of in a herd.
-func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*result, error) {
+func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (*result, error) {
 	c := e.client.Load()
 	if c == nil {
 		return nil, fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
@@ -148,14 +157,14 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 				return nil, err
 			}
 		}
-		r, err := e.attempt(lease.Context(), c, pr, stream, sent)
-		e.observe(lease, r, stream)
+		r, err := e.attempt(lease.Context(), c, pr, m, sent)
+		e.observe(lease, r)
 		if breaker != nil {
 			e.report(ctx, r, err)
 		}
 		if err == nil && r.Status < 300 {
 			r.Attempts = attempt
-			if stream {
+			if r.stream != nil {
 				r.lease = lease // released when the stream closes
 			} else {
 				lease.Release(nil)
@@ -179,7 +188,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 			hint, hinted = serverHint(e.dialect, r.Status, r.Header, time.Now())
 			// The caller (and the gateway's client) is told at most the cap.
 			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, min(hint, rc.MaxRetryAfter), e.cfg.APIKey)
-			se.Attempts = attempt
+			se.Attempts, se.header = attempt, r.Header
 			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}
 		lease.Release(err)
@@ -208,12 +217,12 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, stream bool) (*re
 // observe feeds an attempt's answer back to the limits: the rate-limit
 // headers to the adaptive limiters, the usage a call's body reports to the
 // token limits. A stream's usage comes at its end and is not read.
-func (e *Endpoint) observe(lease *executor.Lease, r *result, stream bool) {
+func (e *Endpoint) observe(lease *executor.Lease, r *result) {
 	if !e.learns {
 		return
 	}
 	used := -1
-	if r != nil && !stream && r.Status < 300 {
+	if r != nil && r.stream == nil && r.Status < 300 {
 		used = e.dialect.Usage(r.Body)
 	}
 	var rl *executor.RateLimit
@@ -295,11 +304,15 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 // dialer, TLS handshake and response-header timeouts bound the exchange up
 // to the headers, and a timer that closes the body bounds the rest. That
 // saves net/http the cost of a cancellable request context on every call.
-func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream bool, start time.Time) (*result, error) {
+func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode, start time.Time) (*result, error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	var headerTimer *time.Timer
+	sdk := c.sdk
+	if pr.raw {
+		sdk = nil // the request came from an SDK, or is the caller's own
+	}
 	switch {
-	case stream:
+	case m != modeCall:
 		actx, cancel = context.WithCancel(ctx)
 		headerTimer = time.AfterFunc(e.cfg.Timeout, cancel)
 	case !c.ownTransport:
@@ -313,7 +326,7 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	if pr.body == nil {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
-	if c.sdk != nil {
+	if sdk != nil {
 		req.Header = pr.header.Clone() // an SDK may add its own headers
 	} else {
 		req.Header = pr.header // net/http does not modify a request's headers
@@ -321,14 +334,14 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		// W3C trace context to the provider: the attempt's span is the
 		// parent of whatever the provider records.
-		if c.sdk == nil {
+		if sdk == nil {
 			req.Header = req.Header.Clone()
 		}
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	var resp *http.Response
-	if c.sdk != nil {
-		resp, err = c.sdk.Do(req)
+	if sdk != nil {
+		resp, err = sdk.Do(req)
 	} else {
 		resp, err = c.http.Do(req)
 	}
@@ -344,8 +357,8 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, stream 
 		return nil, unwrapURLError(err)
 	}
 	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start, received: time.Now()}
-	if stream && resp.StatusCode < 300 {
-		if ct := resp.Header.Get("Content-Type"); ct != "" && !isEventStream(ct) {
+	if ct := resp.Header.Get("Content-Type"); m != modeCall && resp.StatusCode < 300 && (m == modeStream || isEventStream(ct)) {
+		if ct != "" && !isEventStream(ct) {
 			resp.Body.Close() // unread: the connection is not reused
 			cancel()
 			if len(ct) > 64 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type Endpoint struct {
 	rawLog     *zap.Logger // as given, for the endpoint's executor
 	logSet     bool        // WithLogger was given
 	base       string      // BaseURL without a trailing slash
+	origin     *url.URL    // the base URL's scheme and host, for the managed client
+	managed    *http.Client
 	fixedURL   string      // the request URL when Path has no {param}
 	header     http.Header // content type, defaults and auth
 	authKey    string      // the canonical auth header name, "" for none
@@ -92,6 +95,12 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		o.apply(e)
 	}
 	e.initTelemetry()
+	origin, err := url.Parse(e.base)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: base_url: %w", cfg.Name, err)
+	}
+	e.origin = &url.URL{Scheme: origin.Scheme, Host: origin.Host}
+	e.managed = &http.Client{Transport: managedTransport{e}}
 	if cfg.Transport == TransportSDK && e.sdkFactory == nil {
 		return nil, fmt.Errorf("endpoint %q: %w", cfg.Name, ErrNoSDK)
 	}

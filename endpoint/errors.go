@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -145,6 +146,7 @@ type StatusError struct {
 	Overloaded bool
 
 	temporary bool
+	header    http.Header // the answer's, for the managed client's response
 }
 
 func (e *StatusError) Error() string {

@@ -76,6 +76,7 @@ type prepared struct {
 	body   []byte
 	cost   int
 	probe  bool
+	raw    bool // sent as it is, over HTTP even with transport sdk (the managed client's)
 }
 
 // prepare builds the request to send. Its header is the endpoint's shared,

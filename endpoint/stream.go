@@ -356,7 +356,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	pr.header.Set("Accept", "text/event-stream")
-	c, err := e.begin(ctx, pr, true)
+	c, err := e.begin(ctx, pr, modeStream)
 	if err != nil {
 		return nil, err
 	}
@@ -370,14 +370,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		maxEvent: e.cfg.Read.MaxEventBytes, key: e.cfg.APIKey,
 	}
 	var stopCut func() bool
-	free := func() error {
-		r.stream.Body.Close()
-		r.cancel()
-		err := cl.Context().Err() // cut by the caller's ctx or by Stop: counted as cancelled
-		r.lease.Release(err)
-		cl.Release(err)
-		return err
-	}
+	free := c.free
 	// Closed by its reader: the span ends at the stream's last event, with
 	// what the reader saw.
 	s.release = func() {
@@ -399,4 +392,16 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 		s.once.Do(func() { span.end(ctx, e.dialect, nil, free()) })
 	})
 	return s, nil
+}
+
+// free ends an open stream's request and frees its admissions. Its error
+// is the call's tracked ctx's when the caller's ctx or Stop cut it (the
+// stream is counted as cancelled), nil otherwise.
+func (c begun) free() error {
+	c.r.stream.Body.Close()
+	c.r.cancel()
+	err := c.held.Context().Err()
+	c.r.lease.Release(err)
+	c.held.Release(err)
+	return err
 }
