@@ -95,7 +95,9 @@ func TestHTTPClientHoldsTheConcurrencyLimit(t *testing.T) {
 	up := khivetest.New()
 	defer up.Close()
 	up.SetLatency(5 * time.Millisecond)
-	e := managedEndpoint(t, up, func(c *endpoint.Config) { c.Limits.MaxConcurrency, c.Limits.QueueSize = 2, 32 })
+	cnt := &khivetest.Counting{}
+	e := managedEndpoint(t, up, func(c *endpoint.Config) { c.Limits.MaxConcurrency, c.Limits.QueueSize = 2, 32 },
+		endpoint.WithRoundTripper(cnt))
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for range 20 {
@@ -114,7 +116,8 @@ func TestHTTPClientHoldsTheConcurrencyLimit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.EqualValues(t, 20, up.Requests())
-	assert.LessOrEqual(t, up.MaxInFlight(), int64(2), "never more than max_concurrency upstream")
+	assert.LessOrEqual(t, cnt.Peak(), int64(2), "never more than max_concurrency out at once")
+	assert.Zero(t, cnt.Open())
 }
 
 // A stream holds its slot until its body is closed: with one slot and a
@@ -274,4 +277,3 @@ func TestHTTPClientAdaptiveLearnsFromHeaders(t *testing.T) {
 	assert.NotEqual(t, before, e.RequestRate(), "the learned rate follows the answer's headers")
 	assert.InDelta(t, 120.0/60, e.RequestRate(), 0.5, "about 120 a minute")
 }
-

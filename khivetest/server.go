@@ -82,7 +82,6 @@ type Server struct {
 
 	requests atomic.Int64
 	inFlight atomic.Int64
-	peak     atomic.Int64
 	limited  atomic.Int64
 }
 
@@ -160,9 +159,6 @@ func (s *Server) Requests() int64 { return s.requests.Load() }
 // InFlight is the number of requests being handled now.
 func (s *Server) InFlight() int64 { return s.inFlight.Load() }
 
-// MaxInFlight is the most requests that were being handled at once.
-func (s *Server) MaxInFlight() int64 { return s.peak.Load() }
-
 // Last is the last model request.
 func (s *Server) Last() Recorded {
 	s.mu.Lock()
@@ -199,12 +195,7 @@ func (s *Server) next() (Fault, time.Duration) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	for n := s.inFlight.Add(1); ; {
-		p := s.peak.Load()
-		if n <= p || s.peak.CompareAndSwap(p, n) {
-			break
-		}
-	}
+	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/models") {
 		writeJSON(w, 200, map[string]any{"object": "list", "data": []map[string]any{

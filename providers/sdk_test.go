@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openai/openai-go/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -154,31 +153,6 @@ func mustString(t *testing.T, raw json.RawMessage) string {
 	return s
 }
 
-func TestTypedSDKClientOfAStartedEndpoint(t *testing.T) {
-	up := khivetest.New()
-	defer up.Close()
-	up.Key = upstreamKey
-	e := startOpenAI(t, up, "chat", endpoint.TransportSDK)
-	client, err := khiveopenai.ClientOf(e)
-	require.NoError(t, err)
-	out, err := client.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
-		Model:    "gpt-4o-mini",
-		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("typed hello")},
-	})
-	require.NoError(t, err)
-	assert.Equal(t, "echo: typed hello", out.Choices[0].Message.Content)
-
-	httpEP := startOpenAI(t, up, "chat", endpoint.TransportHTTP)
-	_, err = khiveopenai.ClientOf(httpEP)
-	assert.EqualError(t, err, `endpoint "openai-chat": no openai-go client: its transport is "http" (the typed client needs transport: sdk)`)
-	_, err = anthropic.ClientOf(e)
-	assert.EqualError(t, err, `endpoint "openai-chat": no anthropic-sdk-go client: its SDK client is a *openai.SDK`)
-
-	require.NoError(t, e.Stop(context.Background()))
-	_, err = khiveopenai.ClientOf(e)
-	assert.EqualError(t, err, `endpoint "openai-chat": no openai-go client: the endpoint is not started, or is stopped`, "released on Stop")
-}
-
 // Anthropic's endpoints speak through anthropic-sdk-go with transport sdk,
 // as OpenAI-compatible ones do through openai-go.
 func TestAnthropicSDKTransport(t *testing.T) {
@@ -227,8 +201,4 @@ func TestAnthropicSDKTransport(t *testing.T) {
 	assert.Equal(t, anthropic.StatusOverloaded, se.Status)
 	assert.True(t, se.Overloaded)
 	assert.Equal(t, 2, se.Attempts, "the dialect retries 529")
-
-	c, err := anthropic.ClientOf(e)
-	require.NoError(t, err)
-	assert.NotNil(t, c)
 }

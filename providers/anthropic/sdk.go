@@ -14,8 +14,8 @@ import (
 )
 
 // SDK is the anthropic-sdk-go adapter behind transport "sdk" for Anthropic
-// endpoints: the endpoint's Call and Stream go through the official
-// client, and Client gives users the typed client of a started endpoint.
+// endpoints: the endpoint's Call and Stream go out through the official
+// client's Execute. The typed client is ClientOf's, on either transport.
 type SDK struct {
 	client sdk.Client
 	base   string // the endpoint's base URL with a trailing slash
@@ -36,11 +36,6 @@ func NewSDK(_ context.Context, cfg endpoint.Config, hc *http.Client) (endpoint.S
 	), base: base}, nil
 }
 
-// Client is the typed SDK client, e.g. for Client().Messages.New. Calls
-// made through it share the endpoint's connection pool but not its limits,
-// retries or breaker; use Endpoint.Call for managed calls.
-func (s *SDK) Client() *sdk.Client { return &s.client }
-
 // Do sends the endpoint's prepared request through the SDK and returns the
 // raw response, error statuses included, for the endpoint to handle.
 func (s *SDK) Do(req *http.Request) (*http.Response, error) {
@@ -50,12 +45,27 @@ func (s *SDK) Do(req *http.Request) (*http.Response, error) {
 	})
 }
 
-// ClientOf returns the typed anthropic-sdk-go client of a started endpoint
-// with transport "sdk".
-func ClientOf(e *endpoint.Endpoint) (*sdk.Client, error) {
-	s, ok := e.SDKClient().(*SDK)
-	if !ok {
-		return nil, sdkreq.NoClient(e, "anthropic-sdk-go")
-	}
-	return s.Client(), nil
+// ClientOf returns an anthropic-sdk-go client whose every call is one call
+// of e: it is built on e's managed client (endpoint.HTTPClient), e's key,
+// no SDK retries, and e's base URL less a trailing /v1 (the SDK's paths
+// begin with v1/), so that khive's limits, retry policy, breaker and
+// shutdown govern it on either transport. Streams (Messages.NewStreaming)
+// hold e's concurrency slot until closed; after khive's retries an error
+// status comes back as the SDK's own *anthropic.Error, and khive's
+// refusals (endpoint.ErrClosed, executor.ErrOverloaded, …) as errors that
+// errors.Is and errors.As see.
+//
+// The client is cheap and holds nothing to close: build it once, after New,
+// and keep it. opts come after khive's; one that replaces the HTTP client
+// or turns SDK retries on takes the calls out of khive's hands.
+func ClientOf(e *endpoint.Endpoint, opts ...option.RequestOption) *sdk.Client {
+	cfg := e.Config()
+	base := strings.TrimSuffix(strings.TrimRight(cfg.BaseURL, "/"), "/v1") + "/"
+	c := sdk.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(base),
+		option.WithHTTPClient(e.HTTPClient()),
+		option.WithMaxRetries(0),
+		option.WithAPIKey(cfg.APIKey.Reveal()),
+	}, opts...)...)
+	return &c
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // SDK is the openai-go adapter behind transport "sdk": the endpoint's
-// Call and Stream go through the official client, and Client gives users
-// the typed client of a started endpoint.
+// Call and Stream go out through the official client's Execute. The typed
+// client is ClientOf's, on either transport.
 type SDK struct {
 	client oai.Client
 	base   string // the endpoint's base URL with a trailing slash
@@ -41,11 +41,6 @@ func NewSDK(_ context.Context, cfg endpoint.Config, hc *http.Client) (endpoint.S
 	return &SDK{client: oai.NewClient(opts...), base: base}, nil
 }
 
-// Client is the typed SDK client, e.g. for Client().Chat.Completions.New.
-// Calls made through it share the endpoint's connection pool but not its
-// limits, retries or breaker; use Endpoint.Call for managed calls.
-func (s *SDK) Client() *oai.Client { return &s.client }
-
 // Do sends the endpoint's prepared request through the SDK and returns the
 // raw response, error statuses included, for the endpoint to handle.
 func (s *SDK) Do(req *http.Request) (*http.Response, error) {
@@ -55,12 +50,31 @@ func (s *SDK) Do(req *http.Request) (*http.Response, error) {
 	})
 }
 
-// ClientOf returns the typed openai-go client of a started endpoint
-// with transport "sdk".
-func ClientOf(e *endpoint.Endpoint) (*oai.Client, error) {
-	s, ok := e.SDKClient().(*SDK)
-	if !ok {
-		return nil, sdkreq.NoClient(e, "openai-go")
+// ClientOf returns an openai-go client whose every call is one call of e:
+// it is built on e's managed client (endpoint.HTTPClient), e's base URL
+// and key, and no SDK retries, so that khive's limits, retry policy,
+// breaker and shutdown govern it on either transport. Streams
+// (Chat.Completions.NewStreaming) hold e's concurrency slot until closed;
+// after khive's retries an error status comes back as the SDK's own
+// *openai.Error, and khive's refusals (endpoint.ErrClosed,
+// executor.ErrOverloaded, endpoint.ErrCircuitOpen, …) as errors that
+// errors.Is and errors.As see.
+//
+// The client is cheap and holds nothing to close: build it once, after New,
+// and keep it. opts come after khive's (a header, a request timeout); one
+// that replaces the HTTP client or turns SDK retries on takes the calls out
+// of khive's hands.
+func ClientOf(e *endpoint.Endpoint, opts ...option.RequestOption) *oai.Client {
+	cfg := e.Config()
+	key := cfg.APIKey.Reveal()
+	if key == "" {
+		key = "none" // keyless servers (ollama) accept any bearer; the endpoint's auth is sent anyway
 	}
-	return s.Client(), nil
+	c := oai.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(strings.TrimRight(cfg.BaseURL, "/") + "/"),
+		option.WithHTTPClient(e.HTTPClient()),
+		option.WithMaxRetries(0),
+		option.WithAPIKey(key),
+	}, opts...)...)
+	return &c
 }

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-
-	"github.com/khive-go/khive/endpoint"
 )
 
 // Split returns the request's path below base (the endpoint's base URL
@@ -63,19 +61,4 @@ func Do[O any](req *http.Request, base string, header func(k, v string) O, into 
 		return nil, err
 	}
 	return resp, nil
-}
-
-// NoClient says why e has no typed client of the SDK named sdk: its
-// transport is not sdk, it is not started (or stopped), or its SDK client
-// is another's.
-func NoClient(e *endpoint.Endpoint, sdk string) error {
-	switch c := e.SDKClient(); {
-	case e.Config().Transport != endpoint.TransportSDK:
-		return fmt.Errorf("endpoint %q: no %s client: its transport is %q (the typed client needs transport: sdk)",
-			e.Name(), sdk, e.Config().Transport)
-	case c == nil:
-		return fmt.Errorf("endpoint %q: no %s client: the endpoint is not started, or is stopped", e.Name(), sdk)
-	default:
-		return fmt.Errorf("endpoint %q: no %s client: its SDK client is a %T", e.Name(), sdk, c)
-	}
 }
