@@ -1,6 +1,11 @@
 package khive
 
-import "github.com/khive-go/khive/fxmodule"
+import (
+	"go.uber.org/fx"
+
+	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/fxmodule"
+)
 
 // Module is the fx module: fx.New(fx.Supply(cfg), khive.Module, ...). It
 // needs a Config in the graph: without fx.Supply(cfg), fx reports "missing
@@ -26,3 +31,21 @@ type Registry = fxmodule.Registry
 
 // LoadConfig reads and validates a YAML config file.
 func LoadConfig(path string) (Config, error) { return fxmodule.LoadConfig(path) }
+
+// Named provides each named endpoint as an *endpoint.Endpoint tagged
+// name:"<name>", for services' fx.In structs (fxmodule.Named):
+//
+//	Chat *endpoint.Endpoint `name:"chat"`
+//
+// A name not in the config fails fx.New, listing the configured names.
+func Named(names ...string) fx.Option { return fxmodule.Named(names...) }
+
+// EndpointOptions are options for one configured endpoint, given through
+// the value group "khive.endpoint_options" (fxmodule.EndpointOptions).
+type EndpointOptions = fxmodule.EndpointOptions
+
+// WithEndpointOptions gives the configured endpoint name extra options (an
+// SDK factory, a round tripper, a logger), after the module's own.
+func WithEndpointOptions(name string, opts ...endpoint.Option) fx.Option {
+	return fxmodule.WithEndpointOptions(name, opts...)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -46,6 +47,8 @@ type RegistryParams struct {
 	// Endpoints are the user's own, built with endpoint.New; the registry
 	// gives them the same hooks.
 	Endpoints []*endpoint.Endpoint `group:"khive.endpoints"`
+	// EndpointOptions add options to configured endpoints, by name.
+	EndpointOptions []EndpointOptions `group:"khive.endpoint_options"`
 }
 
 // NewRegistry validates the config, builds its endpoints, and registers
@@ -65,13 +68,22 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 	if p.MeterProvider != nil {
 		opts = append(opts, endpoint.WithMeterProvider(p.MeterProvider))
 	}
+	extra := make(map[string][]endpoint.Option, len(p.EndpointOptions))
+	for _, o := range p.EndpointOptions {
+		if _, ok := cfgs[o.Name]; !ok {
+			return nil, fmt.Errorf("khive: endpoint options for %q: no such endpoint in the config (configured: %s)",
+				o.Name, strings.Join(slices.Sorted(maps.Keys(cfgs)), ", "))
+		}
+		extra[o.Name] = append(extra[o.Name], o.Options...)
+	}
 	for name, cfg := range cfgs {
 		eopts := opts
 		if p.SharedLimits != nil {
 			if l := p.SharedLimits.For(cfg); l != nil {
-				eopts = append(slices.Clip(opts), endpoint.WithSharedLimiter(l))
+				eopts = append(slices.Clip(eopts), endpoint.WithSharedLimiter(l))
 			}
 		}
+		eopts = append(slices.Clip(eopts), extra[name]...)
 		e, err := providers.NewEndpoint(cfg, eopts...)
 		if err != nil {
 			return nil, err
