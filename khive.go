@@ -1,6 +1,8 @@
 package khive
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 
 	"github.com/khive-go/khive/endpoint"
@@ -48,4 +50,19 @@ type EndpointOptions = fxmodule.EndpointOptions
 // SDK factory, a round tripper, a logger), after the module's own.
 func WithEndpointOptions(name string, opts ...endpoint.Option) fx.Option {
 	return fxmodule.WithEndpointOptions(name, opts...)
+}
+
+// ConfigYAML provides the module's Config from YAML text (an embedded
+// config), read as LoadConfig reads a file (fxmodule.ConfigYAML).
+func ConfigYAML(yaml string) fx.Option { return fxmodule.ConfigYAML(yaml) }
+
+// Run builds an fx app of opts, starts it, calls job with the T it
+// provides, and stops it whatever job returned; it returns job's error and
+// Stop's joined (fxmodule.Run):
+//
+//	err := khive.Run(ctx, fx.Options(cfg, khive.Module, fx.Provide(NewService)), func(ctx context.Context, s *Service) error {
+//		return s.Batch(ctx)
+//	})
+func Run[T any](ctx context.Context, opts fx.Option, job func(context.Context, T) error) error {
+	return fxmodule.Run(ctx, opts, job)
 }

@@ -18,7 +18,19 @@ import (
 // all errors with their paths.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	err := LoadYAML(path, &c)
+	return c.checked(path, LoadYAML(path, &c))
+}
+
+// ParseConfig is LoadConfig on YAML text (an embedded config), with the
+// process's environment for the variables.
+func ParseConfig(yaml string) (Config, error) {
+	var c Config
+	return c.checked("", DecodeYAML([]byte(yaml), &c, os.Getenv))
+}
+
+// checked validates c, read from path with the error err, and reports the
+// fields that could not be read and those that are wrong together.
+func (c Config) checked(path string, err error) (Config, error) {
 	var fe *FileError
 	if err != nil && !errors.As(err, &fe) {
 		return Config{}, err // unreadable: nothing to validate
