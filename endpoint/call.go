@@ -312,7 +312,10 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		sdk = nil // the request came from an SDK, or is the caller's own
 	}
 	switch {
-	case m != modeCall:
+	case m == modeStream || m == modeEither && !c.ownTransport:
+		// On the endpoint's own transport a managed request needs no more
+		// than a call: the transport bounds the wait for headers, a body
+		// timer the rest, and closing a stream's body ends its request.
 		actx, cancel = context.WithCancel(ctx)
 		headerTimer = time.AfterFunc(e.cfg.Timeout, cancel)
 	case !c.ownTransport:

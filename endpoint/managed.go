@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -81,27 +82,24 @@ func (t managedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // endpoint's prepared request. Its body is read and closed, as a
 // RoundTripper must.
 func (e *Endpoint) prepareSent(req *http.Request) (*prepared, error) {
-	var body []byte
-	if req.Body != nil {
-		if req.Body != http.NoBody {
-			buf := bytes.NewBuffer(make([]byte, 0, max(req.ContentLength, 0)))
-			_, err := buf.ReadFrom(req.Body)
-			if err != nil {
-				req.Body.Close()
-				return nil, fmt.Errorf("endpoint %q: reading the request body: %w", e.cfg.Name, err)
-			}
-			body = buf.Bytes()
-		}
-		req.Body.Close()
+	body, err := readSent(req)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %q: reading the request body: %w", e.cfg.Name, err)
 	}
 	u, err := e.sentURL(req.URL)
 	if err != nil {
 		return nil, err
 	}
-	h := e.header.Clone()
+	// The endpoint's headers under the request's, the auth header the
+	// endpoint's; the values are shared, as nothing on the way modifies
+	// them (an attempt clones the map before it adds trace context).
+	h := make(http.Header, len(e.header)+len(req.Header))
+	for k, vs := range e.header {
+		h[k] = vs
+	}
 	for k, vs := range req.Header {
 		if !e.isAuthHeader(k) {
-			h[k] = vs // shared: nothing on the way modifies them
+			h[k] = vs
 		}
 	}
 	if len(e.defaults) > 0 && len(body) > 0 {
@@ -118,6 +116,26 @@ func (e *Endpoint) prepareSent(req *http.Request) (*prepared, error) {
 		p.cost = e.dialect.Cost(body)
 	}
 	return p, nil
+}
+
+// readSent reads and closes a request's body, sized by its ContentLength
+// when it has one.
+func readSent(req *http.Request) ([]byte, error) {
+	if req.Body == nil {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	if req.Body == http.NoBody {
+		return nil, nil
+	}
+	if n := req.ContentLength; n > 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(req.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(req.Body)
 }
 
 // sentURL is the absolute URL of a managed request: a relative URL is
@@ -138,7 +156,7 @@ func (e *Endpoint) sentURL(u *url.URL) (string, error) {
 func answer(req *http.Request, status int, h http.Header, body []byte) *http.Response {
 	h.Del("Content-Length") // the body may have been cut; ContentLength says
 	return &http.Response{
-		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
+		Status: strconv.Itoa(status) + " " + http.StatusText(status), StatusCode: status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
 		Request: req,
