@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/loopback"
 )
 
 // Transport kinds.
@@ -251,7 +251,7 @@ func checkBaseURL(raw string, allowInsecure bool) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !allowInsecure && !IsLoopback(u.Hostname()) {
+		if !allowInsecure && !loopback.Is(u.Hostname()) {
 			return fmt.Errorf("http:// to non-loopback host %q needs allow_insecure", u.Hostname())
 		}
 	default:
@@ -261,13 +261,4 @@ func checkBaseURL(raw string, allowInsecure bool) error {
 		return fmt.Errorf("must not carry credentials; use api_key")
 	}
 	return nil
-}
-
-// IsLoopback reports whether host is localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

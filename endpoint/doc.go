@@ -2,6 +2,21 @@
 // client, auth headers, rate and concurrency limits, retries, circuit
 // breaker, response cache and server-sent-event streams.
 //
+// # Three ways to call it, all managed
+//
+//   - The official SDKs' typed clients: openai.ClientOf(e) and
+//     anthropic.ClientOf(e) (packages providers/openai and
+//     providers/anthropic) build them on the endpoint's managed client.
+//   - HTTPClient, the managed *http.Client: every request sent through it
+//     is one call of the endpoint; any Go SDK that takes an *http.Client
+//     becomes a managed client with it.
+//   - Call and Stream, with a Request of raw JSON (any value encoding/json
+//     takes) and a Response or a Stream of server-sent events.
+//
+// Each request takes the same path: the closed check, per attempt the
+// limits, the breaker and the transport, the retry policy, the telemetry,
+// and Stop's drain.
+//
 // # Lifecycle
 //
 // New validates a Config and builds the endpoint without opening anything.

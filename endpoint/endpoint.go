@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/hooks"
 	"github.com/khive-go/khive/internal/stopping"
 )
 
@@ -144,7 +145,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 	if cfg.Cache.TTL > 0 {
 		e.cache = newCache(cfg.Cache)
 	}
-	adaptive, err := cfg.Limits.AdaptiveLimiters() // built here so that SetAdaptiveShare works before Start
+	adaptive, err := cfg.Limits.AdaptiveLimiters() // built here so that a share set before Start holds
 	if err != nil {
 		return nil, fmt.Errorf("endpoint %q: limits: %w", cfg.Name, err)
 	}
@@ -159,11 +160,16 @@ func (e *Endpoint) setLogger(l *zap.Logger) {
 		zap.String("provider", e.cfg.Provider), zap.String("transport", e.cfg.Transport))
 }
 
-// UseLoggerIfUnset gives an endpoint built without WithLogger the logger l
+func init() {
+	hooks.EndpointLogger = func(e any, l *zap.Logger) { e.(*Endpoint).useLoggerIfUnset(l) }
+	hooks.EndpointShare = func(e any, f float64) { e.(*Endpoint).setAdaptiveShare(f) }
+}
+
+// useLoggerIfUnset gives an endpoint built without WithLogger the logger l
 // (named "endpoint"), so that its close failures are logged; the fx module
-// calls it for the endpoints users add through its group. Call it before
-// Start; it does nothing once a logger is set.
-func (e *Endpoint) UseLoggerIfUnset(l *zap.Logger) {
+// calls it for the endpoints users add through its group. It does nothing
+// once a logger is set, or after Start.
+func (e *Endpoint) useLoggerIfUnset(l *zap.Logger) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if l == nil || e.logSet || e.state.Load() != stateNew {
@@ -176,11 +182,11 @@ func (e *Endpoint) UseLoggerIfUnset(l *zap.Logger) {
 // Name is the endpoint's configured name.
 func (e *Endpoint) Name() string { return e.cfg.Name }
 
-// SetAdaptiveShare makes an adaptive endpoint claim part f of what the
+// setAdaptiveShare makes an adaptive endpoint claim part f of what the
 // provider's headers say (executor.AdaptiveLimiter.SetShare): 1/N when N
 // processes call the provider with one key. It does nothing to an endpoint
 // that is not adaptive.
-func (e *Endpoint) SetAdaptiveShare(f float64) {
+func (e *Endpoint) setAdaptiveShare(f float64) {
 	for _, a := range e.adaptive {
 		a.SetShare(f)
 	}
@@ -230,10 +236,9 @@ func (e *Endpoint) Stats() executor.Stats {
 	return p.Stats()
 }
 
-// SDKClient returns the SDK client of a started endpoint with transport sdk,
-// or nil. Provider packages assert it to their adapter type to reach the
-// typed SDK client.
-func (e *Endpoint) SDKClient() SDKClient {
+// sdkClient is the SDK client of a started endpoint with transport sdk, or
+// nil.
+func (e *Endpoint) sdkClient() SDKClient {
 	if c := e.client.Load(); c != nil {
 		return c.sdk
 	}

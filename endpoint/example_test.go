@@ -98,3 +98,51 @@ func ExampleEndpoint_Stop() {
 	// stop: <nil>
 	// endpoint "chat": endpoint: closed
 }
+
+// Any client that takes an *http.Client becomes a managed one: here a
+// hand-written client of a search API. Its requests get the endpoint's
+// auth, limits, retries and breaker, and Stop drains them.
+func ExampleEndpoint_HTTPClient() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"auth":%q,"query":%q}`, r.Header.Get("X-Api-Key"), r.URL.Query().Get("q"))
+	}))
+	defer srv.Close()
+	e, err := endpoint.New(endpoint.Config{
+		Name: "search", Provider: "custom", BaseURL: srv.URL + "/v1",
+		Auth: endpoint.AuthXAPIKey, APIKey: endpoint.NewSecret("search-key"),
+		Limits: endpoint.Limits{RequestsPerSecond: 10, Burst: 1},
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	if err := e.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer e.Stop(ctx)
+
+	search := &searchClient{base: srv.URL + "/v1", hc: e.HTTPClient()}
+	out, err := search.Query(ctx, "khive")
+	fmt.Println(out, err)
+	// Output: {"auth":"search-key","query":"khive"} <nil>
+}
+
+// searchClient is a hand-written API client on an *http.Client.
+type searchClient struct {
+	base string
+	hc   *http.Client
+}
+
+func (c *searchClient) Query(ctx context.Context, q string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/search?q="+q, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -15,9 +15,6 @@ func (e *Endpoint) String() string {
 	return fmt.Sprintf("endpoint %q (provider %s, transport %s, %s)", e.cfg.Name, e.cfg.Provider, e.cfg.Transport, e.base)
 }
 
-// GoString is String, so %#v prints no key either.
-func (e *Endpoint) GoString() string { return e.String() }
-
 // Format prints String under every verb (%v, %+v, %#v, %s, %q, %x, ...),
 // never the struct and the key in its headers.
 func (e *Endpoint) Format(f fmt.State, verb rune) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/hooks"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -97,7 +98,7 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 		if _, dup := r.byName[e.Name()]; dup {
 			return nil, fmt.Errorf("khive: endpoint %q is defined twice", e.Name())
 		}
-		e.UseLoggerIfUnset(log) // so that its close failures are logged too
+		hooks.EndpointLogger(e, log) // so that its close failures are logged too
 		r.byName[e.Name()] = e
 	}
 	r.names = slices.Sorted(maps.Keys(r.byName))

@@ -12,6 +12,7 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/internal/loopback"
 )
 
 // Config is the gateway section of the config file.
@@ -118,7 +119,7 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	} else if len(newClientKeys(c.Keys)) == 0 && !endpoint.IsLoopback(host) {
+	} else if len(newClientKeys(c.Keys)) == 0 && !loopback.Is(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
 	}
 	names := map[string]int{}

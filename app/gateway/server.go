@@ -23,6 +23,7 @@ import (
 
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/internal/hooks"
 )
 
 // Module runs the gateway's HTTP server in an fx app beside khive.Module.
@@ -105,7 +106,7 @@ func NewServer(p Params) (*Server, error) {
 		// provider's headers say is left.
 		p.Store.onReplicas(func(n int64) {
 			for _, e := range p.Registry.All() {
-				e.SetAdaptiveShare(1 / float64(n))
+				hooks.EndpointShare(e, 1/float64(n))
 			}
 		})
 	}

@@ -1,0 +1,19 @@
+// Package hooks reaches the plumbing of khive's public packages that only
+// khive's own packages need (the fx module, the gateway), so that it stays
+// out of their API. Each hook is set by the init of the package it reaches
+// into, and takes that package's own type (an *endpoint.Endpoint), which
+// this package cannot name without an import cycle.
+package hooks
+
+import "go.uber.org/zap"
+
+var (
+	// EndpointLogger gives an *endpoint.Endpoint built without
+	// WithLogger the logger l before Start, so that its close failures
+	// are logged (the fx module, for the endpoints users add).
+	EndpointLogger func(e any, l *zap.Logger)
+	// EndpointShare makes an adaptive *endpoint.Endpoint claim part f of
+	// what the provider's headers say is left (the gateway: 1/N for N
+	// replicas on one key).
+	EndpointShare func(e any, f float64)
+)
