@@ -12,57 +12,28 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 
 	"github.com/khive-go/khive/bench/internal/stats"
-	"github.com/khive-go/khive/endpoint"
-	khiveopenai "github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/bench/internal/typedchat"
 )
 
 func main() {
 	calls := flag.Int("calls", 20000, "calls per client")
 	flag.Parse()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini",`+
-			`"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],`+
-			`"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}`)
-	}))
-	defer srv.Close()
-	ctx := context.Background()
-
-	raw := openai.NewClient(option.WithBaseURL(srv.URL+"/v1/"), option.WithAPIKey("k"),
-		option.WithHTTPClient(&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}))
-	e, err := endpoint.New(endpoint.Config{
-		Name: "bench", Provider: "openai", BaseURL: srv.URL + "/v1", Path: "chat/completions", APIKey: endpoint.NewSecret("k"),
-		Limits: endpoint.Limits{RequestsPerMinute: 1e9, Burst: 1e6, TokensPerMinute: 1e12, MaxConcurrency: 64, QueueSize: 1024},
-	})
+	sdk, managed, closeAll, err := typedchat.Setup()
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := e.Start(ctx); err != nil {
-		log.Fatal(err)
-	}
-	defer e.Stop(ctx)
-	managed := khiveopenai.ClientOf(e)
-
-	params := openai.ChatCompletionNewParams{
-		Model:     "gpt-4o-mini",
-		Messages:  []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello there")},
-		MaxTokens: openai.Int(16),
-	}
+	defer closeAll()
+	ctx := context.Background()
 	call := func(c *openai.Client) func() error {
 		return func() error {
-			out, err := c.Chat.Completions.New(ctx, params)
+			out, err := c.Chat.Completions.New(ctx, typedchat.Params)
 			if err == nil && out.Choices[0].Message.Content != "hi" {
 				err = fmt.Errorf("unexpected answer %q", out.Choices[0].Message.Content)
 			}
@@ -73,7 +44,7 @@ func main() {
 		name string
 		call func() error
 	}{
-		{"openai-go, its own client", call(&raw)},
+		{"openai-go, its own client", call(sdk)},
 		{"openai-go on khive (openai.ClientOf)", call(managed)},
 	}
 	samples := make([][]time.Duration, len(clients))
