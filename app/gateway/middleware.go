@@ -19,6 +19,7 @@ type exchange struct {
 	attempts int
 	upstream time.Duration
 	cut      string // why a stream was cut after its first byte, "" when it was not
+	complete bool   // the stream's last event reached the client
 	format   *clientFormat
 	key      *clientKey // nil without auth
 	// usage is what the answer reported (-1 each when it did not).
@@ -108,7 +109,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
 		// the log and metrics say 499 as nginx does.
-		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == ""
+		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == "" && !x.complete
 		unread := hasBody && (body == nil || !body.done)
 		if aerr != nil && !rw.wrote && !clientGone {
 			if unread {

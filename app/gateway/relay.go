@@ -60,8 +60,14 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		if write(tr.event(st.Event())) != nil {
 			return true, nil // the client left
 		}
+		x.complete = st.Complete() // the client has had the last event
 	}
 	err = st.Err()
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) && s.cutCtx.Err() == nil {
+		// The client left, which ended the upstream stream: no upstream
+		// cut, but a 499, or a complete 200 once it had the last event.
+		return true, nil
+	}
 	if err == nil && !st.Complete() {
 		// A clean end without the format's terminal event is a cut: the
 		// client is told so, never given a completion made up here.
