@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -98,7 +100,7 @@ func (e *Endpoint) cutErr(caller, tracked context.Context, err error) error {
 	if err == nil || e.state.Load() != stateStopping || tracked.Err() == nil || caller.Err() != nil {
 		return err
 	}
-	return fmt.Errorf("endpoint %q is stopping: the call was cut by shutdown: %w", e.cfg.Name, ErrClosed)
+	return withReached(fmt.Errorf("endpoint %q is stopping: the call was cut by shutdown: %w", e.cfg.Name, ErrClosed), AttemptsOf(err))
 }
 
 // result is one successful attempt: a read body, or an open stream.
@@ -117,7 +119,13 @@ type result struct {
 // passes the breaker and goes out; a retry first waits its backoff or the
 // server's hint, then for admission, so refused callers come back spread
 // by the limiter instead of in a herd.
-func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (*result, error) {
+func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (_ *result, err error) {
+	reached := 0 // requests that reached the upstream, net/http's replays included
+	defer func() {
+		if err != nil {
+			err = withReached(err, reached)
+		}
+	}()
 	c := e.client.Load()
 	if c == nil {
 		return nil, fmt.Errorf("endpoint %q: %w", e.cfg.Name, ErrClosed)
@@ -157,13 +165,13 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (*result,
 				return nil, err
 			}
 		}
-		r, err := e.attempt(lease.Context(), c, pr, m, sent)
+		r, err := e.attempt(lease.Context(), c, pr, m, sent, &reached)
 		e.observe(lease, r)
 		if breaker != nil {
 			e.report(ctx, r, err)
 		}
 		if err == nil && r.Status < 300 {
-			r.Attempts = attempt
+			r.Attempts = reached
 			if r.stream != nil {
 				r.lease = lease // released when the stream closes
 			} else {
@@ -188,7 +196,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (*result,
 			hint, hinted = serverHint(e.dialect, r.Status, r.Header, time.Now())
 			// The caller (and the gateway's client) is told at most the cap.
 			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, min(hint, rc.MaxRetryAfter), e.cfg.APIKey)
-			se.Attempts, se.header = attempt, r.Header
+			se.Attempts, se.header = reached, r.Header
 			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}
 		lease.Release(err)
@@ -304,7 +312,13 @@ func (e *Endpoint) report(ctx context.Context, r *result, err error) {
 // dialer, TLS handshake and response-header timeouts bound the exchange up
 // to the headers, and a timer that closes the body bounds the rest. That
 // saves net/http the cost of a cancellable request context on every call.
-func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode, start time.Time) (*result, error) {
+//
+// reached counts the requests of the attempt that reached the upstream: one
+// that got an answer or failed after its dial, or, for a request net/http
+// may replay on a dead kept-alive connection (GET, HEAD, OPTIONS, TRACE, or
+// one with an Idempotency-Key), each whose headers were written. (Others
+// net/http replays only when nothing of them was written.)
+func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode, start time.Time, reached *int) (*result, error) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	var headerTimer *time.Timer
 	sdk := c.sdk
@@ -320,6 +334,11 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		headerTimer = time.AfterFunc(e.cfg.Timeout, cancel)
 	case !c.ownTransport:
 		actx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+	}
+	var wrote *atomic.Int32
+	if replayable(pr) {
+		wrote = new(atomic.Int32)
+		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Add(1) }})
 	}
 	req, err := http.NewRequestWithContext(actx, pr.method, pr.url, bytes.NewReader(pr.body))
 	if err != nil {
@@ -347,6 +366,12 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		resp, err = sdk.Do(req)
 	} else {
 		resp, err = c.http.Do(req)
+	}
+	switch {
+	case wrote != nil:
+		*reached += int(wrote.Load())
+	case err == nil || !isDialError(err):
+		*reached++
 	}
 	if headerTimer != nil && !headerTimer.Stop() && err == nil {
 		err = fmt.Errorf("no response headers within %v: %w", e.cfg.Timeout, context.DeadlineExceeded)
@@ -395,6 +420,24 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
 	return r, nil
+}
+
+// replayable says whether net/http may send pr again on its own when a
+// kept-alive connection fails under it (http.Request's isReplayable).
+func replayable(pr *prepared) bool {
+	switch pr.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return pr.header["Idempotency-Key"] != nil || pr.header["X-Idempotency-Key"] != nil
+}
+
+// isDialError says the upstream was never reached: the name did not
+// resolve, or the connection could not be made.
+func isDialError(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // isEventStream says whether a Content-Type is text/event-stream.

@@ -139,7 +139,8 @@ type StatusError struct {
 	RetryAfter time.Duration
 	// Body is the response body, truncated to 4 KiB.
 	Body []byte
-	// Attempts made before giving up.
+	// Attempts is how many requests of the call reached the upstream
+	// (AttemptsOf).
 	Attempts int
 	// Overloaded says the provider is overloaded (its dialect's reading of
 	// the status), not that the request was wrong.
@@ -181,4 +182,39 @@ func newStatusError(d Dialect, name string, status int, body []byte, retryAfter 
 		Overloaded: d.Overloaded(status), temporary: d.Retryable(status)}
 	e.Type, e.Message, e.Code, _ = d.ErrorBody(body)
 	return e
+}
+
+// AttemptsOf is how many requests of a failed call or stream reached the
+// upstream: its attempts that got an answer or failed after the connection
+// was made, net/http's own replays on a dead kept-alive connection
+// included; 0 when none did (refused by the limits or the breaker, closed,
+// the upstream unreachable). A successful call's is Response.Attempts.
+func AttemptsOf(err error) int {
+	var se *StatusError
+	var re *reachedError
+	switch {
+	case errors.As(err, &se):
+		return se.Attempts
+	case errors.As(err, &re):
+		return re.reached
+	}
+	return 0
+}
+
+// reachedError carries AttemptsOf's count on a call's error.
+type reachedError struct {
+	error
+	reached int
+}
+
+func (e *reachedError) Unwrap() error { return e.error }
+
+// withReached gives err its count of requests that reached the upstream
+// (a StatusError carries its own).
+func withReached(err error, reached int) error {
+	var se *StatusError
+	if reached == 0 || errors.As(err, &se) {
+		return err
+	}
+	return &reachedError{error: err, reached: reached}
 }

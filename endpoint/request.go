@@ -45,7 +45,7 @@ type Response struct {
 	Status   int
 	Header   http.Header
 	Body     []byte
-	Attempts int  // attempts made, 1 when the first succeeded
+	Attempts int  // requests that reached the upstream, 1 when the first succeeded (AttemptsOf)
 	Cached   bool // served from the endpoint's cache
 }
 

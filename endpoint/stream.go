@@ -47,6 +47,9 @@ func (e *StreamError) Error() string {
 type Stream struct {
 	Status int
 	Header http.Header
+	// Attempts is how many requests reached the upstream before the
+	// stream was handed over, 1 when the first did (AttemptsOf).
+	Attempts int
 
 	name     string
 	dialect  Dialect
@@ -363,7 +366,7 @@ func (e *Endpoint) Stream(ctx context.Context, req Request) (*Stream, error) {
 	caller := ctx
 	ctx, span, cl, r := c.ctx, c.span, c.held, c.r
 	s := &Stream{
-		Status: r.Status, Header: r.Header, name: e.cfg.Name, dialect: e.dialect,
+		Status: r.Status, Header: r.Header, Attempts: r.Attempts, name: e.cfg.Name, dialect: e.dialect,
 		body: r.stream.Body, rd: bufio.NewReaderSize(r.stream.Body, 16<<10),
 		span: span, spanCtx: ctx,
 		cut:      func(err error) error { return e.cutErr(caller, cl.Context(), err) },

@@ -15,6 +15,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/khivetest"
 )
 
 // A client that leaves is never an upstream cut: having read the last
@@ -70,5 +71,23 @@ func TestClientThatLeavesMidStreamIsNoUpstreamCut(t *testing.T) {
 			_, body := e.get("/metrics")
 			assert.Contains(t, body, fmt.Sprintf(`khive_gateway_requests_total{endpoint="up",model="up",route="chat",status="%d"} 1`, tc.status))
 		})
+	}
+}
+
+// The access log's attempts are the requests the upstream saw.
+func TestAccessLogAttemptsAreWhatTheUpstreamSaw(t *testing.T) {
+	for _, faults := range [][]khivetest.Fault{
+		{{Kind: khivetest.ResetMidBody}},
+		{{Kind: khivetest.ResetMidBody}, {Kind: khivetest.ResetMidBody}},
+		{{Kind: khivetest.Status, Status: 503}},
+		{{Kind: khivetest.ResetBefore}},
+	} {
+		e := newEnv(t)
+		up := e.ups["up"]
+		up.Script(faults...)
+		status, _, body := e.post("/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`)
+		require.Eventually(t, func() bool { return e.logs.FilterMessage("request").Len() == 1 }, 5*time.Second, 5*time.Millisecond)
+		f := e.logs.FilterMessage("request").All()[0].ContextMap()
+		assert.EqualValues(t, up.Requests(), f["attempts"], "faults %v: status %d %s", faults, status, body)
 	}
 }

@@ -33,25 +33,6 @@ func worthFallback(ctx context.Context, err error) bool {
 	return !errors.Is(err, endpoint.ErrClosed) && !errors.Is(err, executor.ErrClosed)
 }
 
-// attemptsOf is how many attempts of a failed call reached the upstream:
-// those its error counts (a status, a transport failure on attempt N);
-// none for a call refused before sending (an open circuit, a full queue,
-// a wait over max_wait, a stopping endpoint); else one.
-func attemptsOf(err error) int {
-	var se *endpoint.StatusError
-	var te *endpoint.TransportError
-	switch {
-	case errors.As(err, &se):
-		return se.Attempts
-	case errors.As(err, &te):
-		return te.Attempt
-	case errors.Is(err, endpoint.ErrCircuitOpen), errors.Is(err, executor.ErrOverloaded),
-		errors.Is(err, executor.ErrQueueFull), errors.Is(err, endpoint.ErrClosed):
-		return 0
-	}
-	return 1
-}
-
 // eachRoute tries try on the routes in order until one succeeds or a
 // failure is not worth a fallback. try reports committed once it has
 // written to the client: from then on there is no fallback.
@@ -74,7 +55,7 @@ func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try
 		if err == nil || committed {
 			return nil
 		}
-		x.attempts += attemptsOf(err)
+		x.attempts += endpoint.AttemptsOf(err)
 		last = err
 		var se *endpoint.StatusError
 		if errors.As(err, &se) && upstreamAuthFailed(se) {

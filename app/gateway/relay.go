@@ -32,7 +32,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	}
 	defer st.Close()
 	defer func() { x.noteUsage(st.Answer()) }() // what the events said, however the relay ends
-	x.attempts++
+	x.attempts += st.Attempts
 	first := st.Next()
 	if !first && st.Err() != nil {
 		return false, st.Err()
