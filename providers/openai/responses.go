@@ -58,11 +58,49 @@ type OutputItem struct {
 	Arguments string       `json:"arguments,omitempty"`
 }
 
-// OutputPart is a part of a message item: output_text.
+// MarshalJSON writes what the Responses API's schema requires of each
+// item type even when empty: a message's content ([] while it streams in),
+// a function call's arguments ("" before the first delta); the official
+// SDKs' stream accumulators and the AI SDK's validators expect both.
+func (it OutputItem) MarshalJSON() ([]byte, error) {
+	type plain OutputItem
+	switch it.Type {
+	case "message":
+		if it.Content == nil {
+			it.Content = []OutputPart{}
+		}
+		return json.Marshal(struct {
+			plain
+			Content []OutputPart `json:"content"`
+		}{plain(it), it.Content})
+	case "function_call":
+		return json.Marshal(struct {
+			plain
+			Arguments string `json:"arguments"`
+		}{plain(it), it.Arguments})
+	}
+	return json.Marshal(plain(it))
+}
+
+// OutputPart is a part of a message item: output_text, with its
+// annotations and logprobs ([] when there are none).
 type OutputPart struct {
 	Type        string `json:"type"`
 	Text        string `json:"text"`
 	Annotations []any  `json:"annotations"`
+	Logprobs    []any  `json:"logprobs"`
+}
+
+// MarshalJSON writes annotations and logprobs as [] when there are none.
+func (p OutputPart) MarshalJSON() ([]byte, error) {
+	type plain OutputPart
+	if p.Annotations == nil {
+		p.Annotations = []any{}
+	}
+	if p.Logprobs == nil {
+		p.Logprobs = []any{}
+	}
+	return json.Marshal(plain(p))
 }
 
 // ResponseUsage counts a response's tokens.

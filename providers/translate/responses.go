@@ -327,7 +327,7 @@ func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 			}
 			t.text.WriteString(d)
 			out = append(out, t.ev("response.output_text.delta", map[string]any{"item_id": "msg_" + t.resp.ID,
-				"output_index": t.textAt, "content_index": 0, "delta": d}))
+				"output_index": t.textAt, "content_index": 0, "delta": d, "logprobs": []any{}}))
 		}
 		for _, tc := range ch.Delta.ToolCalls {
 			k := 0
@@ -376,7 +376,7 @@ func (t *ResponsesFromChat) End() []endpoint.Event {
 			item := messageItem(t.resp.ID, t.text.String(), "completed")
 			part := item.Content[0]
 			out = append(out,
-				t.ev("response.output_text.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "text": part.Text}),
+				t.ev("response.output_text.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "text": part.Text, "logprobs": []any{}}),
 				t.ev("response.content_part.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "part": part}),
 				t.ev("response.output_item.done", map[string]any{"output_index": at, "item": item}))
 			items[at] = item
@@ -385,7 +385,7 @@ func (t *ResponsesFromChat) End() []endpoint.Event {
 		item := t.calls[t.callIndex(at)]
 		item.Status = "completed"
 		out = append(out,
-			t.ev("response.function_call_arguments.done", map[string]any{"item_id": item.ID, "output_index": at, "arguments": item.Arguments}),
+			t.ev("response.function_call_arguments.done", map[string]any{"item_id": item.ID, "output_index": at, "name": item.Name, "arguments": item.Arguments}),
 			t.ev("response.output_item.done", map[string]any{"output_index": at, "item": *item}))
 		items[at] = *item
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
 )
@@ -74,7 +75,56 @@ func TestChatToResponse(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":"resp_9","object":"response","created_at":5,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},
 		"model":"m","parallel_tool_calls":true,"tool_choice":"auto","tools":[],
-		"output":[{"type":"message","id":"msg_resp_9","status":"completed","role":"assistant","content":[{"type":"output_text","text":"partial","annotations":[]}]},
+		"output":[{"type":"message","id":"msg_resp_9","status":"completed","role":"assistant","content":[{"type":"output_text","text":"partial","annotations":[],"logprobs":[]}]},
 		          {"type":"function_call","id":"fc_resp_9_0","status":"completed","call_id":"c1","name":"f","arguments":"{}"}],
 		"usage":{"input_tokens":3,"output_tokens":4,"total_tokens":7}}`, string(b))
+}
+
+// The events a translated Responses stream carries have every field the
+// Responses API's schema requires, empty or not: the openai npm SDK's
+// responses.stream() iterates a message item's content from
+// output_item.added on, and the AI SDK's schema rejects a function item
+// without arguments.
+func TestResponsesStreamEventsCarryRequiredFields(t *testing.T) {
+	tr := &translate.ResponsesFromChat{Created: 7}
+	chunk := func(s string) openai.ChatChunk {
+		var c openai.ChatChunk
+		require.NoError(t, json.Unmarshal([]byte(s), &c))
+		return c
+	}
+	var evs []endpoint.Event
+	for _, c := range []openai.ChatChunk{
+		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"Hel"}}]}`),
+		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"lo"}}]}`),
+		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}`),
+		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}]}`),
+	} {
+		evs = append(evs, tr.Chunk(c)...)
+	}
+	evs = append(evs, tr.End()...)
+	byType := map[string][]map[string]any{}
+	for _, ev := range evs {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(ev.Data), &m), ev.Data)
+		byType[ev.Event] = append(byType[ev.Event], m)
+	}
+	added := byType["response.output_item.added"]
+	require.Len(t, added, 2)
+	msg, fn := added[0]["item"].(map[string]any), added[1]["item"].(map[string]any)
+	assert.Equal(t, "message", msg["type"])
+	assert.Equal(t, []any{}, msg["content"], "a message item opens with content: []")
+	assert.Equal(t, "function_call", fn["type"])
+	assert.Contains(t, fn, "arguments")
+	assert.Equal(t, "", fn["arguments"], "a function item opens with arguments: \"\"")
+	for _, name := range []string{"response.output_text.delta", "response.output_text.done"} {
+		require.NotEmpty(t, byType[name], name)
+		assert.Equal(t, []any{}, byType[name][0]["logprobs"], name)
+	}
+	part := byType["response.content_part.added"][0]["part"].(map[string]any)
+	assert.Equal(t, []any{}, part["logprobs"])
+	assert.Equal(t, []any{}, part["annotations"])
+	done := byType["response.function_call_arguments.done"]
+	require.Len(t, done, 1)
+	assert.Equal(t, "f", done[0]["name"])
+	assert.Equal(t, `{"a":1}`, done[0]["arguments"])
 }
