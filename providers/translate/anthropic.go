@@ -343,7 +343,7 @@ func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, e
 		}
 	}
 	if len(req.System) > 0 && string(req.System) != "null" {
-		text, err := anthropicText(req.System, "system")
+		text, err := anthropicSystem(req.System, "system")
 		if err != nil {
 			return out, err
 		}
@@ -353,8 +353,18 @@ func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, e
 	}
 	for i, m := range req.Messages {
 		field := fmt.Sprintf("messages[%d]", i)
+		if m.Role == "system" {
+			// A system turn mid-conversation (Claude Code sends one when
+			// the tools change): a chat system message at its place.
+			text, err := anthropicSystem(m.Content, field+".content")
+			if err != nil {
+				return out, err
+			}
+			out.Messages = append(out.Messages, openai.ChatMessage{Role: "system", Content: openai.TextContent(text)})
+			continue
+		}
 		if m.Role != "user" && m.Role != "assistant" {
-			return out, refuse(field+".role", "must be user or assistant, got %q", m.Role)
+			return out, refuse(field+".role", "must be user, assistant or system, got %q", m.Role)
 		}
 		msgs, err := messageToChat(m, field)
 		if err != nil {
@@ -379,8 +389,19 @@ type anthropicInBlock struct {
 	} `json:"source"`
 }
 
-// anthropicText reads a string or text blocks.
+// anthropicSystem reads system text: a string, or text blocks joined with
+// a blank line (each block is its own paragraph of instructions).
+func anthropicSystem(raw json.RawMessage, field string) (string, error) {
+	return readText(raw, field, "\n\n")
+}
+
+// anthropicText reads a string or text blocks, joined as they are.
 func anthropicText(raw json.RawMessage, field string) (string, error) {
+	return readText(raw, field, "")
+}
+
+// readText reads a string or text blocks joined with sep.
+func readText(raw json.RawMessage, field, sep string) (string, error) {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s, nil
@@ -393,6 +414,9 @@ func anthropicText(raw json.RawMessage, field string) (string, error) {
 	for i, bl := range blocks {
 		if bl.Type != "text" {
 			return "", refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
+		}
+		if i > 0 {
+			b.WriteString(sep)
 		}
 		b.WriteString(bl.Text)
 	}

@@ -101,8 +101,10 @@ func TestMessagesToChatRequest(t *testing.T) {
 		{"system string, multi-turn, stop, sampling", `{"model":"gpt","max_tokens":20,"system":"be brief","stop_sequences":["END"],"temperature":0.5,"top_k":5,
 			"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[{"type":"text","text":"hel"},{"type":"text","text":"lo"}]},{"role":"user","content":"again"}]}`,
 			`{"model":"gpt","max_tokens":20,"temperature":0.5,"stop":["END"],"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"again"}]}`},
-		{"system blocks, stream asks for usage, user id", `{"model":"gpt","max_tokens":5,"stream":true,"system":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"metadata":{"user_id":"u"},"messages":[{"role":"user","content":"x"}]}`,
-			`{"model":"gpt","max_tokens":5,"stream":true,"stream_options":{"include_usage":true},"user":"u","messages":[{"role":"system","content":"ab"},{"role":"user","content":"x"}]}`},
+		{"system blocks joined with a blank line, stream asks for usage, user id", `{"model":"gpt","max_tokens":5,"stream":true,"system":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"metadata":{"user_id":"u"},"messages":[{"role":"user","content":"x"}]}`,
+			`{"model":"gpt","max_tokens":5,"stream":true,"stream_options":{"include_usage":true},"user":"u","messages":[{"role":"system","content":"a\n\nb"},{"role":"user","content":"x"}]}`},
+		{"a system turn mid-conversation (Claude Code's) stays a system message at its place", `{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"system","content":[{"type":"text","text":"tools changed","cache_control":{"type":"ephemeral"}}]},{"role":"user","content":"y"}]}`,
+			`{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":"x"},{"role":"system","content":"tools changed"},{"role":"user","content":"y"}]}`},
 		{"images", `{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAA"}}]}]}`,
 			`{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAA"}}]}]}`},
 	} {
