@@ -2,7 +2,7 @@
 // khive, as httptest is for net/http: a fake provider on loopback speaking
 // OpenAI's wire format (chat completions, plain and streamed; embeddings,
 // float and base64; the model list) and Anthropic's (messages, plain and
-// streamed), that can be told to misbehave: latency and jitter, error
+// streamed; count_tokens), that can be told to misbehave: latency and jitter, error
 // statuses, a token bucket answering 429 with real rate-limit headers in
 // OpenAI's or Anthropic's form, connection resets, hangs, slow or malformed
 // bodies, cut streams.
@@ -204,7 +204,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.requests.Add(1)
-	anthropic := strings.HasSuffix(r.URL.Path, "/messages")
+	countTokens := strings.HasSuffix(r.URL.Path, "/messages/count_tokens")
+	anthropic := strings.HasSuffix(r.URL.Path, "/messages") || countTokens
 	fail := writeError
 	if anthropic {
 		fail = writeAnthropicError
@@ -255,6 +256,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case countTokens:
+		// A quarter of the messages' JSON, as a stand-in for a tokenizer.
+		b, _ := json.Marshal(body["messages"])
+		writeJSON(w, 200, map[string]any{"input_tokens": max(1, len(b)/4)})
 	case anthropic:
 		if stream, _ := body["stream"].(bool); stream {
 			s.messagesStream(w, r, body, fault)

@@ -17,6 +17,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/models", s.api("models", openAIFormat, s.models))
 	mux.Handle("GET /v1/models/{id...}", s.api("models", openAIFormat, s.model))
 	mux.Handle("POST /v1/messages", s.api("messages", anthropicFormat, s.serve(messagesOp)))
+	mux.Handle("POST /v1/messages/count_tokens", s.api("count_tokens", anthropicFormat, s.countTokens))
+	mux.Handle("/v1/messages/", s.api("messages", anthropicFormat, messagesNotFound))
 	mux.Handle("POST /v1/responses", s.api("responses", responsesFormat, s.serve(responsesOp)))
 	return mux
 }
