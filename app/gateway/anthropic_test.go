@@ -297,3 +297,26 @@ func TestMessagesStreamErrorsInBand(t *testing.T) {
 	assert.Equal(t, "error", last.name)
 	assert.JSONEq(t, `{"type":"error","error":{"type":"api_error","message":"the upstream stream was cut"}}`, last.data)
 }
+
+// An Anthropic upstream gets the client's version, every beta (an open
+// list, however many header lines) and Claude Code's session id.
+func TestMessagesForwardAnthropicHeadersAsSent(t *testing.T) {
+	e := newEnv(t)
+	req, err := http.NewRequest(http.MethodPost, e.url("/v1/messages"),
+		strings.NewReader(`{"model":"smart","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Add("Anthropic-Beta", "mid-conversation-tool-changes-2026-07-01,interleaved-thinking-2025-05-14")
+	req.Header.Add("Anthropic-Beta", "context-management-2025-06-27")
+	req.Header.Set("X-Claude-Code-Session-Id", "sess-1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	got := e.ups["anth"].Last().Header
+	assert.Equal(t, []string{"mid-conversation-tool-changes-2026-07-01,interleaved-thinking-2025-05-14", "context-management-2025-06-27"},
+		got.Values("Anthropic-Beta"))
+	assert.Equal(t, "sess-1", got.Get("X-Claude-Code-Session-Id"))
+	assert.Equal(t, "2023-06-01", got.Get("Anthropic-Version"))
+}

@@ -32,12 +32,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, x *exchange
 	if aerr != nil {
 		return aerr
 	}
-	pass := http.Header{}
-	for _, h := range []string{"Anthropic-Version", "Anthropic-Beta"} {
-		if v := r.Header.Get(h); v != "" {
-			pass.Set(h, v)
-		}
-	}
+	pass := anthropicHeaders(r)
 	return s.eachRoute(r.Context(), routes, x, func(ctx context.Context, rt route) (bool, error) {
 		if rt.kind != providers.KindMessages {
 			n := 0

@@ -20,7 +20,7 @@ type messagesRequest struct {
 }
 
 func readMessages(_ *Server, r *http.Request) (clientRequest, *apiError) {
-	m := &messagesRequest{pass: http.Header{}}
+	m := &messagesRequest{}
 	if aerr := readJSON(r, &m.req); aerr != nil {
 		return nil, aerr
 	}
@@ -32,12 +32,21 @@ func readMessages(_ *Server, r *http.Request) (clientRequest, *apiError) {
 	case m.req.MaxTokens <= 0:
 		return nil, badRequest("max_tokens", "max_tokens: Field required and must be > 0")
 	}
-	for _, h := range []string{"Anthropic-Version", "Anthropic-Beta"} {
-		if v := r.Header.Get(h); v != "" {
-			m.pass.Set(h, v)
+	m.pass = anthropicHeaders(r)
+	return m, nil
+}
+
+// anthropicHeaders are the client's headers an Anthropic upstream is given
+// as they came, every value: the API version, the betas (an open list:
+// agents send betas newer than any list here), and Claude Code's session.
+func anthropicHeaders(r *http.Request) http.Header {
+	h := http.Header{}
+	for _, k := range []string{"Anthropic-Version", "Anthropic-Beta", "X-Claude-Code-Session-Id"} {
+		if vs := r.Header.Values(k); len(vs) > 0 {
+			h[k] = vs
 		}
 	}
-	return m, nil
+	return h
 }
 
 func (m *messagesRequest) model() string { return m.req.Model }

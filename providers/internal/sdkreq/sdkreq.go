@@ -48,7 +48,9 @@ func Do[O any](req *http.Request, base string, header func(k, v string) O, into 
 	opts := make([]O, 0, len(req.Header)+1)
 	for k, vs := range req.Header {
 		if len(vs) > 0 {
-			opts = append(opts, header(k, vs[0]))
+			// An SDK option sets one value: list headers (several
+			// anthropic-beta lines) go as one, comma-joined, as HTTP allows.
+			opts = append(opts, header(k, strings.Join(vs, ", ")))
 		}
 	}
 	var resp *http.Response
