@@ -320,3 +320,51 @@ func TestMessagesForwardAnthropicHeadersAsSent(t *testing.T) {
 	assert.Equal(t, "sess-1", got.Get("X-Claude-Code-Session-Id"))
 	assert.Equal(t, "2023-06-01", got.Get("Anthropic-Version"))
 }
+
+// Claude Code and anthropic-sdk-go list models in Anthropic's shape: a
+// request with anthropic-version gets it, errors included.
+func TestModelsInAnthropicsShape(t *testing.T) {
+	e := newEnv(t)
+	get := func(path string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, e.url(path), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+clientKey)
+		req.Header.Set("Anthropic-Version", "2023-06-01")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = bufio.NewReader(resp.Body).WriteTo(&b)
+		return resp.StatusCode, b.String()
+	}
+	status, body := get("/v1/models")
+	require.Equal(t, http.StatusOK, status, body)
+	var list struct {
+		Data []struct {
+			Type, ID, DisplayName, CreatedAt string
+		}
+		HasMore bool   `json:"has_more"`
+		FirstID string `json:"first_id"`
+		LastID  string `json:"last_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &list))
+	require.NotEmpty(t, list.Data)
+	assert.False(t, list.HasMore)
+	assert.Equal(t, list.Data[0].ID, list.FirstID)
+	assert.Equal(t, list.Data[len(list.Data)-1].ID, list.LastID)
+	var ids []string
+	for _, m := range list.Data {
+		assert.Equal(t, "model", m.Type)
+		ids = append(ids, m.ID)
+	}
+	assert.Contains(t, ids, "smart")
+	assert.Contains(t, body, `"display_name":"smart"`)
+	assert.Contains(t, body, `"created_at":"`)
+
+	status, body = get("/v1/models/smart")
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, body, `"type":"model","id":"smart"`)
+	status, body = get("/v1/models/nope")
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Contains(t, body, `{"type":"error","error":{"type":"not_found_error"`)
+}

@@ -159,10 +159,48 @@ func (s *Server) modelList() openai.ModelList {
 }
 
 // models answers GET /v1/models in OpenAI's list format.
-func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *exchange) *apiError {
+func (s *Server) models(w http.ResponseWriter, r *http.Request, _ *exchange) *apiError {
+	list := s.modelList()
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(s.modelList())
+	if !wantsAnthropic(r) {
+		_ = json.NewEncoder(w).Encode(list)
+		return nil
+	}
+	out := anthropicModelList{Data: make([]anthropicModel, len(list.Data))}
+	for i, m := range list.Data {
+		out.Data[i] = anthropicModelOf(m)
+	}
+	if n := len(out.Data); n > 0 {
+		out.FirstID, out.LastID = out.Data[0].ID, out.Data[n-1].ID
+	}
+	_ = json.NewEncoder(w).Encode(out)
 	return nil
+}
+
+// wantsAnthropic says a models request comes from an Anthropic client
+// (Claude Code, anthropic-sdk-go): it carries anthropic-version, and gets
+// the list in Anthropic's shape.
+func wantsAnthropic(r *http.Request) bool { return r.Header.Get("Anthropic-Version") != "" }
+
+// anthropicModelList is Anthropic's GET /v1/models answer: one page, all
+// of it.
+type anthropicModelList struct {
+	Data    []anthropicModel `json:"data"`
+	HasMore bool             `json:"has_more"`
+	FirstID string           `json:"first_id"`
+	LastID  string           `json:"last_id"`
+}
+
+// anthropicModel is one model in Anthropic's shape.
+type anthropicModel struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
+}
+
+func anthropicModelOf(m openai.Model) anthropicModel {
+	return anthropicModel{Type: "model", ID: m.ID, DisplayName: m.ID, CreatedAt: time.Unix(m.Created, 0).UTC().Format(time.RFC3339)}
 }
 
 // model answers GET /v1/models/{id}; the id may hold slashes.
@@ -172,9 +210,18 @@ func (s *Server) model(w http.ResponseWriter, r *http.Request, x *exchange) *api
 	for _, m := range s.modelList().Data {
 		if m.ID == id {
 			w.Header().Set("Content-Type", "application/json")
+			if wantsAnthropic(r) {
+				_ = json.NewEncoder(w).Encode(anthropicModelOf(m))
+				return nil
+			}
 			_ = json.NewEncoder(w).Encode(m)
 			return nil
 		}
+	}
+	if wantsAnthropic(r) {
+		e := notFoundModel(id)
+		writeAnthropicError(w, e)
+		return nil
 	}
 	return notFoundModel(id)
 }
