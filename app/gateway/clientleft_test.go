@@ -91,3 +91,23 @@ func TestAccessLogAttemptsAreWhatTheUpstreamSaw(t *testing.T) {
 		assert.EqualValues(t, up.Requests(), f["attempts"], "faults %v: status %d %s", faults, status, body)
 	}
 }
+
+// An OpenAI-compatible upstream's 400 reaches the client as it was sent:
+// its param and code too.
+func TestUpstreamErrorBodyPassesThrough(t *testing.T) {
+	const upstreamBody = `{"error":{"message":"Invalid 'messages[0].content': string too long.","type":"invalid_request_error","param":"messages[0].content","code":"string_above_max_length"}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, upstreamBody)
+	}))
+	defer up.Close()
+	e := newEnv(t, func(c *khive.Config, _ *gateway.Config) {
+		ec := c.Endpoints["up"]
+		ec.BaseURL = up.URL + "/v1"
+		c.Endpoints["up"] = ec
+	})
+	status, _, body := e.post("/v1/chat/completions", `{"model":"up/m","messages":[{"role":"user","content":"x"}]}`)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.JSONEq(t, upstreamBody, body)
+}

@@ -39,10 +39,18 @@ func responsesErrorData(err error) []endpoint.Event {
 	return []endpoint.Event{{Event: "error", Data: string(b)}}
 }
 
-// writeError answers in OpenAI's error format.
+// writeError answers in OpenAI's error format. An OpenAI-compatible
+// upstream's own error body, its status kept, passes through unchanged
+// (its param and code included: agents match on them).
 func writeError(w http.ResponseWriter, e *apiError) {
 	for k, vs := range e.header {
 		w.Header()[k] = vs
+	}
+	if se := e.upstream; se != nil && se.Status == e.status && isOpenAIError(se.Body) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(se.Status)
+		_, _ = w.Write(se.Body)
+		return
 	}
 	body := openai.ErrorBody{Error: openai.ErrorDetail{Message: e.message, Type: e.typ}}
 	if e.param != "" {
@@ -71,6 +79,17 @@ func writeAnthropicError(w http.ResponseWriter, e *apiError) {
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(anthropic.ErrorBody{Type: "error",
 		Error: anthropic.Error{Type: anthropicErrorType(e.status), Message: e.message}})
+}
+
+// isOpenAIError says body is a whole OpenAI error body: {"error": {…,
+// "message": …}} (one cut at the kept length is not).
+func isOpenAIError(body []byte) bool {
+	var b struct {
+		Error *struct {
+			Message *string `json:"message"`
+		} `json:"error"`
+	}
+	return json.Unmarshal(body, &b) == nil && b.Error != nil && b.Error.Message != nil
 }
 
 func isAnthropicError(body []byte) bool {
