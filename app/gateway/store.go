@@ -309,6 +309,10 @@ func (s *Store) takeSlot(ctx context.Context, k *clientKey) (string, int64, *api
 		}
 		s.failed(err)
 	}
+	if s.cfg.OnStoreError == "deny" {
+		s.fallback.Add(1)
+		return "", 0, storeUnavailable()
+	}
 	return "", int64(math.Ceil(float64(k.maxConc) / float64(s.replicas.Load()))), nil
 }
 
@@ -466,10 +470,16 @@ return 0
 func (s *Store) withoutStore(k *clientKey, now time.Time, tokens int) *apiError {
 	s.fallback.Add(1)
 	if s.cfg.OnStoreError == "deny" {
-		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
-			message: "the gateway cannot count this key's limits right now", header: retryAfter(time.Second)}
+		return storeUnavailable()
 	}
 	return k.reserve(now, tokens, s.limiterOf)
+}
+
+// storeUnavailable is on_store_error: deny's answer, for every limit a key
+// has (its rates and its concurrency).
+func storeUnavailable() *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
+		message: "the gateway cannot count this key's limits right now", header: retryAfter(time.Second)}
 }
 
 // limiterOf is l's fallback while Redis fails: its rate and burst divided

@@ -103,6 +103,14 @@ func TestRedisStoreFailureDeny(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, refused.status)
 	assert.Equal(t, "store_unavailable", refused.code)
 	assert.Equal(t, int64(0), k.inFlight.Load(), "a refusal gives its concurrency slot back")
+
+	// A key with only max_concurrency is denied too: deny covers every limit.
+	conc := newClientKeys([]ClientKey{{Key: "c", Name: "conc-only", MaxConcurrency: 4}})[0]
+	_, refused = s.enter(context.Background(), conc, time.Now(), 0)
+	require.NotNil(t, refused, "on_store_error: deny applies to concurrency")
+	assert.Equal(t, http.StatusServiceUnavailable, refused.status)
+	assert.Equal(t, "store_unavailable", refused.code)
+	assert.Equal(t, int64(0), conc.inFlight.Load())
 	require.NoError(t, m.Restart())
 }
 
