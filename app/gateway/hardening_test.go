@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -166,4 +167,46 @@ func TestRefreshesOfADeadUpstreamDoNotOpenItsCircuit(t *testing.T) {
 	assert.Equal(t, http.StatusBadGateway, status)
 	assert.Contains(t, body, `endpoint \"other\": the upstream at 127.0.0.1:1 could not be reached: connection refused`)
 	assert.NotContains(t, body, "circuit_open")
+}
+
+// A key sees only the models it may use, in the list and one by one.
+func TestModelsListedPerKey(t *testing.T) {
+	const narrow = "khive-narrow-key"
+	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) {
+		g.Keys = append(g.Keys, gateway.ClientKey{Key: narrow, Name: "narrow", Models: []string{"up/*", "fast"}})
+	})
+	list := func(key string) []string {
+		req, err := http.NewRequest(http.MethodGet, e.url("/v1/models"), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var out struct{ Data []struct{ ID string } }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		var ids []string
+		for _, m := range out.Data {
+			ids = append(ids, m.ID)
+		}
+		return ids
+	}
+	all, mine := list(clientKey), list(narrow)
+	assert.Contains(t, all, "smart")
+	assert.Contains(t, mine, "fast")
+	assert.NotContains(t, mine, "smart", "an alias the key may not use")
+	assert.NotContains(t, mine, "emb")
+	for _, id := range mine {
+		assert.True(t, id == "fast" || strings.HasPrefix(id, "up/"), "%s is not the key's", id)
+	}
+	get := func(path string) int {
+		req, err := http.NewRequest(http.MethodGet, e.url(path), nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+narrow)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get("/v1/models/fast"))
+	assert.Equal(t, http.StatusNotFound, get("/v1/models/smart"), "a model the key may not use does not exist for it")
 }

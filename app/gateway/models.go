@@ -159,8 +159,8 @@ func (s *Server) modelList() openai.ModelList {
 }
 
 // models answers GET /v1/models in OpenAI's list format.
-func (s *Server) models(w http.ResponseWriter, r *http.Request, _ *exchange) *apiError {
-	list := s.modelList()
+func (s *Server) models(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
+	list := s.modelsFor(x.key)
 	w.Header().Set("Content-Type", "application/json")
 	if !wantsAnthropic(r) {
 		_ = json.NewEncoder(w).Encode(list)
@@ -203,11 +203,29 @@ func anthropicModelOf(m openai.Model) anthropicModel {
 	return anthropicModel{Type: "model", ID: m.ID, DisplayName: m.ID, CreatedAt: time.Unix(m.Created, 0).UTC().Format(time.RFC3339)}
 }
 
-// model answers GET /v1/models/{id}; the id may hold slashes.
+// modelsFor is the model list a client key sees: the models it may use
+// (all of them without auth or a model list).
+func (s *Server) modelsFor(k *clientKey) openai.ModelList {
+	list := s.modelList()
+	if k == nil || k.models == nil {
+		return list
+	}
+	kept := list.Data[:0]
+	for _, m := range list.Data {
+		if k.allows(m.ID) {
+			kept = append(kept, m)
+		}
+	}
+	list.Data = kept
+	return list
+}
+
+// model answers GET /v1/models/{id}, for the models the key may use; the
+// id may hold slashes.
 func (s *Server) model(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
 	id := strings.TrimPrefix(r.PathValue("id"), "/")
 	x.model = id
-	for _, m := range s.modelList().Data {
+	for _, m := range s.modelsFor(x.key).Data {
 		if m.ID == id {
 			w.Header().Set("Content-Type", "application/json")
 			if wantsAnthropic(r) {
