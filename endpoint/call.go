@@ -385,8 +385,12 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		return nil, unwrapURLError(err)
 	}
 	r := &result{Response: Response{Status: resp.StatusCode, Header: resp.Header}, sent: start, received: time.Now()}
-	if ct := resp.Header.Get("Content-Type"); m != modeCall && resp.StatusCode < 300 && (m == modeStream || isEventStream(ct)) {
-		if ct != "" && !isEventStream(ct) {
+	if m != modeCall && resp.StatusCode < 300 { // a call's Content-Type is not looked at
+		switch ct := resp.Header.Get("Content-Type"); {
+		case isEventStream(ct) || m == modeStream && ct == "":
+			r.stream, r.cancel = resp, cancel
+			return r, nil
+		case m == modeStream:
 			resp.Body.Close() // unread: the connection is not reused
 			cancel()
 			if len(ct) > 64 {
@@ -394,8 +398,6 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 			}
 			return nil, &NotAStreamError{Endpoint: e.cfg.Name, Status: resp.StatusCode, ContentType: ct}
 		}
-		r.stream, r.cancel = resp, cancel
-		return r, nil
 	}
 	defer cancel()
 	bodyTimer := time.AfterFunc(e.cfg.Timeout-r.received.Sub(start), func() {
