@@ -21,9 +21,9 @@ func LoadConfig(path string) (Config, error) {
 	return c.checked(path, LoadYAML(path, &c))
 }
 
-// ParseConfig is LoadConfig on YAML text (an embedded config), with the
+// parseConfig is LoadConfig on YAML text (an embedded config), with the
 // process's environment for the variables.
-func ParseConfig(yaml string) (Config, error) {
+func parseConfig(yaml string) (Config, error) {
 	var c Config
 	return c.checked("", DecodeYAML([]byte(yaml), &c, os.Getenv))
 }

@@ -43,11 +43,15 @@ func (r *Registry) named(name string) (*endpoint.Endpoint, error) {
 	if e, ok := r.byName[name]; ok {
 		return e, nil
 	}
-	held := "none"
-	if len(r.names) > 0 {
-		held = strings.Join(r.names, ", ")
+	return nil, fmt.Errorf("khive.Named: no endpoint %q in the config (configured: %s)", name, listed(r.names))
+}
+
+// listed is names (sorted) for an error, "none" when there are none.
+func listed(names []string) string {
+	if len(names) == 0 {
+		return "none"
 	}
-	return nil, fmt.Errorf("khive.Named: no endpoint %q in the config (configured: %s)", name, held)
+	return strings.Join(names, ", ")
 }
 
 // EndpointOptions are options for the configured endpoint Name (an SDK

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -73,7 +72,7 @@ func NewRegistry(p RegistryParams) (*Registry, error) {
 	for _, o := range p.EndpointOptions {
 		if _, ok := cfgs[o.Name]; !ok {
 			return nil, fmt.Errorf("khive: endpoint options for %q: no such endpoint in the config (configured: %s)",
-				o.Name, strings.Join(slices.Sorted(maps.Keys(cfgs)), ", "))
+				o.Name, listed(slices.Sorted(maps.Keys(cfgs))))
 		}
 		extra[o.Name] = append(extra[o.Name], o.Options...)
 	}

@@ -12,7 +12,7 @@ import (
 // ${VAR:-default} from the environment when the graph is built, unknown
 // fields rejected, every error reported with its path by fx.New.
 func ConfigYAML(yaml string) fx.Option {
-	return fx.Provide(func() (Config, error) { return ParseConfig(yaml) })
+	return fx.Provide(func() (Config, error) { return parseConfig(yaml) })
 }
 
 // Run is a job's whole life in an fx app, for commands and batch jobs: it
