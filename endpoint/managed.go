@@ -55,11 +55,14 @@ type managedTransport struct{ e *Endpoint }
 
 func (t managedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	e := t.e
-	pr, err := e.prepareSent(req)
-	if err != nil {
+	if err := e.usable(); err != nil {
+		if req.Body != nil {
+			req.Body.Close() // a RoundTripper closes the body, sent or not
+		}
 		return nil, err
 	}
-	if err := e.usable(); err != nil {
+	pr, err := e.prepareSent(req)
+	if err != nil {
 		return nil, err
 	}
 	c, err := e.begin(req.Context(), pr, modeEither)
