@@ -2,11 +2,13 @@ package khive
 
 import (
 	"context"
+	"errors"
 
 	"go.uber.org/fx"
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/internal/fielderr"
 )
 
 // Module is the fx module: fx.New(fx.Supply(cfg), khive.Module, ...). It
@@ -65,4 +67,24 @@ func ConfigYAML(yaml string) fx.Option { return fxmodule.ConfigYAML(yaml) }
 //	})
 func Run[T any](ctx context.Context, opts fx.Option, job func(context.Context, T) error) error {
 	return fxmodule.Run(ctx, opts, job)
+}
+
+// FieldError is one problem with a config field: Path names the field as
+// the YAML spells it ("endpoints.chat.timeout", "gateway.keys[0].sha256"),
+// Msg says what is wrong. Every validator in khive (Config, endpoint,
+// executor, gateway) reports these, joined with errors.Join; match one
+// with errors.As, or list them all with FieldErrors.
+type FieldError = fielderr.Error
+
+// FieldErrors lists every *FieldError err holds, in order, flattening
+// joins of joins; nil for none.
+func FieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	for _, e := range fielderr.Unjoin(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fe)
+		}
+	}
+	return out
 }

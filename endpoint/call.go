@@ -147,7 +147,7 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (_ *resul
 		if traced {
 			began = time.Now()
 		}
-		lease, err := e.pool.Acquire(actx, executor.Cost(pr.cost), executor.InheritContext())
+		lease, err := e.pool.Acquire(actx, executor.Cost(pr.cost), inheritContext)
 		if err != nil {
 			err = e.admissionErr(attempt, err)
 			endAttempt(aspan, 0, err, false, 0)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/fielderr"
 	"github.com/khive-go/khive/internal/loopback"
 )
 
@@ -174,7 +175,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every invalid field at once, by its YAML name. It never
 // includes the API key.
 func (c Config) Validate() error {
-	var errs executor.FieldErrors
+	var errs fielderr.List
 	bad := errs.Add
 	if c.Name == "" {
 		bad("name", "is required")

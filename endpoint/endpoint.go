@@ -19,6 +19,7 @@ import (
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/internal/hooks"
 	"github.com/khive-go/khive/internal/stopping"
+	"github.com/khive-go/khive/internal/wait"
 )
 
 // Endpoint is one configured API endpoint: a pooled client, its limits,
@@ -88,7 +89,7 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		log:      zap.NewNop(),
 		base:     strings.TrimRight(cfg.BaseURL, "/"),
 		rnd:      defaultRand,
-		sleep:    executor.Sleep,
+		sleep:    wait.Sleep,
 		dialect:  GenericDialect{},
 		stopDone: make(chan struct{}),
 	}
@@ -159,6 +160,11 @@ func (e *Endpoint) setLogger(l *zap.Logger) {
 	e.log = l.With(zap.String("component", "endpoint"), zap.String("name", e.cfg.Name),
 		zap.String("provider", e.cfg.Provider), zap.String("transport", e.cfg.Transport))
 }
+
+// inheritContext runs an attempt's lease under the call's ctx, which the
+// endpoint's call tracker cancels at shutdown (executor's hook; set by its
+// init, which runs before this package's variables are initialized).
+var inheritContext = hooks.InheritContext.(executor.TaskOption)
 
 func init() {
 	hooks.EndpointLogger = func(e any, l *zap.Logger) { e.(*Endpoint).useLoggerIfUnset(l) }

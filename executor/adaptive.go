@@ -1,10 +1,13 @@
 package executor
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
 	"time"
+
+	"github.com/khive-go/khive/internal/fielderr"
 )
 
 // WindowKind names the provider window an AdaptiveLimiter follows.
@@ -78,7 +81,7 @@ func NewAdaptiveLimiter(cfg AdaptiveConfig) (*AdaptiveLimiter, error) {
 	if cfg.Safety == 0 {
 		cfg.Safety = 0.9
 	}
-	var errs FieldErrors
+	var errs fielderr.List
 	if cfg.Window != Requests && cfg.Window != Tokens {
 		errs.Add("window", "unknown kind %d", int(cfg.Window))
 	}
@@ -349,7 +352,7 @@ func (a *AdaptiveLimiter) pauseLocked(now, t time.Time) {
 }
 
 // reserve takes n (1, or the task's cost for a token window) at now.
-func (a *AdaptiveLimiter) reserve(now time.Time, _ string, cost int) (reservation, error) {
+func (a *AdaptiveLimiter) reserve(_ context.Context, now time.Time, _ string, cost int) (Reservation, error) {
 	n := 1
 	if a.cfg.Window == Tokens {
 		if n = cost; n == 0 {

@@ -3,6 +3,8 @@ package executor
 import (
 	"math"
 	"time"
+
+	"github.com/khive-go/khive/internal/fielderr"
 )
 
 // Config sizes a Pool: its name and its Limits. The zero value is valid:
@@ -89,7 +91,7 @@ func (l Limits) AdaptiveLimiters() ([]*AdaptiveLimiter, error) {
 
 // Validate reports every invalid field at once, each error naming its field.
 func (l Limits) Validate() error {
-	var errs FieldErrors
+	var errs fielderr.List
 	bad := errs.Add
 	if l.MaxConcurrency < 0 {
 		bad("max_concurrency", "must be >= 0, got %d", l.MaxConcurrency)

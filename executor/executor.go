@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"time"
+
+	"github.com/khive-go/khive/internal/hooks"
 )
 
 // Func is a unit of work. Its context is cancelled when the submitter's
@@ -76,14 +78,15 @@ func WaitForSpace() TaskOption {
 	return taskOptionFunc(func(o *taskOptions) { o.waitForSpace = true })
 }
 
-// InheritContext runs the task (or lease) under the submitter's ctx as it
+// inheritContext runs the task (or lease) under the submitter's ctx as it
 // is, without a context of its own: Stop's cancel at its deadline does not
 // reach it. For work whose ctx is cancelled by something that stops first
 // (an endpoint's attempt runs under its call's ctx, which the endpoint's
-// call tracker cancels); it saves a context per task.
-func InheritContext() TaskOption {
-	return taskOptionFunc(func(o *taskOptions) { o.inherit = true })
-}
+// call tracker cancels); it saves a context per task. Only endpoint uses
+// it, through hooks.InheritContext.
+var inheritContext TaskOption = taskOptionFunc(func(o *taskOptions) { o.inherit = true })
+
+func init() { hooks.InheritContext = inheritContext }
 
 // OnDone calls f with the task's final error once it ends, whether it ran,
 // failed, panicked or was cancelled before it ran. It lets Go callers learn

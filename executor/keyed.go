@@ -2,9 +2,11 @@ package executor
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 
+	"github.com/khive-go/khive/internal/fielderr"
 	"golang.org/x/time/rate"
 )
 
@@ -48,7 +50,7 @@ type keyedEntry struct {
 
 // NewKeyedLimiter validates cfg and builds the limiter.
 func NewKeyedLimiter(cfg KeyedConfig) (*KeyedLimiter, error) {
-	var errs FieldErrors
+	var errs fielderr.List
 	if cfg.RequestsPerSecond <= 0 {
 		errs.Add("requests_per_second", "must be > 0, got %v", cfg.RequestsPerSecond)
 	}
@@ -146,7 +148,7 @@ func (k *KeyedLimiter) remove(el *list.Element) {
 	k.lru.Remove(el)
 }
 
-func (k *KeyedLimiter) reserve(now time.Time, key string, _ int) (reservation, error) {
+func (k *KeyedLimiter) reserve(_ context.Context, now time.Time, key string, _ int) (Reservation, error) {
 	if key == "" {
 		return nil, nil
 	}

@@ -13,13 +13,17 @@ import (
 // concurrent callers never overshoot) and reports the reservation, nil when
 // the task needs nothing from this gate.
 type gate interface {
-	reserve(now time.Time, key string, cost int) (reservation, error)
+	reserve(ctx context.Context, now time.Time, key string, cost int) (Reservation, error)
 }
 
-// reservation is what a gate holds for a task: *rate.Reservation, or an
-// adaptive limiter's. DelayFrom may grow after the fact (a pause).
-type reservation interface {
+// Reservation is what a limit holds for a task: when it is due and how
+// to give it back (a *rate.Reservation is one). The pool's own limits and
+// a SharedLimiter's return them; an adaptive limiter's DelayFrom may grow
+// after the fact (a pause).
+type Reservation interface {
+	// DelayFrom is how long from now until the reservation is due.
 	DelayFrom(now time.Time) time.Duration
+	// CancelAt gives back what a task that will not run reserved.
 	CancelAt(now time.Time)
 }
 
@@ -46,7 +50,7 @@ type bucket struct {
 	what    string
 }
 
-func (b *bucket) reserve(now time.Time, _ string, cost int) (reservation, error) {
+func (b *bucket) reserve(_ context.Context, now time.Time, _ string, cost int) (Reservation, error) {
 	if !b.useCost {
 		return reserveN(b.lim, now, 1, b.what)
 	}
@@ -96,7 +100,7 @@ func reserveN(lim *rate.Limiter, now time.Time, n int, what string) (*rate.Reser
 }
 
 // reservations is the set a task holds while it waits.
-type reservations []reservation
+type reservations []Reservation
 
 // delay is the longest wait among the reservations.
 func (rs reservations) delay(now time.Time) time.Duration {
@@ -141,24 +145,4 @@ func (rs reservations) wakes() (a, b <-chan struct{}) {
 		}
 	}
 	return a, b
-}
-
-// Sleep waits d or until ctx is done. It refuses at once, with an error
-// wrapping context.DeadlineExceeded, when ctx's deadline comes before the
-// wait would end: there is no point sleeping past it.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return fmt.Errorf("wait of %v does not fit before the context deadline: %w", d, context.DeadlineExceeded)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

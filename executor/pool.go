@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/khive-go/khive/internal/wait"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
@@ -200,7 +201,7 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 			now = time.Now()
 		}
 		for _, g := range p.gates {
-			r, err := g.reserve(now, o.key, o.cost)
+			r, err := g.reserve(ctx, now, o.key, o.cost)
 			if err == nil && r != nil {
 				t.res = append(t.res, r)
 			}
@@ -510,7 +511,7 @@ func (p *Pool) waitLimits(t *task) error {
 func (p *Pool) sleepLimits(t *task, d time.Duration) error {
 	wa, wb := t.res.wakes()
 	if wa == nil {
-		return Sleep(t.ctx, d)
+		return wait.Sleep(t.ctx, d)
 	}
 	if dl, ok := t.ctx.Deadline(); ok && time.Until(dl) < d {
 		return fmt.Errorf("wait of %v does not fit before the context deadline: %w", d, context.DeadlineExceeded)

@@ -1,6 +1,9 @@
 package executor
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SharedLimiter is a rate limit kept outside the process (in Redis, say),
 // so that several processes calling one provider share it. A pool given
@@ -10,15 +13,9 @@ import "time"
 type SharedLimiter interface {
 	// Reserve takes one request of cost tokens (as given with Cost; 0 when
 	// none) now or at a time to come; the reservation says how long until
-	// then.
-	Reserve(now time.Time, key string, cost int) (SharedReservation, error)
-}
-
-// SharedReservation is what a SharedLimiter holds for a task.
-type SharedReservation interface {
-	DelayFrom(now time.Time) time.Duration
-	// CancelAt gives back what a task that will not run reserved.
-	CancelAt(now time.Time)
+	// then. ctx is the submitter's: a round trip to the store should end
+	// when it does (the pool refuses the task with Reserve's error).
+	Reserve(ctx context.Context, now time.Time, key string, cost int) (Reservation, error)
 }
 
 // WithSharedLimiter makes every task wait on l too.
@@ -32,8 +29,8 @@ func WithSharedLimiter(l SharedLimiter) Option {
 
 type sharedGate struct{ l SharedLimiter }
 
-func (g sharedGate) reserve(now time.Time, key string, cost int) (reservation, error) {
-	r, err := g.l.Reserve(now, key, cost)
+func (g sharedGate) reserve(ctx context.Context, now time.Time, key string, cost int) (Reservation, error) {
+	r, err := g.l.Reserve(ctx, now, key, cost)
 	if err != nil || r == nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -27,9 +28,12 @@ type sharedRes struct {
 	due time.Time
 }
 
-func (f *sharedFake) Reserve(now time.Time, _ string, cost int) (executor.SharedReservation, error) {
+func (f *sharedFake) Reserve(ctx context.Context, now time.Time, _ string, cost int) (executor.Reservation, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("shared store: %w", err) // a store's round trip ends with its caller
+	}
 	due := f.next
 	if due.Before(now) {
 		due = now
@@ -74,4 +78,18 @@ func TestSharedLimiterPacesTasksAndIsCancelledOnRefusal(t *testing.T) {
 		require.ErrorIs(t, err, executor.ErrOverloaded)
 		assert.Equal(t, 1, f.cancelled)
 	})
+}
+
+func TestSharedLimiterGetsTheSubmittersContext(t *testing.T) {
+	f := &sharedFake{}
+	p := newStarted(t, executor.Config{}, executor.WithSharedLimiter(f))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := p.Acquire(ctx)
+	require.ErrorIs(t, err, context.Canceled, "the store's round trip ended with the caller's ctx")
+	assert.Contains(t, err.Error(), "shared store")
+	assert.Empty(t, f.costs, "nothing was booked")
+	lease, err := p.Acquire(context.Background())
+	require.NoError(t, err, "the pool serves the next caller")
+	lease.Release(nil)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/fielderr"
 	"github.com/khive-go/khive/providers"
 )
 
@@ -35,7 +36,7 @@ func (c Config) Validate() error {
 
 // Resolve validates the config and returns each endpoint's full config.
 func (c Config) Resolve() (map[string]endpoint.Config, error) {
-	var errs executor.FieldErrors
+	var errs fielderr.List
 	errs.Under("executor", c.executorConfig().Validate())
 	out := make(map[string]endpoint.Config, len(c.Endpoints))
 	for _, name := range slices.Sorted(maps.Keys(c.Endpoints)) {
@@ -62,7 +63,7 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 	cfg.Name = name
 	if ec.Endpoint != "" {
 		if cfg.Provider == "" {
-			return cfg, &executor.FieldError{Path: "provider", Msg: "is required with endpoint"}
+			return cfg, &fielderr.Error{Path: "provider", Msg: "is required with endpoint"}
 		}
 		matched, err := providers.Match(cfg.Provider, ec.Endpoint, providers.WithOverrides(cfg))
 		if err != nil {
@@ -71,15 +72,15 @@ func (ec EndpointConfig) resolve(name string) (endpoint.Config, error) {
 			}
 			// Report the other fields too, without repeating a field the
 			// catalog already named (the key, the transport).
-			errs := executor.FieldErrors(executor.Unjoin(err))
+			errs := fielderr.List(fielderr.Unjoin(err))
 			named := map[string]bool{}
 			for _, e := range errs {
-				if fe := (*executor.FieldError)(nil); errors.As(e, &fe) {
+				if fe := (*fielderr.Error)(nil); errors.As(e, &fe) {
 					named[fe.Path] = true
 				}
 			}
-			for _, e := range executor.Unjoin(matched.Validate()) {
-				if fe := (*executor.FieldError)(nil); errors.As(e, &fe) && named[fe.Path] {
+			for _, e := range fielderr.Unjoin(matched.Validate()) {
+				if fe := (*fielderr.Error)(nil); errors.As(e, &fe) && named[fe.Path] {
 					continue
 				}
 				errs = append(errs, e)

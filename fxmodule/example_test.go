@@ -2,14 +2,13 @@ package fxmodule_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/khivetest"
 )
@@ -34,16 +33,13 @@ func ExampleModule() {
 	// <nil>
 }
 
-// Every problem in a config is an executor.FieldError naming its path.
+// Every problem in a config is a khive.FieldError naming its path.
 func ExampleDecodeYAML() {
 	var c fxmodule.Config
 	err := fxmodule.DecodeYAML([]byte("endpoints:\n  chat:\n    provider: openai\n    timeout: soon\n    limts: {}\n"), &c,
 		func(string) string { return "" })
-	for _, e := range executor.Unjoin(err) {
-		var fe *executor.FieldError
-		if errors.As(e, &fe) {
-			fmt.Printf("%s: %s\n", fe.Path, fe.Msg)
-		}
+	for _, fe := range khive.FieldErrors(err) {
+		fmt.Printf("%s: %s\n", fe.Path, fe.Msg)
 	}
 	// Output:
 	// endpoints.chat.timeout: cannot read "soon" as a duration (e.g. 30s, 2m)

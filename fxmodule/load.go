@@ -8,9 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/khive-go/khive/internal/fielderr"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/khive-go/khive/executor"
 )
 
 // LoadConfig reads a YAML config file, expands ${VAR} and ${VAR:-default}
@@ -37,7 +36,7 @@ func (c Config) checked(path string, err error) (Config, error) {
 	}
 	// Fields that could not be read and fields that are wrong, in one report.
 	if verr := c.Validate(); verr != nil || err != nil {
-		return Config{}, &FileError{Path: path, Errs: append(fieldsOf(err), executor.Unjoin(verr)...)}
+		return Config{}, &FileError{Path: path, Errs: append(fieldsOf(err), fielderr.Unjoin(verr)...)}
 	}
 	return c, nil
 }
@@ -117,7 +116,7 @@ func DecodeYAML(b []byte, out any, getenv func(string) string) error {
 	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			return &FileError{Errs: executor.Unjoin(yamlFieldErrors(err, expanded))}
+			return &FileError{Errs: fielderr.Unjoin(yamlFieldErrors(err, expanded))}
 		}
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/internal/fielderr"
 )
 
 func TestDecodeYAMLTypesAfterExpansion(t *testing.T) {
@@ -70,8 +71,8 @@ func TestEveryConfigProblemIsAFieldErrorWithItsPath(t *testing.T) {
 		Endpoints: map[string]khive.EndpointConfig{"chat": ec},
 	}.Validate()
 	var paths []string
-	for _, e := range executor.Unjoin(err) {
-		var fe *executor.FieldError
+	for _, e := range fielderr.Unjoin(err) {
+		var fe *fielderr.Error
 		require.True(t, errors.As(e, &fe), "%v is a FieldError", e)
 		paths = append(paths, fe.Path)
 	}

@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/khive-go/khive/internal/fielderr"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/khive-go/khive/executor"
 )
 
 // yamlFieldErrors rewrites the decoder's type errors ("line 7: field x not
@@ -99,20 +98,20 @@ func fieldError(msg string, paths map[int][]located) error {
 	switch {
 	case reNotFound.MatchString(rest):
 		name := reNotFound.FindStringSubmatch(rest)[1]
-		return &executor.FieldError{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "unknown field"}
+		return &fielderr.Error{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "unknown field"}
 	case reCannot.MatchString(rest):
 		c := reCannot.FindStringSubmatch(rest)
 		value, typ := c[1], c[2]
 		path := pick(func(l located) bool { return value != "" && l.value == value })
 		if value == "" {
-			return &executor.FieldError{Path: path, Msg: "must be " + typeWords(typ)}
+			return &fielderr.Error{Path: path, Msg: "must be " + typeWords(typ)}
 		}
-		return &executor.FieldError{Path: path, Msg: fmt.Sprintf("cannot read %q as %s", value, typeWords(typ))}
+		return &fielderr.Error{Path: path, Msg: fmt.Sprintf("cannot read %q as %s", value, typeWords(typ))}
 	case reDupKey.MatchString(rest):
 		name := reDupKey.FindStringSubmatch(rest)[1]
-		return &executor.FieldError{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "set twice"}
+		return &fielderr.Error{Path: pick(func(l located) bool { return l.key && strings.HasSuffix(l.path, name) }), Msg: "set twice"}
 	}
-	return &executor.FieldError{Path: pick(func(located) bool { return true }), Msg: rest}
+	return &fielderr.Error{Path: pick(func(located) bool { return true }), Msg: rest}
 }
 
 // typeWords names a Go type as a config's reader knows it.

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/fielderr"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
 )
@@ -63,7 +63,7 @@ func NoSDKError(provider string) error {
 			with = append(with, name)
 		}
 	}
-	return &executor.FieldError{Path: "transport", Msg: fmt.Sprintf(
+	return &fielderr.Error{Path: "transport", Msg: fmt.Sprintf(
 		"provider %q has no SDK in khive (transport sdk is for %s); use transport http, or endpoint.WithSDK on an endpoint of your own",
 		provider, strings.Join(with, ", "))}
 }

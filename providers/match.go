@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/fielderr"
 )
 
 // MatchOption adjusts what Match returns.
@@ -75,12 +75,12 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	}
 	p, ok := Lookup(provider)
 	if !ok {
-		return endpoint.Config{}, &executor.FieldError{Path: "provider",
+		return endpoint.Config{}, &fielderr.Error{Path: "provider",
 			Msg: fmt.Sprintf("unknown %q (known: %s)", provider, strings.Join(Names(), ", "))}
 	}
 	spec, ok := p.Endpoints[name]
 	if !ok {
-		return endpoint.Config{}, &executor.FieldError{Path: "endpoint", Msg: fmt.Sprintf("provider %q has no endpoint %q (known: %s)",
+		return endpoint.Config{}, &fielderr.Error{Path: "endpoint", Msg: fmt.Sprintf("provider %q has no endpoint %q (known: %s)",
 			provider, name, strings.Join(p.EndpointNames(), ", "))}
 	}
 	cfg := endpoint.Config{
@@ -103,7 +103,7 @@ func Match(provider, name string, opts ...MatchOption) (endpoint.Config, error) 
 	}
 	cfg = overlay(cfg, o.over)
 
-	var errs executor.FieldErrors
+	var errs fielderr.List
 	if p.NeedsKey() && cfg.APIKey.IsZero() {
 		errs.Add("api_key", "not set: set %s or api_key", p.KeyEnv)
 	}

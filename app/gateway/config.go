@@ -9,9 +9,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
+	"github.com/khive-go/khive/internal/fielderr"
 	"github.com/khive-go/khive/internal/loopback"
 )
 
@@ -19,12 +20,12 @@ import (
 type Config struct {
 	Listen string `yaml:"listen"`
 	// Keys are the client keys, bare strings or entries with a name,
-	// allowed models and limits (see ClientKey); empty means no auth,
+	// allowed models and limits (see admission.ClientKey); empty means no auth,
 	// allowed only when listening on loopback.
-	Keys            []ClientKey   `yaml:"keys"`
-	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
-	RequestTimeout  time.Duration `yaml:"request_timeout"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Keys            []admission.ClientKey `yaml:"keys"`
+	MaxBodyBytes    int64                 `yaml:"max_body_bytes"`
+	RequestTimeout  time.Duration         `yaml:"request_timeout"`
+	ShutdownTimeout time.Duration         `yaml:"shutdown_timeout"`
 	// DrainDelay keeps serving, with readyz at 503 and new API requests
 	// refused, for this long before the listener closes, so load balancers
 	// see the gateway leave (default 0).
@@ -65,7 +66,7 @@ type Config struct {
 	Telemetry TelemetryConfig `yaml:"telemetry"`
 	// Store is where client keys' request limits are counted (default
 	// memory; redis shares them across replicas).
-	Store StoreConfig `yaml:"store"`
+	Store admission.StoreConfig `yaml:"store"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -114,25 +115,16 @@ func (c Config) WithDefaults() Config {
 // Validate checks the gateway section against the endpoints it can route
 // to, reporting every error with its path.
 func (c Config) Validate(endpoints map[string]endpoint.Config) error {
-	var errs executor.FieldErrors
+	var errs fielderr.List
 	bad := func(field, format string, args ...any) { errs.Add("gateway."+field, format, args...) }
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	} else if len(newClientKeys(c.Keys)) == 0 && !loopback.Is(host) {
+	} else if admission.NewKeyring(c.Keys).Len() == 0 && !loopback.Is(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
 	}
-	names := map[string]int{}
-	for i, k := range c.Keys {
-		k.validate(bad, i)
-		if k.Name != "" {
-			if j, dup := names[k.Name]; dup {
-				bad(fmt.Sprintf("keys[%d].name", i), "%q is keys[%d]'s name too", k.Name, j)
-			}
-			names[k.Name] = i
-		}
-	}
-	c.Store.validate(bad)
+	errs.Under("gateway", admission.ValidateKeys(c.Keys))
+	errs.Under("gateway.store", c.Store.Validate())
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")
 	}
@@ -193,14 +185,14 @@ func LoadFile(path string) (File, error) {
 		return f, err
 	}
 	if verr := f.Config.Validate(); verr != nil {
-		fe.Errs = append(fe.Errs, executor.Unjoin(verr)...)
+		fe.Errs = append(fe.Errs, fielderr.Unjoin(verr)...)
 	}
 	names := map[string]endpoint.Config{}
 	for name := range f.Config.Endpoints {
 		names[name] = endpoint.Config{}
 	}
 	if gerr := f.Gateway.WithDefaults().Validate(names); gerr != nil {
-		fe.Errs = append(fe.Errs, executor.Unjoin(gerr)...)
+		fe.Errs = append(fe.Errs, fielderr.Unjoin(gerr)...)
 	}
 	if len(fe.Errs) > 0 {
 		return f, fe

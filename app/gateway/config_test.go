@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 )
 
@@ -31,7 +32,7 @@ func TestDefaultFile(t *testing.T) {
 func TestGatewayConfigValidate(t *testing.T) {
 	eps := map[string]endpoint.Config{"up": {}}
 	err := gateway.Config{
-		Listen: "0.0.0.0:8080", Keys: gateway.Keys(""), MaxBodyBytes: -1, DrainDelay: -1,
+		Listen: "0.0.0.0:8080", Keys: admission.Keys(""), MaxBodyBytes: -1, DrainDelay: -1,
 		Models: map[string][]gateway.Target{"a": {{Endpoint: "nope"}}, "b": {}},
 	}.Validate(eps)
 	require.Error(t, err)
@@ -44,7 +45,7 @@ func TestGatewayConfigValidate(t *testing.T) {
 		assert.ErrorContains(t, err, want)
 	}
 	assert.NoError(t, gateway.Config{Listen: "127.0.0.1:0"}.Validate(eps), "no keys on loopback is allowed")
-	assert.NoError(t, gateway.Config{Listen: "0.0.0.0:80", Keys: gateway.Keys("k")}.Validate(eps))
+	assert.NoError(t, gateway.Config{Listen: "0.0.0.0:80", Keys: admission.Keys("k")}.Validate(eps))
 	assert.ErrorContains(t, gateway.Config{Listen: "nope"}.Validate(eps), "gateway.listen: want host:port")
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/providers/translate"
@@ -138,4 +139,29 @@ func upstreamAuthFailed(se *endpoint.StatusError) bool {
 
 func drainingError() *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "draining", message: "the gateway is shutting down"}
+}
+
+// admissionError maps a key admission's refusal to its answer, the one
+// place admission's decisions become HTTP.
+func admissionError(err error) *apiError {
+	var le *admission.LimitError
+	switch {
+	case errors.As(err, &le) && le.Concurrency():
+		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
+			message: le.Error(), header: retryAfter(le.RetryAfter)}
+	case errors.As(err, &le):
+		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_rate_limit",
+			message: le.Error(), header: retryAfter(le.RetryAfter)}
+	case errors.Is(err, admission.ErrStoreUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
+			message: err.Error(), header: retryAfter(time.Second)}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &apiError{status: statusClientClosed, typ: "invalid_request_error", message: "the client went away"}
+	}
+	return &apiError{status: http.StatusInternalServerError, typ: "server_error", message: "key admission failed"}
+}
+
+func modelNotAllowed(k *admission.Key, model string) *apiError {
+	return &apiError{status: http.StatusForbidden, typ: "permission_error", code: "model_not_allowed", param: "model",
+		message: fmt.Sprintf("key %s may not use model %q", k.Name(), truncate(model))}
 }

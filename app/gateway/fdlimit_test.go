@@ -22,6 +22,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 )
@@ -43,7 +44,7 @@ func runHelperGateway() int {
 	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("k")
 	var srv *gateway.Server
 	app := fx.New(fx.Supply(khive.Config{Endpoints: map[string]khive.EndpointConfig{"up": ec}},
-		gateway.Config{Listen: "127.0.0.1:0", Keys: gateway.Keys(clientKey)}, zap.NewNop()),
+		gateway.Config{Listen: "127.0.0.1:0", Keys: admission.Keys(clientKey)}, zap.NewNop()),
 		fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&srv))
 	if err := app.Start(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)

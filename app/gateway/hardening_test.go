@@ -13,6 +13,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 )
 
@@ -173,7 +174,7 @@ func TestRefreshesOfADeadUpstreamDoNotOpenItsCircuit(t *testing.T) {
 func TestModelsListedPerKey(t *testing.T) {
 	const narrow = "khive-narrow-key"
 	e := newEnv(t, func(_ *khive.Config, g *gateway.Config) {
-		g.Keys = append(g.Keys, gateway.ClientKey{Key: narrow, Name: "narrow", Models: []string{"up/*", "fast"}})
+		g.Keys = append(g.Keys, admission.ClientKey{Key: narrow, Name: "narrow", Models: []string{"up/*", "fast"}})
 	})
 	list := func(key string) []string {
 		req, err := http.NewRequest(http.MethodGet, e.url("/v1/models"), nil)

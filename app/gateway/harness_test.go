@@ -22,6 +22,7 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/khivetest"
 )
@@ -101,7 +102,7 @@ func startEnv(t testing.TB, log *zap.Logger, fxOpts []fx.Option, opts ...option_
 	cfg.Endpoints["other"] = other
 	gcfg := gateway.Config{
 		Listen: "127.0.0.1:0",
-		Keys:   gateway.Keys(clientKey),
+		Keys:   admission.Keys(clientKey),
 		Models: map[string][]gateway.Target{
 			"fast":  {{Endpoint: "up", Model: "gpt-4o-mini"}, {Endpoint: "other", Model: "llama-3.3-70b-versatile"}},
 			"emb":   {{Endpoint: "up-embed", Model: "text-embedding-3-small"}},

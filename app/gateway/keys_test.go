@@ -13,19 +13,20 @@ import (
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
 )
 
 const teamKey = "team-a-secret-key"
 
-func withKeys(keys ...gateway.ClientKey) option_ {
+func withKeys(keys ...admission.ClientKey) option_ {
 	return func(_ *khive.Config, g *gateway.Config) { g.Keys = keys }
 }
 
 func TestClientKeyEntriesLimitModels(t *testing.T) {
 	sum := sha256.Sum256([]byte(teamKey))
 	e := newEnv(t, withKeys(
-		gateway.ClientKey{SHA256: hex.EncodeToString(sum[:]), Name: "team-a", Models: []string{"fast", "up/*"}},
-		gateway.ClientKey{Key: clientKey}))
+		admission.ClientKey{SHA256: hex.EncodeToString(sum[:]), Name: "team-a", Models: []string{"fast", "up/*"}},
+		admission.ClientKey{Key: clientKey}))
 	chat := func(key, model string) (int, string) {
 		status, _, body := e.post("/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`,
 			"Authorization", "Bearer "+key)
@@ -69,7 +70,7 @@ func TestClientKeyEntriesLimitModels(t *testing.T) {
 }
 
 func TestClientKeyRequestRateAnswers429(t *testing.T) {
-	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, Name: "slow", RequestsPerMinute: 60}))
+	e := newEnv(t, withKeys(admission.ClientKey{Key: teamKey, Name: "slow", RequestsPerMinute: 60}))
 	body := `{"model":"fast","messages":[{"role":"user","content":"hi"}]}`
 	status, _, resp := e.post("/v1/chat/completions", body, "Authorization", "Bearer "+teamKey)
 	require.Equal(t, http.StatusOK, status, resp)
@@ -86,7 +87,7 @@ func TestClientKeyRequestRateAnswers429(t *testing.T) {
 }
 
 func TestClientKeySlotFreedWhenTheBodyIsRefused(t *testing.T) {
-	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, MaxConcurrency: 1, RequestsPerMinute: 60}), // burst 1
+	e := newEnv(t, withKeys(admission.ClientKey{Key: teamKey, MaxConcurrency: 1, RequestsPerMinute: 60}), // burst 1
 		func(_ *khive.Config, g *gateway.Config) { g.MaxBodyBytes = 64 })
 	big := `{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("x", 100) + `"}]}`
 	for range 3 {
@@ -98,7 +99,7 @@ func TestClientKeySlotFreedWhenTheBodyIsRefused(t *testing.T) {
 }
 
 func TestClientKeyTokensCountedAndLimited(t *testing.T) {
-	e := newEnv(t, withKeys(gateway.ClientKey{Key: teamKey, Name: "team", TokensPerMinute: 60}))
+	e := newEnv(t, withKeys(admission.ClientKey{Key: teamKey, Name: "team", TokensPerMinute: 60}))
 	ask := func(body string) (int, string) {
 		status, _, resp := e.post("/v1/chat/completions", body, "Authorization", "Bearer "+teamKey)
 		return status, resp

@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 )
 
@@ -18,7 +19,7 @@ type metrics struct {
 	keyTokens   *prometheus.CounterVec
 }
 
-func newMetrics(endpoints []*endpoint.Endpoint, store *Store) *metrics {
+func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -43,25 +44,25 @@ func newMetrics(endpoints []*endpoint.Endpoint, store *Store) *metrics {
 		}, []string{"key", "model", "direction"}),
 	}
 	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens)
-	if store != nil && store.rdb != nil {
+	if store != nil && store.Health().Shared {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "khive_gateway_store_up", Help: "1 while the limit store (redis) answers, 0 while limits are counted locally.",
 			}, func() float64 {
-				if store.failing.Load() {
-					return 0
+				if store.Health().Up {
+					return 1
 				}
-				return 1
+				return 0
 			}),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "khive_gateway_store_errors_total", Help: "Limit store (redis) round trips that failed.",
-			}, func() float64 { return float64(store.errs.Load()) }),
+			}, func() float64 { return float64(store.Health().Errors) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "khive_gateway_store_fallback_total", Help: "Key admissions decided without the store, by on_store_error.",
-			}, func() float64 { return float64(store.fallback.Load()) }),
+			}, func() float64 { return float64(store.Health().Fallbacks) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "khive_gateway_store_replicas", Help: "Gateway replicas last seen in the store.",
-			}, func() float64 { return float64(store.replicas.Load()) }),
+			}, func() float64 { return float64(store.Health().Replicas) }),
 		)
 	}
 	for _, e := range endpoints {

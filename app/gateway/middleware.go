@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 )
 
@@ -21,7 +22,7 @@ type exchange struct {
 	cut      string // why a stream was cut after its first byte, "" when it was not
 	complete bool   // the stream's last event reached the client
 	format   *clientFormat
-	key      *clientKey // nil without auth
+	key      *admission.Key // nil without auth
 	// usage is what the answer reported (-1 each when it did not).
 	inTokens, outTokens int
 }
@@ -63,7 +64,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		var body *deadlineBody
 		key, authorized := s.authorized(r)
 		x.key = key
-		var leaveKey func() // the key's limits admitted this request: leave them at the end
+		var lease *admission.Lease // the key's limits admitted this request: end it at the end
 		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
 		case s.draining.Load():
 			rw.Header().Set("Connection", "close")
@@ -75,7 +76,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		case r.ContentLength > s.cfg.MaxBodyBytes:
 			closeUnread()
 			aerr = tooLarge(s.cfg.MaxBodyBytes)
-		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &leaveKey):
+		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &lease):
 			// After the checks that cost nothing: a request refused by
 			// them spends none of its key's limits.
 			closeUnread()
@@ -100,12 +101,7 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			cancel()
 			s.bodies.give(size)
 		}
-		if leaveKey != nil {
-			leaveKey()
-			if used := max(0, x.inTokens) + max(0, x.outTokens); used > 0 {
-				s.store.charge(key, used-estimateTokens(r))
-			}
-		}
+		lease.End(max(0, x.inTokens) + max(0, x.outTokens))
 		// A client that went away (disconnected, or gave up) is not an
 		// upstream failure: its call was cancelled, nothing is written, and
 		// the log and metrics say 499 as nginx does.
@@ -135,12 +131,12 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
 		}
 		if key != nil {
-			s.metrics.keyRequests.WithLabelValues(key.name, model, strconv.Itoa(status)).Inc()
+			s.metrics.keyRequests.WithLabelValues(key.Name(), model, strconv.Itoa(status)).Inc()
 			if x.inTokens > 0 {
-				s.metrics.keyTokens.WithLabelValues(key.name, model, "input").Add(float64(x.inTokens))
+				s.metrics.keyTokens.WithLabelValues(key.Name(), model, "input").Add(float64(x.inTokens))
 			}
 			if x.outTokens > 0 {
-				s.metrics.keyTokens.WithLabelValues(key.name, model, "output").Add(float64(x.outTokens))
+				s.metrics.keyTokens.WithLabelValues(key.Name(), model, "output").Add(float64(x.outTokens))
 			}
 		}
 		s.log.Info("request",
@@ -158,23 +154,28 @@ const statusClientClosed = 499
 // every key: Authorization with the Bearer scheme in any case (RFC 9110),
 // else x-api-key as Anthropic's clients send it. Without keys every request
 // is authorized, with no key.
-func (s *Server) authorized(r *http.Request) (*clientKey, bool) {
-	if len(s.keys) == 0 {
+func (s *Server) authorized(r *http.Request) (*admission.Key, bool) {
+	if s.keys.Len() == 0 {
 		return nil, true
 	}
 	got := r.Header.Get("X-Api-Key")
 	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		got = strings.TrimSpace(token)
 	}
-	k := findKey(s.keys, got)
+	k := s.keys.Find(got)
 	return k, k != nil
 }
 
 // admitKey applies the key's own limits: true and *leave set when they
 // admit the request, false and *aerr set when they refuse it.
-func (s *Server) admitKey(ctx context.Context, k *clientKey, tokens int, aerr **apiError, leave *func()) bool {
-	*leave, *aerr = s.store.enter(ctx, k, time.Now(), tokens)
-	return *aerr == nil
+func (s *Server) admitKey(ctx context.Context, k *admission.Key, tokens int, aerr **apiError, lease **admission.Lease) bool {
+	l, err := s.store.Admit(ctx, k, tokens)
+	if err != nil {
+		*aerr = admissionError(err)
+		return false
+	}
+	*lease = l
+	return true
 }
 
 // estimateTokens is a request's token cost before its body is read: a

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 	"github.com/khive-go/khive/providers/openai"
@@ -205,14 +206,14 @@ func anthropicModelOf(m openai.Model) anthropicModel {
 
 // modelsFor is the model list a client key sees: the models it may use
 // (all of them without auth or a model list).
-func (s *Server) modelsFor(k *clientKey) openai.ModelList {
+func (s *Server) modelsFor(k *admission.Key) openai.ModelList {
 	list := s.modelList()
-	if k == nil || k.models == nil {
+	if k == nil {
 		return list
 	}
 	kept := list.Data[:0]
 	for _, m := range list.Data {
-		if k.allows(m.ID) {
+		if k.Allows(m.ID) {
 			kept = append(kept, m)
 		}
 	}

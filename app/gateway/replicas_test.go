@@ -2,76 +2,27 @@ package gateway_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/khive-go/khive"
 	"github.com/khive-go/khive/app/gateway"
+	"github.com/khive-go/khive/app/gateway/admission"
+	"github.com/khive-go/khive/internal/redistest"
 	"github.com/khive-go/khive/khivetest"
 )
 
-// redisServer is a real redis-server on a free loopback port, stopped with
-// the test. .ci/run installs the binary and sets KHIVE_REQUIRE_REDIS, which
-// makes its absence a failure; elsewhere the test is skipped without it.
-type redisServer struct {
-	t    testing.TB
-	bin  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedis(t testing.TB) *redisServer {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("KHIVE_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server not found (apt-get install redis-server)")
-		}
-		t.Skip("redis-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	r := &redisServer{t: t, bin: bin, port: port}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d", r.port) }
-
-func (r *redisServer) start() {
-	r.cmd = exec.Command(r.bin, "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	require.NoError(r.t, r.cmd.Start())
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
-	defer c.Close()
-	require.Eventually(r.t, func() bool { return c.Ping(context.Background()).Err() == nil }, 5*time.Second, 10*time.Millisecond)
-}
-
-func (r *redisServer) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
+func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }
 
 // replicas starts n gateways sharing one store, each with the key.
-func replicas(t *testing.T, n int, store gateway.StoreConfig, key gateway.ClientKey) []*env {
+func replicas(t *testing.T, n int, store admission.StoreConfig, key admission.ClientKey) []*env {
 	var es []*env
 	for range n {
 		es = append(es, newEnv(t, withKeys(key), func(_ *khive.Config, g *gateway.Config) { g.Store = store }))
@@ -130,8 +81,8 @@ func openLoopAs(t *testing.T, es []*env, key, model string, perSecond int, d tim
 
 func TestReplicasShareAKeyOnRedis(t *testing.T) {
 	r := startRedis(t)
-	key := gateway.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000} // 100/s, burst 100
-	es := replicas(t, 3, gateway.StoreConfig{Type: "redis", URL: r.url()}, key)
+	key := admission.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000} // 100/s, burst 100
+	es := replicas(t, 3, admission.StoreConfig{Type: "redis", URL: r.URL()}, key)
 
 	statuses, span := openLoop(t, es, teamKey, 300, 5*time.Second, nil)
 	allowed := 100 + 100*span.Seconds()
@@ -145,8 +96,8 @@ func TestReplicasShareAKeyOnRedis(t *testing.T) {
 
 func TestReplicasSurviveRedisRestart(t *testing.T) {
 	r := startRedis(t)
-	key := gateway.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000}
-	es := replicas(t, 3, gateway.StoreConfig{Type: "redis", URL: r.url()}, key)
+	key := admission.ClientKey{Key: teamKey, Name: "team", RequestsPerMinute: 6000}
+	es := replicas(t, 3, admission.StoreConfig{Type: "redis", URL: r.URL()}, key)
 
 	var killed, restarted bool
 	var sawDown atomic.Bool
@@ -154,12 +105,12 @@ func TestReplicasSurviveRedisRestart(t *testing.T) {
 		switch {
 		case at > 500*time.Millisecond && !killed:
 			killed = true
-			r.kill()
+			r.Kill()
 		case at > 1500*time.Millisecond && !restarted:
 			restarted = true
 			_, m := es[0].get("/metrics")
 			sawDown.Store(strings.Contains(m, "khive_gateway_store_up 0"))
-			r.start()
+			r.Restart()
 		}
 	})
 	t.Logf("statuses %v", statuses)
@@ -171,84 +122,17 @@ func TestReplicasSurviveRedisRestart(t *testing.T) {
 		assert.NotContains(t, m, "khive_gateway_store_fallback_total 0\n")
 	}
 	// Sharing resumed: the key's count lives in Redis again.
-	c := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(r.url(), "redis://")})
-	defer c.Close()
-	n, err := c.Exists(context.Background(), "khive:key:team").Result()
+	n, err := r.Client().Exists(context.Background(), "khive:key:team").Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n)
-}
-
-// BenchmarkKeyAdmission is the added latency of one key admission: the
-// memory store beside Redis (a real redis-server on loopback). Reported
-// as p50/p99 ns; run with
-// go test -run '^$' -bench KeyAdmission -benchtime 20000x ./app/gateway/
-func BenchmarkKeyAdmission(b *testing.B) {
-	key := gateway.ClientKey{Key: teamKey, Name: "bench", RequestsPerMinute: 60_000_000} // 1M/s: never refuses here
-	open := func(b *testing.B, store gateway.StoreConfig) (*gateway.Store, *gateway.TestKey) {
-		lc := fxtest.NewLifecycle(b)
-		s, err := gateway.NewStore(gateway.StoreParams{Lifecycle: lc, Config: gateway.Config{Store: store}})
-		require.NoError(b, err)
-		lc.RequireStart()
-		b.Cleanup(lc.RequireStop)
-		return s, gateway.NewTestKey(key)
-	}
-	report := func(b *testing.B, lat []time.Duration) {
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
-	}
-	run := func(b *testing.B, store gateway.StoreConfig) {
-		s, k := open(b, store)
-		lat := make([]time.Duration, 0, b.N)
-		for b.Loop() {
-			d, ok := s.AdmitTimed(context.Background(), k)
-			if !ok {
-				b.Fatal("refused")
-			}
-			lat = append(lat, d)
-		}
-		report(b, lat)
-	}
-	// parallel: 64 goroutines admitting at once, as a loaded gateway would.
-	parallel := func(b *testing.B, store gateway.StoreConfig) {
-		s, k := open(b, store)
-		var mu sync.Mutex
-		var lat []time.Duration
-		b.SetParallelism(32) // × GOMAXPROCS goroutines
-		b.RunParallel(func(pb *testing.PB) {
-			var mine []time.Duration
-			for pb.Next() {
-				d, ok := s.AdmitTimed(context.Background(), k)
-				if !ok {
-					b.Error("refused")
-					return
-				}
-				mine = append(mine, d)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-		report(b, lat)
-	}
-	b.Run("memory", func(b *testing.B) { run(b, gateway.StoreConfig{}) })
-	b.Run("memory-parallel", func(b *testing.B) { parallel(b, gateway.StoreConfig{}) })
-	b.Run("redis", func(b *testing.B) {
-		r := startRedis(b)
-		run(b, gateway.StoreConfig{Type: "redis", URL: r.url()})
-	})
-	b.Run("redis-parallel", func(b *testing.B) {
-		r := startRedis(b)
-		parallel(b, gateway.StoreConfig{Type: "redis", URL: r.url()})
-	})
 }
 
 func TestReplicasShareAnEndpointsLimitOnRedis(t *testing.T) {
 	r := startRedis(t)
 	var es []*env
 	for range 3 {
-		es = append(es, newEnv(t, withKeys(gateway.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
-			g.Store = gateway.StoreConfig{Type: "redis", URL: r.url()}
+		es = append(es, newEnv(t, withKeys(admission.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
+			g.Store = admission.StoreConfig{Type: "redis", URL: r.URL()}
 			up := c.Endpoints["up"]
 			up.Limits.RequestsPerMinute, up.Limits.Burst, up.Limits.MaxWait = 6000, 100, 300*time.Millisecond // 100/s for all replicas
 			c.Endpoints["up"] = up
@@ -279,8 +163,8 @@ func TestReplicasShareAnAdaptiveBucket(t *testing.T) {
 	provider.Enforce(50, 10) // 50/s, a bucket of 10, 429 with OpenAI's headers beyond
 	var es []*env
 	for range 3 {
-		es = append(es, newEnv(t, withKeys(gateway.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
-			g.Store = gateway.StoreConfig{Type: "redis", URL: r.url()}
+		es = append(es, newEnv(t, withKeys(admission.ClientKey{Key: teamKey}), func(c *khive.Config, g *gateway.Config) {
+			g.Store = admission.StoreConfig{Type: "redis", URL: r.URL()}
 			up := c.Endpoints["up"]
 			up.BaseURL = provider.BaseURL()
 			up.Limits.Adaptive, up.Limits.MaxWait, up.Limits.RequestsPerMinute, up.Limits.Burst = true, time.Second, 600, 3 // a ceiling until learned

@@ -139,7 +139,7 @@ func registryConfigs(reg *fxmodule.Registry) map[string]endpoint.Config {
 
 // resolve is router.resolve behind the client key's model list.
 func (s *Server) resolve(x *exchange, model string, kinds ...providers.Kind) ([]route, *apiError) {
-	if !x.key.allows(model) {
+	if !x.key.Allows(model) {
 		return nil, modelNotAllowed(x.key, model)
 	}
 	return s.router.resolve(model, kinds...)

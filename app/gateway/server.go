@@ -21,15 +21,17 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/executor"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/internal/hooks"
+	"github.com/khive-go/khive/internal/wait"
 )
 
 // Module runs the gateway's HTTP server in an fx app beside khive.Module.
 var Module = fx.Module("gateway",
 
-	fx.Provide(NewStore, NewServer, sharedLimits),
+	fx.Provide(newStore, NewServer, sharedLimits),
 	fx.Invoke(func(*Server) {}),
 )
 
@@ -40,8 +42,8 @@ type Server struct {
 	reg     *fxmodule.Registry
 	router  *router
 	metrics *metrics
-	keys    []*clientKey
-	store   *Store
+	keys    *admission.Keyring
+	store   admission.Store
 	bodies  *bodyBudget
 	srv     *http.Server
 	addr    atomic.Pointer[string]
@@ -71,7 +73,7 @@ type Params struct {
 	Executor  executor.Executor
 	// Store counts client keys' limits; depending on it puts its hooks
 	// first, so it closes after the server has drained.
-	Store  *Store
+	Store  admission.Store
 	Logger *zap.Logger `optional:"true"`
 	// TracerProvider and MeterProvider, when the graph has them, receive the
 	// gateway's server spans; else the global providers do.
@@ -100,11 +102,11 @@ func NewServer(p Params) (*Server, error) {
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
-	s.keys = newClientKeys(cfg.Keys)
-	if p.Store.rdb != nil {
+	s.keys = admission.NewKeyring(cfg.Keys)
+	if p.Store.Health().Shared {
 		// Adaptive endpoints claim their replica's share of what the
 		// provider's headers say is left.
-		p.Store.onReplicas(func(n int64) {
+		p.Store.OnReplicas(func(n int64) {
 			for _, e := range p.Registry.All() {
 				hooks.EndpointShare(e, 1/float64(n))
 			}
@@ -155,7 +157,7 @@ func (s *Server) Start(context.Context) error {
 	s.startModels()
 	s.ready.Store(true)
 	s.log.Info("gateway listening", zap.String("addr", addr), zap.Strings("endpoints", s.reg.Names()),
-		zap.Bool("auth", len(s.keys) > 0), zap.Int("max_connections", s.cfg.MaxConnections))
+		zap.Bool("auth", s.keys.Len() > 0), zap.Int("max_connections", s.cfg.MaxConnections))
 	return nil
 }
 
@@ -172,7 +174,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.DrainDelay+s.cfg.ShutdownTimeout)
 	defer cancel()
 	if s.cfg.DrainDelay > 0 {
-		_ = executor.Sleep(dctx, s.cfg.DrainDelay)
+		_ = wait.Sleep(dctx, s.cfg.DrainDelay)
 	}
 	err := s.srv.Shutdown(dctx)
 	if err != nil {
@@ -210,10 +212,32 @@ func (s *Server) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
 }
 
+type storeParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Logger    *zap.Logger `optional:"true"`
+}
+
+// newStore builds the configured admission store; its hooks connect it
+// before the server starts and close it after the server has drained.
+func newStore(p storeParams) (admission.Store, error) {
+	log := p.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	st, err := admission.Open(p.Config.Store, log.Named("store"))
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{OnStart: st.Start, OnStop: st.Stop})
+	return st, nil
+}
+
 // sharedLimits hands khive's registry the Redis store, so that endpoints
 // with configured rates share them across replicas; none with memory.
-func sharedLimits(s *Store) fxmodule.SharedLimits {
-	if s.rdb == nil {
+func sharedLimits(s admission.Store) fxmodule.SharedLimits {
+	if !s.Health().Shared {
 		return nil
 	}
 	return s

@@ -16,4 +16,8 @@ var (
 	// what the provider's headers say is left (the gateway: 1/N for N
 	// replicas on one key).
 	EndpointShare func(e any, f float64)
+	// InheritContext is the executor.TaskOption that runs a lease under
+	// its submitter's ctx as it is (endpoint's attempts: their call's ctx
+	// is cancelled by the endpoint's own tracker).
+	InheritContext any
 )

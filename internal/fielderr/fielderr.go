@@ -1,44 +1,46 @@
-package executor
+// Package fielderr is the config validators' error: one problem per field,
+// named by its YAML path. Users match it as khive.FieldError.
+package fielderr
 
 import (
 	"errors"
 	"fmt"
 )
 
-// FieldError is one problem with a config field: Path names the field as
+// Error is one problem with a config field: Path names the field as
 // the YAML spells it ("burst", "limits.burst", "endpoints.chat.timeout"),
 // Msg says what is wrong. Every validator in khive reports these, joined
 // with errors.Join; match one with errors.As.
-type FieldError struct {
+type Error struct {
 	Path string
 	Msg  string
 }
 
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+func (e *Error) Error() string { return e.Path + ": " + e.Msg }
 
-// FieldErrors collects a validator's problems.
-type FieldErrors []error
+// List collects a validator's problems.
+type List []error
 
 // Add records a problem with the field at path.
-func (fe *FieldErrors) Add(path, format string, args ...any) {
-	*fe = append(*fe, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+func (fe *List) Add(path, format string, args ...any) {
+	*fe = append(*fe, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Under records the problems err holds under prefix (a FieldError's path
+// Under records the problems err holds under prefix (an Error's path
 // becomes prefix.path; another error becomes a problem of prefix itself).
-func (fe *FieldErrors) Under(prefix string, err error) {
+func (fe *List) Under(prefix string, err error) {
 	for _, e := range Unjoin(err) {
-		var f *FieldError
+		var f *Error
 		if errors.As(e, &f) {
-			*fe = append(*fe, &FieldError{Path: join(prefix, f.Path), Msg: f.Msg})
+			*fe = append(*fe, &Error{Path: join(prefix, f.Path), Msg: f.Msg})
 			continue
 		}
-		*fe = append(*fe, &FieldError{Path: prefix, Msg: e.Error()})
+		*fe = append(*fe, &Error{Path: prefix, Msg: e.Error()})
 	}
 }
 
 // Err is the problems joined, nil when there are none.
-func (fe FieldErrors) Err() error { return errors.Join(fe...) }
+func (fe List) Err() error { return errors.Join(fe...) }
 
 // Unjoin splits an errors.Join result into its parts, flattening joins of
 // joins; nil gives none.
