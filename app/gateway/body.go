@@ -13,18 +13,24 @@ import (
 func readBody(r *http.Request) ([]byte, *apiError) {
 	b, err := readAll(r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return nil, tooLarge(tooBig.Limit)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout",
-				message: "the request body did not arrive within the gateway's read_timeout",
-				header:  http.Header{"Connection": {"close"}}}
-		}
-		return nil, badRequest("", "could not read the request body")
+		return nil, bodyReadError(err)
 	}
 	return b, nil
+}
+
+// bodyReadError is the answer to a body that could not be read: 413 over
+// the size limit, 408 past the read deadline, else 400.
+func bodyReadError(err error) *apiError {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge(tooBig.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout",
+			message: "the request body did not arrive within the gateway's read_timeout",
+			header:  http.Header{"Connection": {"close"}}}
+	}
+	return badRequest("", "could not read the request body")
 }
 
 // readAll reads the body into a buffer of its Content-Length when it has

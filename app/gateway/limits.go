@@ -33,36 +33,40 @@ type bodyBudget struct {
 	used  int64
 }
 
-// take reserves n bytes, or reports false when they do not fit now.
-func (b *bodyBudget) take(n int64) bool {
+// share is what a body of n bytes takes of the budget: nothing up to
+// smallBody, all of it beyond.
+func share(n int64) int64 {
 	if n <= smallBody {
+		return 0
+	}
+	return n
+}
+
+// grow takes what a body growing from held to n bytes adds to its share,
+// or reports false when that does not fit now (a body alone is admitted
+// whatever its size: max_body_bytes bounds it).
+func (b *bodyBudget) grow(held, n int64) bool {
+	d := share(n) - share(held)
+	if d <= 0 {
 		return true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.limit && b.used > 0 {
+	if b.used+d > b.limit && b.used > share(held) {
 		return false
 	}
-	b.used += n
+	b.used += d
 	return true
 }
 
+// give returns a body's share of n bytes.
 func (b *bodyBudget) give(n int64) {
-	if n <= smallBody {
+	if share(n) == 0 {
 		return
 	}
 	b.mu.Lock()
-	b.used -= n
+	b.used -= share(n)
 	b.mu.Unlock()
-}
-
-// bodySize is what a request's body may take: its Content-Length, or the
-// body limit when it does not say.
-func bodySize(r *http.Request, limit int64) int64 {
-	if r.ContentLength >= 0 {
-		return min(r.ContentLength, limit)
-	}
-	return limit
 }
 
 func busyError() *apiError {

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,111 +42,232 @@ func (x *exchange) noteUsage(a endpoint.Answer) {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError
 
-// api wraps an API route: drain check, auth, body limit, timeout, access
-// log and metrics. Errors are written in the route's format.
+// request is one API request on its way through the chain.
+type request struct {
+	w       *statusWriter
+	r       *http.Request
+	x       *exchange
+	route   string
+	start   time.Time
+	hasBody bool          // false for a GET: nothing to read, nothing to drain
+	body    *deadlineBody // the body under the read deadline, once set
+	lease   *admission.Lease
+	held    int64 // bytes of the in-flight body budget taken
+}
+
+// The chain every API request passes before its route's handler, in
+// order; each step returns nil to go on or the answer that ends the
+// request. A request refused by the cheap steps spends none of its key's
+// limits.
+var admissionSteps = [...]func(*Server, *request) *apiError{
+	(*Server).refuseDraining,
+	(*Server).authenticate,
+	(*Server).checkLength,
+	(*Server).readUnsized,
+	(*Server).admitKey,
+	(*Server).takeBodyBudget,
+}
+
+// api wraps an API route: the admission steps, then the handler under the
+// read and request deadlines, then the answer's end (errors written in
+// the route's format, the key's lease ended, access log and metrics).
 func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
-		rw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
-		x := &exchange{format: format, inTokens: -1, outTokens: -1}
+		q := &request{
+			w:     &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout},
+			r:     r,
+			x:     &exchange{format: format, inTokens: -1, outTokens: -1},
+			route: route, start: time.Now(),
+			// A request without a body (a GET) keeps its connection:
+			// net/http watches it for the client's close from the start,
+			// and a read deadline would end that watch as if the client
+			// had gone, cancelling every later request on the connection.
+			hasBody: r.Body != http.NoBody,
+		}
 		var aerr *apiError
-		// A request with a body that is refused before the body is read
-		// closes its connection: a body that trickles in must not hold it
-		// while net/http drains it. A request without one (a GET) keeps its
-		// connection: net/http watches it for the client's close from the
-		// start, and a read deadline would end that watch as if the client
-		// had gone, cancelling every later request on the connection.
-		hasBody := r.Body != http.NoBody
-		closeUnread := func() {
-			if hasBody {
-				rw.Header().Set("Connection", "close")
+		for _, step := range admissionSteps {
+			if aerr = step(s, q); aerr != nil {
+				break
 			}
 		}
-		var body *deadlineBody
-		key, authorized := s.authorized(r)
-		x.key = key
-		var lease *admission.Lease // the key's limits admitted this request: end it at the end
-		switch size := bodySize(r, s.cfg.MaxBodyBytes); {
-		case s.draining.Load():
-			rw.Header().Set("Connection", "close")
-			aerr = drainingError()
-		case !authorized:
-			closeUnread()
-			aerr = &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
-				message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
-		case r.ContentLength > s.cfg.MaxBodyBytes:
-			closeUnread()
-			aerr = tooLarge(s.cfg.MaxBodyBytes)
-		case key != nil && !s.admitKey(r.Context(), key, estimateTokens(r), &aerr, &lease):
-			// After the checks that cost nothing: a request refused by
-			// them spends none of its key's limits.
-			closeUnread()
-		case !s.bodies.take(size):
-			closeUnread()
-			aerr = busyError()
-		default:
-			if hasBody {
-				_ = rw.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-				body = &deadlineBody{body: http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes), rc: rw.rc}
-				r.Body = body
-				rw.body = body // an answer begun before the body was read says Connection: close
-			}
-			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-			stopCut := context.AfterFunc(s.cutCtx, cancel)
-			aerr = h(rw, r.WithContext(ctx), x)
-			if aerr != nil && s.cutCtx.Err() != nil && r.Context().Err() == nil {
-				// Cut by the gateway's own shutdown, not failed upstream.
-				aerr = drainingError()
-			}
-			stopCut()
-			cancel()
-			s.bodies.give(size)
+		if aerr == nil {
+			aerr = s.handle(q, h)
 		}
-		lease.End(max(0, x.inTokens) + max(0, x.outTokens))
-		// A client that went away (disconnected, or gave up) is not an
-		// upstream failure: its call was cancelled, nothing is written, and
-		// the log and metrics say 499 as nginx does.
-		clientGone := r.Context().Err() != nil && (body == nil || !body.timedOut) && x.cut == "" && !x.complete
-		unread := hasBody && (body == nil || !body.done)
-		if aerr != nil && !rw.wrote && !clientGone {
-			if unread {
-				rw.Header().Set("Connection", "close")
-			}
-			format.writeError(rw, aerr)
-		}
-		if unread {
-			// net/http would read what is left of the body before closing
-			// (up to 256 KiB, however slowly it trickles): end that read at
-			// once; the connection closes, as the answer said.
-			_ = rw.rc.SetReadDeadline(time.Now())
-		}
-		status := rw.code()
-		if clientGone {
-			status = statusClientClosed
-		}
-		d := time.Since(start)
-		model := s.router.labelFor(x.model)
-		s.metrics.requests.WithLabelValues(route, model, x.endpoint, strconv.Itoa(status)).Inc()
-		s.metrics.total.WithLabelValues(route).Observe(d.Seconds())
-		if x.endpoint != "" {
-			s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
-		}
-		if key != nil {
-			s.metrics.keyRequests.WithLabelValues(key.Name(), model, strconv.Itoa(status)).Inc()
-			if x.inTokens > 0 {
-				s.metrics.keyTokens.WithLabelValues(key.Name(), model, "input").Add(float64(x.inTokens))
-			}
-			if x.outTokens > 0 {
-				s.metrics.keyTokens.WithLabelValues(key.Name(), model, "output").Add(float64(x.outTokens))
-			}
-		}
-		s.log.Info("request",
-			zap.String("method", r.Method), zap.String("route", route), zap.String("model", truncate(x.model)),
-			zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
-			zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut))
+		s.finish(q, aerr)
 	})
+}
+
+func (s *Server) refuseDraining(q *request) *apiError {
+	if !s.draining.Load() {
+		return nil
+	}
+	q.w.Header().Set("Connection", "close")
+	return drainingError()
+}
+
+func (s *Server) authenticate(q *request) *apiError {
+	key, ok := s.authorized(q.r)
+	q.x.key = key
+	if !ok {
+		return &apiError{status: http.StatusUnauthorized, typ: "invalid_request_error", code: "invalid_api_key",
+			message: "Missing or invalid API key: send Authorization: Bearer KEY (or x-api-key: KEY)"}
+	}
+	return nil
+}
+
+func (s *Server) checkLength(q *request) *apiError {
+	if q.r.ContentLength > s.cfg.MaxBodyBytes {
+		return tooLarge(s.cfg.MaxBodyBytes)
+	}
+	return nil
+}
+
+// readUnsized reads a body sent without Content-Length (chunked) before
+// anything is admitted, within max_body_bytes and the read deadline,
+// taking the body budget as it grows: its cost and its share of the
+// budget are then what it is, as for a body that declared its length.
+func (s *Server) readUnsized(q *request) *apiError {
+	if !q.hasBody || q.r.ContentLength >= 0 {
+		return nil
+	}
+	body := s.underReadDeadline(q)
+	buf := make([]byte, 0, 4<<10)
+	for {
+		if len(buf) == cap(buf) {
+			next := min(2*int64(cap(buf)), s.cfg.MaxBodyBytes+1) // +1: room to see it is over
+			if !s.bodies.grow(q.held, next) {
+				return busyError()
+			}
+			q.held = next
+			buf = slices.Grow(buf, int(next)-len(buf))
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return bodyReadError(err)
+		}
+	}
+	q.r.Body, q.r.ContentLength = io.NopCloser(bytes.NewReader(buf)), int64(len(buf))
+	return nil
+}
+
+// admitKey applies the key's own limits, its tokens estimated from the
+// body's length.
+func (s *Server) admitKey(q *request) *apiError {
+	if q.x.key == nil {
+		return nil
+	}
+	l, err := s.store.Admit(q.r.Context(), q.x.key, estimateTokens(q.r))
+	if err != nil {
+		return admissionError(err)
+	}
+	q.lease = l
+	return nil
+}
+
+// takeBodyBudget takes the in-flight body budget a body that declared its
+// length needs (one read whole already holds its share).
+func (s *Server) takeBodyBudget(q *request) *apiError {
+	if !q.hasBody || q.body != nil {
+		return nil
+	}
+	size := min(max(0, q.r.ContentLength), s.cfg.MaxBodyBytes)
+	if !s.bodies.grow(0, size) {
+		return busyError()
+	}
+	q.held = size
+	return nil
+}
+
+// underReadDeadline puts the body under the read deadline and the size
+// limit; an answer begun before it was read says Connection: close.
+func (s *Server) underReadDeadline(q *request) *deadlineBody {
+	_ = q.w.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+	q.body = &deadlineBody{body: http.MaxBytesReader(q.w, q.r.Body, s.cfg.MaxBodyBytes), rc: q.w.rc}
+	q.r.Body = q.body
+	q.w.body = q.body
+	return q.body
+}
+
+// handle runs the route's handler under the request timeout and the
+// shutdown's cut.
+func (s *Server) handle(q *request, h handlerFunc) *apiError {
+	if q.hasBody && q.body == nil {
+		s.underReadDeadline(q)
+	}
+	ctx, cancel := context.WithTimeout(q.r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	stopCut := context.AfterFunc(s.cutCtx, cancel)
+	defer stopCut()
+	aerr := h(q.w, q.r.WithContext(ctx), q.x)
+	if aerr != nil && s.cutCtx.Err() != nil && q.r.Context().Err() == nil {
+		// Cut by the gateway's own shutdown, not failed upstream.
+		aerr = drainingError()
+	}
+	return aerr
+}
+
+// finish ends the request: its body budget and key lease given back, the
+// error written unless the client left or the answer began, the access
+// log line and the metrics.
+func (s *Server) finish(q *request, aerr *apiError) {
+	s.bodies.give(q.held)
+	x, r, rw := q.x, q.r, q.w
+	q.lease.End(max(0, x.inTokens) + max(0, x.outTokens))
+	// A client that went away (disconnected, or gave up) is not an
+	// upstream failure: its call was cancelled, nothing is written, and
+	// the log and metrics say 499 as nginx does.
+	clientGone := r.Context().Err() != nil && (q.body == nil || !q.body.timedOut) && x.cut == "" && !x.complete
+	unread := q.hasBody && (q.body == nil || !q.body.done)
+	if aerr != nil && !rw.wrote && !clientGone {
+		if unread {
+			// A body refused before it was read closes its connection: a
+			// body that trickles in must not hold it while net/http
+			// drains it.
+			rw.Header().Set("Connection", "close")
+		}
+		x.format.writeError(rw, aerr)
+	}
+	if unread {
+		// net/http would read what is left of the body before closing
+		// (up to 256 KiB, however slowly it trickles): end that read at
+		// once; the connection closes, as the answer said.
+		_ = rw.rc.SetReadDeadline(time.Now())
+	}
+	status := rw.code()
+	if clientGone {
+		status = statusClientClosed
+	}
+	s.record(q, status)
+}
+
+// record counts the request in the metrics and writes its access log line.
+func (s *Server) record(q *request, status int) {
+	x, d := q.x, time.Since(q.start)
+	model := s.router.labelFor(x.model)
+	s.metrics.requests.WithLabelValues(q.route, model, x.endpoint, strconv.Itoa(status)).Inc()
+	s.metrics.total.WithLabelValues(q.route).Observe(d.Seconds())
+	if x.endpoint != "" {
+		s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
+	}
+	if key := x.key; key != nil {
+		s.metrics.keyRequests.WithLabelValues(key.Name(), model, strconv.Itoa(status)).Inc()
+		if x.inTokens > 0 {
+			s.metrics.keyTokens.WithLabelValues(key.Name(), model, "input").Add(float64(x.inTokens))
+		}
+		if x.outTokens > 0 {
+			s.metrics.keyTokens.WithLabelValues(key.Name(), model, "output").Add(float64(x.outTokens))
+		}
+	}
+	s.log.Info("request",
+		zap.String("method", q.r.Method), zap.String("route", q.route), zap.String("model", truncate(x.model)),
+		zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
+		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut))
 }
 
 // statusClientClosed is nginx's status for a request whose client closed
@@ -166,20 +290,9 @@ func (s *Server) authorized(r *http.Request) (*admission.Key, bool) {
 	return k, k != nil
 }
 
-// admitKey applies the key's own limits: true and *leave set when they
-// admit the request, false and *aerr set when they refuse it.
-func (s *Server) admitKey(ctx context.Context, k *admission.Key, tokens int, aerr **apiError, lease **admission.Lease) bool {
-	l, err := s.store.Admit(ctx, k, tokens)
-	if err != nil {
-		*aerr = admissionError(err)
-		return false
-	}
-	*lease = l
-	return true
-}
-
-// estimateTokens is a request's token cost before its body is read: a
-// quarter of its declared length; the answer's usage corrects it.
+// estimateTokens is a request's token cost before it is served: a quarter
+// of its body's length (declared, or read for a chunked body); the
+// answer's usage corrects it.
 func estimateTokens(r *http.Request) int {
 	return int(max(0, r.ContentLength) / 4)
 }
