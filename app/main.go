@@ -73,7 +73,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	stopTimeout := file.Gateway.WithDefaults().ShutdownTimeout + 10*time.Second
 
-	tel, err := gateway.NewTelemetry(context.Background(), file.Gateway.Telemetry)
+	tel, err := newTelemetry(context.Background(), file.Gateway.Telemetry)
 	if err != nil {
 		fmt.Fprintln(stderr, "telemetry:", err)
 		return 2

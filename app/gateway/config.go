@@ -83,30 +83,30 @@ type File struct {
 
 // Defaults for fields left zero.
 const (
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultMaxBodyBytes    = 10 << 20
-	DefaultRequestTimeout  = 10 * time.Minute
-	DefaultShutdownTimeout = 30 * time.Second
-	DefaultReadTimeout     = 30 * time.Second
-	DefaultWriteTimeout    = 30 * time.Second
-	DefaultIdleTimeout     = 90 * time.Second
-	DefaultInflightBodies  = 32 << 20
+	defaultListen          = "127.0.0.1:8080"
+	defaultMaxBodyBytes    = 10 << 20
+	defaultRequestTimeout  = 10 * time.Minute
+	defaultShutdownTimeout = 30 * time.Second
+	defaultReadTimeout     = 30 * time.Second
+	defaultWriteTimeout    = 30 * time.Second
+	defaultIdleTimeout     = 90 * time.Second
+	defaultInflightBodies  = 32 << 20
 )
 
 // WithDefaults fills zero fields.
 func (c Config) WithDefaults() Config {
-	c.Listen = cmp.Or(c.Listen, DefaultListen)
-	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
-	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
-	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, DefaultShutdownTimeout)
+	c.Listen = cmp.Or(c.Listen, defaultListen)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, defaultMaxBodyBytes)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, defaultRequestTimeout)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, defaultShutdownTimeout)
 	c.AnthropicMaxTokens = cmp.Or(c.AnthropicMaxTokens, 4096)
-	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
-	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
-	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, defaultReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, defaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, defaultIdleTimeout)
 	if c.MaxConnections == 0 { // defaultMaxConnections asks the kernel
 		c.MaxConnections = defaultMaxConnections()
 	}
-	c.MaxInflightBodyBytes = cmp.Or(c.MaxInflightBodyBytes, DefaultInflightBodies)
+	c.MaxInflightBodyBytes = cmp.Or(c.MaxInflightBodyBytes, defaultInflightBodies)
 	c.ModelsRefresh = cmp.Or(c.ModelsRefresh, 10*time.Minute)
 	c.ModelsTimeout = cmp.Or(c.ModelsTimeout, 10*time.Second)
 	return c

@@ -31,7 +31,7 @@ import (
 // Module runs the gateway's HTTP server in an fx app beside khive.Module.
 var Module = fx.Module("gateway",
 
-	fx.Provide(newStore, NewServer, sharedLimits),
+	fx.Provide(newStore, newServer, sharedLimits),
 	fx.Invoke(func(*Server) {}),
 )
 
@@ -60,12 +60,12 @@ type Server struct {
 	tracer   trace.Tracer
 }
 
-// Params are NewServer's inputs. Depending on the Registry and the shared
+// params are newServer's inputs. Depending on the Registry and the shared
 // executor puts the server's hooks after theirs: it stops first, and
 // khive's shutdown (run by the executor's hook) comes after its drain. The
 // gateway does not run requests on the shared executor: each request is
 // admitted once, by the endpoint it calls.
-type Params struct {
+type params struct {
 	fx.In
 	Lifecycle fx.Lifecycle
 	Config    Config
@@ -81,9 +81,9 @@ type Params struct {
 	MeterProvider  metric.MeterProvider `optional:"true"`
 }
 
-// NewServer validates the gateway config against the registry and
+// newServer validates the gateway config against the registry and
 // registers the server's Start and Stop.
-func NewServer(p Params) (*Server, error) {
+func newServer(p params) (*Server, error) {
 	cfg := p.Config.WithDefaults()
 	if err := cfg.Validate(registryConfigs(p.Registry)); err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func NewServer(p Params) (*Server, error) {
 	s.tracer = tp.Tracer("github.com/khive-go/khive/app/gateway")
 	// A server span per request, W3C trace context taken from the client:
 	// the endpoints' spans are its children, and traceparent goes upstream.
-	handler := otelhttp.NewHandler(s.Handler(), "gateway", otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp),
+	handler := otelhttp.NewHandler(s.handler(), "gateway", otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 	s.srv = &http.Server{
@@ -131,7 +131,7 @@ func NewServer(p Params) (*Server, error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
 	}
-	p.Lifecycle.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	p.Lifecycle.Append(fx.Hook{OnStart: s.start, OnStop: s.stop})
 	return s, nil
 }
 
@@ -143,8 +143,8 @@ func (s *Server) Addr() string {
 	return ""
 }
 
-// Start listens and serves in the background.
-func (s *Server) Start(context.Context) error {
+// start listens and serves in the background.
+func (s *Server) start(context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
@@ -164,9 +164,9 @@ func (s *Server) Start(context.Context) error {
 // cutGrace is how long cut streams get to write their error event.
 const cutGrace = time.Second
 
-// Stop turns readyz to 503, stops accepting, lets in-flight requests and
+// stop turns readyz to 503, stops accepting, lets in-flight requests and
 // streams finish for up to shutdown_timeout, then cuts what is left.
-func (s *Server) Stop(ctx context.Context) error {
+func (s *Server) stop(ctx context.Context) error {
 	s.ready.Store(false)
 	s.draining.Store(true)
 	s.stopModels()

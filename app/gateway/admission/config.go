@@ -139,10 +139,10 @@ type StoreConfig struct {
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
-// Defaults for StoreConfig's zero fields.
+// StoreConfig's defaults.
 const (
-	DefaultStoreTimeout = 100 * time.Millisecond
-	DefaultLeaseTTL     = 10 * time.Second
+	defaultStoreTimeout = 100 * time.Millisecond
+	defaultLeaseTTL     = 10 * time.Second
 )
 
 // WithDefaults fills zero fields.
@@ -157,10 +157,10 @@ func (c StoreConfig) WithDefaults() StoreConfig {
 		c.OnStoreError = "allow"
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultStoreTimeout
+		c.Timeout = defaultStoreTimeout
 	}
 	if c.LeaseTTL == 0 {
-		c.LeaseTTL = DefaultLeaseTTL
+		c.LeaseTTL = defaultLeaseTTL
 	}
 	return c
 }

@@ -1,8 +1,8 @@
 // Package admission decides whether a client key's request may enter the
 // gateway: the keys at run time (found by their hash in constant time,
 // with the models they may use and their limits), and the stores that
-// count those limits — in this process (NewMemory) or shared by every
-// replica on one Redis (NewRedis) — behind one Store interface. A Redis
+// count those limits — in this process (memory) or shared by every replica
+// on one Redis (redis) — behind one Store interface, built by Open. A Redis
 // store also shares endpoints' configured rates across replicas (Store.For,
 // an executor.SharedLimiter).
 //

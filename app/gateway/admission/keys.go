@@ -167,10 +167,3 @@ func (r *Keyring) Find(token string) *Key {
 	}
 	return found
 }
-
-// Each calls f with every key, in config order.
-func (r *Keyring) Each(f func(*Key)) {
-	for _, k := range r.keys {
-		f(k)
-	}
-}

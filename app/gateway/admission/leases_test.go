@@ -100,7 +100,7 @@ func churn(s Store, k *Key, stop <-chan struct{}) (wait func() int64) {
 // requireSlotsFree waits (within the lease TTL) until Redis holds none of
 // k's slots and the store remembers none, then admits max_concurrency
 // requests at once.
-func requireSlotsFree(t *testing.T, r *redistest.Server, s *Redis, k *Key, within time.Duration) {
+func requireSlotsFree(t *testing.T, r *redistest.Server, s *redisStore, k *Key, within time.Duration) {
 	t.Helper()
 	rc := r.Client()
 	slotKey := s.slotKey(k)

@@ -26,9 +26,9 @@ const (
 	replicaTTL = 3 * heartbeat
 )
 
-// Redis counts keys' limits in Redis, shared by every replica pointed at
+// redisStore counts keys' limits in Redis, shared by every replica pointed at
 // it; while Redis fails it decides by on_store_error.
-type Redis struct {
+type redisStore struct {
 	cfg   StoreConfig
 	log   *zap.Logger
 	rdb   *redis.Client
@@ -51,11 +51,11 @@ type Redis struct {
 	stopped    atomic.Bool
 }
 
-var _ Store = (*Redis)(nil)
+var _ Store = (*redisStore)(nil)
 
-// NewRedis builds a Redis store (cfg.Type is not looked at); Start
+// newRedis builds a Redis store (cfg.Type is not looked at); Start
 // connects.
-func NewRedis(cfg StoreConfig, log *zap.Logger) (*Redis, error) {
+func newRedis(cfg StoreConfig, log *zap.Logger) (*redisStore, error) {
 	cfg = cfg.WithDefaults()
 	if log == nil {
 		log = zap.NewNop()
@@ -66,7 +66,7 @@ func NewRedis(cfg StoreConfig, log *zap.Logger) (*Redis, error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout*10, cfg.Timeout, cfg.Timeout
 	opts.MaxRetries = -1 // a failed round trip falls back at once; it is not retried past the timeout
-	s := &Redis{cfg: cfg, log: log, local: map[*limit]*rate.Limiter{}, every: min(heartbeat, cfg.LeaseTTL/3)}
+	s := &redisStore{cfg: cfg, log: log, local: map[*limit]*rate.Limiter{}, every: min(heartbeat, cfg.LeaseTTL/3)}
 	routeRedisLogs(log)
 	s.rdb = redis.NewClient(opts)
 	var id [8]byte
@@ -100,7 +100,7 @@ func routeRedisLogs(l *zap.Logger) {
 
 // Start implements Store: it pings Redis, announces the replica and starts
 // the heartbeat.
-func (s *Redis) Start(ctx context.Context) error {
+func (s *redisStore) Start(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return errors.Join(fmt.Errorf("gateway.store: redis at %s: %w", s.rdb.Options().Addr, err), s.rdb.Close())
 	}
@@ -115,7 +115,7 @@ func (s *Redis) Start(ctx context.Context) error {
 // Stop implements Store: a last heartbeat gives back what it can of the
 // slots Redis may still hold, then the client closes. Later calls do
 // nothing.
-func (s *Redis) Stop(ctx context.Context) error {
+func (s *redisStore) Stop(ctx context.Context) error {
 	if !s.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -132,17 +132,17 @@ func (s *Redis) Stop(ctx context.Context) error {
 }
 
 // OnReplicas implements Store.
-func (s *Redis) OnReplicas(f func(replicas int64)) {
+func (s *redisStore) OnReplicas(f func(replicas int64)) {
 	s.watchers = append(s.watchers, f)
 	f(s.replicas.Load())
 }
 
 // Health implements Store.
-func (s *Redis) Health() Health {
+func (s *redisStore) Health() Health {
 	return Health{Shared: true, Up: !s.failing.Load(), Replicas: s.replicas.Load(), Errors: s.errs.Load(), Fallbacks: s.fallback.Load()}
 }
 
-func (s *Redis) heartbeats() {
+func (s *redisStore) heartbeats() {
 	defer close(s.done)
 	t := time.NewTicker(s.every)
 	defer t.Stop()
@@ -159,7 +159,7 @@ func (s *Redis) heartbeats() {
 // beat announces this replica and counts the live ones (on Redis's clock:
 // replicas' clocks may differ), renews the slots held here, and removes
 // those whose release (or grant) Redis may have missed, in one round trip.
-func (s *Redis) beat(ctx context.Context) {
+func (s *redisStore) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	held, lost := s.slots.snapshot()
@@ -198,7 +198,7 @@ func toAny(ss []string) []any {
 }
 
 // failed records a Redis failure, logging only the transition.
-func (s *Redis) failed(err error) {
+func (s *redisStore) failed(err error) {
 	s.errs.Add(1)
 	if !s.failing.Swap(true) {
 		s.log.Warn("redis failing: limits counted locally", zap.String("on_store_error", s.cfg.OnStoreError),
@@ -206,7 +206,7 @@ func (s *Redis) failed(err error) {
 	}
 }
 
-func (s *Redis) recovered() {
+func (s *redisStore) recovered() {
 	if s.failing.Swap(false) {
 		s.log.Info("redis back: limits shared again")
 	}
@@ -214,7 +214,7 @@ func (s *Redis) recovered() {
 
 // Admit implements Store: its concurrency in Redis, then its rates in
 // Redis, all or none (tokens as estimated).
-func (s *Redis) Admit(ctx context.Context, k *Key, tokens int) (*Lease, error) {
+func (s *redisStore) Admit(ctx context.Context, k *Key, tokens int) (*Lease, error) {
 	member, n, local, err := s.takeSlot(ctx, k)
 	if err == nil {
 		if err = k.acquireUpTo(n); err != nil {
@@ -238,20 +238,20 @@ func (s *Redis) Admit(ctx context.Context, k *Key, tokens int) (*Lease, error) {
 	return &Lease{k: k, tokens: tokens, member: member, store: s}, nil
 }
 
-func (s *Redis) end(l *Lease, extra int) {
+func (s *redisStore) end(l *Lease, extra int) {
 	l.k.release()
 	s.giveSlot(l.k, l.member)
 	s.charge(l.k, extra)
 }
 
-func (s *Redis) slotKey(k *Key) string { return s.cfg.Prefix + "conc:" + k.name }
+func (s *redisStore) slotKey(k *Key) string { return s.cfg.Prefix + "conc:" + k.name }
 
 // takeSlot takes one of k's max_concurrency slots shared by the replicas:
 // a lease in a sorted set, scored by its expiry, that the heartbeat renews
 // while it is held. It returns the lease and the slots this replica may
 // hold: all of them, or while Redis fails max_concurrency / replicas (no
 // lease, local true); nothing without max_concurrency.
-func (s *Redis) takeSlot(ctx context.Context, k *Key) (member string, n int64, local bool, err error) {
+func (s *redisStore) takeSlot(ctx context.Context, k *Key) (member string, n int64, local bool, err error) {
 	if k.maxConc == 0 {
 		return "", 0, false, nil
 	}
@@ -285,7 +285,7 @@ func (s *Redis) takeSlot(ctx context.Context, k *Key) (member string, n int64, l
 
 // giveSlot ends a lease takeSlot gave ("" for none). While Redis fails, or
 // when the removal fails, the heartbeat removes it once Redis answers.
-func (s *Redis) giveSlot(k *Key, member string) {
+func (s *redisStore) giveSlot(k *Key, member string) {
 	if member == "" {
 		return
 	}
@@ -305,7 +305,7 @@ func (s *Redis) giveSlot(k *Key, member string) {
 
 // rates applies k's rates (tokens as estimated) in Redis, all of them or
 // none; while Redis fails, by on_store_error (local true).
-func (s *Redis) rates(ctx context.Context, k *Key, tokens int) (local bool, err error) {
+func (s *redisStore) rates(ctx context.Context, k *Key, tokens int) (local bool, err error) {
 	if len(k.limits) == 0 {
 		return false, nil
 	}
@@ -332,7 +332,7 @@ func (s *Redis) rates(ctx context.Context, k *Key, tokens int) (local bool, err 
 }
 
 // withoutStore decides by on_store_error while Redis fails.
-func (s *Redis) withoutStore(k *Key, tokens int) error {
+func (s *redisStore) withoutStore(k *Key, tokens int) error {
 	if s.cfg.OnStoreError == "deny" {
 		return ErrStoreUnavailable
 	}
@@ -341,7 +341,7 @@ func (s *Redis) withoutStore(k *Key, tokens int) error {
 
 // charge spends the tokens k used beyond its estimate, as a debt on its
 // token limit (no refusal: the answer is already given).
-func (s *Redis) charge(k *Key, tokens int) {
+func (s *redisStore) charge(k *Key, tokens int) {
 	l := k.tokenLimit()
 	if tokens <= 0 || l == nil {
 		return
@@ -360,7 +360,7 @@ func (s *Redis) charge(k *Key, tokens int) {
 
 // runGCRA runs the script over limits with each one's cost; book takes
 // them whatever the wait.
-func (s *Redis) runGCRA(ctx context.Context, limits []*limit, book bool, cost func(*limit) int) ([]int64, error) {
+func (s *redisStore) runGCRA(ctx context.Context, limits []*limit, book bool, cost func(*limit) int) ([]int64, error) {
 	keys := make([]string, len(limits))
 	args := make([]any, 1, 1+3*len(limits))
 	args[0] = 0
@@ -377,7 +377,7 @@ func (s *Redis) runGCRA(ctx context.Context, limits []*limit, book bool, cost fu
 
 // limiterOf is l's fallback while Redis fails: its rate and burst divided
 // by the replicas last seen.
-func (s *Redis) limiterOf(l *limit) *rate.Limiter {
+func (s *redisStore) limiterOf(l *limit) *rate.Limiter {
 	n := float64(s.replicas.Load())
 	r := rate.Limit(float64(l.perMinute) / 60 / n)
 	s.mu.Lock()

@@ -14,7 +14,7 @@ import (
 
 // For implements Store: an endpoint with configured rates (and not
 // adaptive) books them in Redis, shared by every replica; nil otherwise.
-func (s *Redis) For(cfg endpoint.Config) executor.SharedLimiter {
+func (s *redisStore) For(cfg endpoint.Config) executor.SharedLimiter {
 	l := cfg.Limits
 	rpm := l.RequestRate() * 60
 	if l.Adaptive || (rpm <= 0 && l.TokensPerMinute <= 0) {
@@ -37,7 +37,7 @@ func (s *Redis) For(cfg endpoint.Config) executor.SharedLimiter {
 
 // sharedEndpoint is one endpoint's configured rates in Redis.
 type sharedEndpoint struct {
-	s      *Redis
+	s      *redisStore
 	limits []*limit
 }
 

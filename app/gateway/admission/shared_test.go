@@ -50,7 +50,7 @@ func TestRedisStoreSharesAnEndpointsRates(t *testing.T) {
 
 	assert.Nil(t, a.For(endpoint.Config{Name: "free"}), "no configured rates: nothing shared")
 	assert.Nil(t, a.For(endpoint.Config{Name: "learns", Limits: endpoint.Limits{RequestsPerMinute: 60, Burst: 1, Adaptive: true}}))
-	assert.Nil(t, NewMemory().For(cfg), "memory shares nothing")
+	assert.Nil(t, newMemory().For(cfg), "memory shares nothing")
 
 	// A rate given per second is the same limit: 10/s with a burst of 1
 	// books the second request 100 ms ahead.

@@ -54,9 +54,9 @@ func Open(cfg StoreConfig, log *zap.Logger) (Store, error) {
 		log = zap.NewNop()
 	}
 	if cfg.Type == "redis" {
-		return NewRedis(cfg, log)
+		return newRedis(cfg, log)
 	}
-	return NewMemory(), nil
+	return newMemory(), nil
 }
 
 // Lease is an admitted request: End it once, when the request is over.
@@ -85,14 +85,14 @@ func (l *Lease) End(used int) {
 	l.store.end(l, used-l.tokens)
 }
 
-// Memory counts each key's limits in this process.
-type Memory struct{}
+// memory counts each key's limits in this process.
+type memory struct{}
 
-// NewMemory is the memory store.
-func NewMemory() *Memory { return &Memory{} }
+// newMemory is the memory store.
+func newMemory() *memory { return &memory{} }
 
 // Admit implements Store; it makes no round trip and ignores ctx.
-func (m *Memory) Admit(_ context.Context, k *Key, tokens int) (*Lease, error) {
+func (m *memory) Admit(_ context.Context, k *Key, tokens int) (*Lease, error) {
 	if err := k.acquireUpTo(k.maxConc); err != nil {
 		return nil, err
 	}
@@ -103,25 +103,25 @@ func (m *Memory) Admit(_ context.Context, k *Key, tokens int) (*Lease, error) {
 	return &Lease{k: k, tokens: tokens, store: m}, nil
 }
 
-func (m *Memory) end(l *Lease, extra int) {
+func (m *memory) end(l *Lease, extra int) {
 	l.k.release()
 	charge(l.k, time.Now(), extra, localLimiter)
 }
 
 // For implements Store: the memory store shares nothing.
-func (*Memory) For(endpoint.Config) executor.SharedLimiter { return nil }
+func (*memory) For(endpoint.Config) executor.SharedLimiter { return nil }
 
 // OnReplicas implements Store: one replica, always.
-func (*Memory) OnReplicas(f func(int64)) { f(1) }
+func (*memory) OnReplicas(f func(int64)) { f(1) }
 
 // Health implements Store.
-func (*Memory) Health() Health { return Health{Up: true, Replicas: 1} }
+func (*memory) Health() Health { return Health{Up: true, Replicas: 1} }
 
 // Start implements Store.
-func (*Memory) Start(context.Context) error { return nil }
+func (*memory) Start(context.Context) error { return nil }
 
 // Stop implements Store.
-func (*Memory) Stop(context.Context) error { return nil }
+func (*memory) Stop(context.Context) error { return nil }
 
 func localLimiter(l *limit) *rate.Limiter { return l.local }
 

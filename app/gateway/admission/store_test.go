@@ -26,11 +26,11 @@ type fixture struct {
 }
 
 // openRedis starts a Redis store on url the way the gateway's hooks would.
-func openRedis(t *testing.T, cfg StoreConfig) (*Redis, *observer.ObservedLogs) {
+func openRedis(t *testing.T, cfg StoreConfig) (*redisStore, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg.Type = "redis"
-	s, err := NewRedis(cfg, zap.New(core))
+	s, err := newRedis(cfg, zap.New(core))
 	require.NoError(t, err)
 	require.NoError(t, s.Start(context.Background()))
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
@@ -44,7 +44,7 @@ func stores(t *testing.T, cfg StoreConfig) []fixture {
 	mcfg := cfg
 	mcfg.URL = "redis://" + m.Addr()
 	mini, _ := openRedis(t, mcfg)
-	fs := []fixture{{name: "memory", store: NewMemory()}, {name: "miniredis", store: mini, down: m.Close}}
+	fs := []fixture{{name: "memory", store: newMemory()}, {name: "miniredis", store: mini, down: m.Close}}
 	if redistest.Available() {
 		r := redistest.Start(t)
 		rcfg := cfg
@@ -256,7 +256,7 @@ func TestRedisStoreStartFailsClearly(t *testing.T) {
 	m := miniredis.RunT(t)
 	addr := m.Addr()
 	m.Close()
-	s, err := NewRedis(StoreConfig{URL: "redis://:hunter2@" + addr}, nil)
+	s, err := newRedis(StoreConfig{URL: "redis://:hunter2@" + addr}, nil)
 	require.NoError(t, err)
 	err = s.Start(context.Background())
 	require.Error(t, err)

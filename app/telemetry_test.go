@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/khive-go/khive/app/gateway"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -54,14 +55,14 @@ func TestTelemetryOffByDefault(t *testing.T) {
 	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"} {
 		t.Setenv(k, "")
 	}
-	tel, err := NewTelemetry(context.Background(), TelemetryConfig{})
+	tel, err := newTelemetry(context.Background(), gateway.TelemetryConfig{})
 	require.NoError(t, err)
 	assert.Nil(t, tel)
 }
 
 func TestTelemetryExportsSpansAndMetrics(t *testing.T) {
 	c, srv := newCollector(t)
-	tel, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: srv.URL})
+	tel, err := newTelemetry(context.Background(), gateway.TelemetryConfig{OTLPEndpoint: srv.URL})
 	require.NoError(t, err)
 	require.NotNil(t, tel)
 	emitAndFlush(t, tel)
@@ -75,7 +76,7 @@ func TestTelemetryExportsSpansAndMetrics(t *testing.T) {
 func TestTelemetryFollowsOTELEnvironment(t *testing.T) {
 	c, srv := newCollector(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
-	tel, err := NewTelemetry(context.Background(), TelemetryConfig{})
+	tel, err := newTelemetry(context.Background(), gateway.TelemetryConfig{})
 	require.NoError(t, err)
 	require.NotNil(t, tel, "OTEL_EXPORTER_OTLP_ENDPOINT turns export on")
 	emitAndFlush(t, tel)
@@ -119,7 +120,7 @@ func TestTelemetryExportsOverGRPC(t *testing.T) {
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 
-	tel, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: "http://" + lis.Addr().String(), Protocol: "grpc"})
+	tel, err := newTelemetry(context.Background(), gateway.TelemetryConfig{OTLPEndpoint: "http://" + lis.Addr().String(), Protocol: "grpc"})
 	require.NoError(t, err)
 	emitAndFlush(t, tel)
 	assert.Equal(t, int64(1), g.spans.Load())
@@ -127,7 +128,7 @@ func TestTelemetryExportsOverGRPC(t *testing.T) {
 }
 
 func TestTelemetryRejectsAnUnknownProtocol(t *testing.T) {
-	_, err := NewTelemetry(context.Background(), TelemetryConfig{OTLPEndpoint: "http://127.0.0.1:1", Protocol: "carrier-pigeon"})
+	_, err := newTelemetry(context.Background(), gateway.TelemetryConfig{OTLPEndpoint: "http://127.0.0.1:1", Protocol: "carrier-pigeon"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "gateway.telemetry.protocol")
 }
