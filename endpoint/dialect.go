@@ -45,7 +45,13 @@ type Answer struct {
 	ID, Model     string
 	FinishReasons []string
 	// InputTokens and OutputTokens are -1 when the answer reports none.
+	// InputTokens counts every input token, those read from and written
+	// to the provider's prompt cache included (OpenAI's prompt_tokens;
+	// Anthropic's input_tokens plus its two cache counts).
 	InputTokens, OutputTokens int
+	// CachedInputTokens and CacheWriteTokens are the parts of InputTokens
+	// read from and written to the prompt cache (0 when none or not said).
+	CachedInputTokens, CacheWriteTokens int
 }
 
 // merge takes what b says over what a said: ids, finish reasons and the
@@ -62,6 +68,7 @@ func (a *Answer) merge(b Answer) {
 	}
 	if b.InputTokens >= 0 {
 		a.InputTokens = b.InputTokens
+		a.CachedInputTokens, a.CacheWriteTokens = b.CachedInputTokens, b.CacheWriteTokens
 	}
 	if b.OutputTokens >= 0 {
 		a.OutputTokens = b.OutputTokens
@@ -129,8 +136,10 @@ func (GenericDialect) Cost(body []byte) int { return estimateTokens(body) }
 func (GenericDialect) Usage(body []byte) int { return usedTokens(body) }
 
 // Answer implements Dialect: id and model; choices[].finish_reason or
-// stop_reason; usage as prompt_tokens/completion_tokens or
-// input_tokens/output_tokens.
+// stop_reason; usage as prompt_tokens/completion_tokens (cached in
+// prompt_tokens_details) or input_tokens/output_tokens (cached in
+// input_tokens_details, or Anthropic's cache_read_input_tokens and
+// cache_creation_input_tokens, which its input_tokens leaves out).
 func (GenericDialect) Answer(body []byte) Answer {
 	var a struct {
 		ID      string `json:"id"`
@@ -144,6 +153,14 @@ func (GenericDialect) Answer(body []byte) Answer {
 			CompletionTokens *int `json:"completion_tokens"`
 			InputTokens      *int `json:"input_tokens"`
 			OutputTokens     *int `json:"output_tokens"`
+			PromptDetails    *struct {
+				CachedTokens int `json:"cached_tokens"`
+			} `json:"prompt_tokens_details"`
+			InputDetails *struct {
+				CachedTokens int `json:"cached_tokens"`
+			} `json:"input_tokens_details"`
+			CacheRead  *int `json:"cache_read_input_tokens"`
+			CacheWrite *int `json:"cache_creation_input_tokens"`
 		} `json:"usage"`
 	}
 	out := Answer{InputTokens: -1, OutputTokens: -1}
@@ -167,6 +184,16 @@ func (GenericDialect) Answer(body []byte) Answer {
 			out.InputTokens = *u.InputTokens
 		}
 		switch {
+		case u.PromptDetails != nil:
+			out.CachedInputTokens = u.PromptDetails.CachedTokens
+		case u.InputDetails != nil:
+			out.CachedInputTokens = u.InputDetails.CachedTokens
+		}
+		if u.CacheRead != nil || u.CacheWrite != nil { // Anthropic's: apart from input_tokens
+			out.CachedInputTokens, out.CacheWriteTokens = deref(u.CacheRead), deref(u.CacheWrite)
+			out.InputTokens = max(0, out.InputTokens) + out.CachedInputTokens + out.CacheWriteTokens
+		}
+		switch {
 		case u.CompletionTokens != nil:
 			out.OutputTokens = *u.CompletionTokens
 		case u.OutputTokens != nil:
@@ -182,4 +209,11 @@ func (GenericDialect) Answer(body []byte) Answer {
 // RateLimit implements Dialect.
 func (GenericDialect) RateLimit(h http.Header, now time.Time) executor.RateLimit {
 	return ratelimit.Parse(h, now)
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

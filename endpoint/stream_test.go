@@ -290,3 +290,13 @@ func TestStreamCompleteAndNotAStream(t *testing.T) {
 	assert.Equal(t, int64(1), u.requests.Load(), "not retried")
 	assert.Zero(t, e.Stats().Running)
 }
+
+func TestGenericDialectReadsCachedInput(t *testing.T) {
+	chat := endpoint.GenericDialect{}.Answer([]byte(`{"usage":{"prompt_tokens":1000,"completion_tokens":20,"prompt_tokens_details":{"cached_tokens":800}}}`))
+	assert.Equal(t, 1000, chat.InputTokens)
+	assert.Equal(t, 800, chat.CachedInputTokens, "chat: prompt_tokens_details.cached_tokens, a part of prompt_tokens")
+	responses := endpoint.GenericDialect{}.Answer([]byte(`{"usage":{"input_tokens":500,"output_tokens":5,"input_tokens_details":{"cached_tokens":300}}}`))
+	assert.Equal(t, 500, responses.InputTokens)
+	assert.Equal(t, 300, responses.CachedInputTokens)
+	assert.Zero(t, responses.CacheWriteTokens)
+}

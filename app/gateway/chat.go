@@ -25,6 +25,7 @@ type chatFields struct {
 	includeUsage bool
 	hasMessages  bool
 	maxTokens    int // for a target that needs max_tokens (Anthropic)
+	outBound     int // the client's max_completion_tokens or max_tokens, -1 for none
 }
 
 func readChatRequest(s *Server, r *http.Request) (clientRequest, *apiError) {
@@ -44,12 +45,13 @@ func readChatRequest(s *Server, r *http.Request) (clientRequest, *apiError) {
 // readChat reads a chat request with one pass over the body: the fields
 // that route it are found in place, the rest stays as the client sent it.
 func readChat(r *http.Request) (*chatFields, *apiError) {
-	b, aerr := readTop(r, "messages", "stream", "stream_options")
+	b, aerr := readTop(r, "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens")
 	if aerr != nil {
 		return nil, aerr
 	}
 	c := &chatFields{raw: b.raw, modelAt: b.modelAt, modelName: b.model}
 	fields := b.fields
+	c.outBound = intField(fields, "max_completion_tokens", intField(fields, "max_tokens", -1))
 	if m, ok := fields["messages"]; ok {
 		// Valid JSON already: an array is '[' and, unless empty, more.
 		if m.value[0] != '[' {
@@ -69,6 +71,8 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 }
 
 func (c *chatFields) model() string { return c.modelName }
+
+func (c *chatFields) outputBound() (int, bool) { return c.outBound, c.outBound >= 0 }
 
 func (c *chatFields) plan(rt route) (upstreamPlan, error) {
 	if rt.kind == providers.KindMessages {

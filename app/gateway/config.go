@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/khive-go/khive/app/gateway/admission"
@@ -22,7 +23,9 @@ type Config struct {
 	// Keys are the client keys, bare strings or entries with a name,
 	// allowed models and limits (see admission.ClientKey); empty means no auth,
 	// allowed only when listening on loopback.
-	Keys            []admission.ClientKey `yaml:"keys"`
+	Keys []admission.ClientKey `yaml:"keys"`
+	// Teams are groups of keys sharing a budget (a key joins by team:).
+	Teams           []admission.Team `yaml:"teams"`
 	MaxBodyBytes    int64                 `yaml:"max_body_bytes"`
 	RequestTimeout  time.Duration         `yaml:"request_timeout"`
 	ShutdownTimeout time.Duration         `yaml:"shutdown_timeout"`
@@ -67,12 +70,21 @@ type Config struct {
 	// Store is where client keys' request limits are counted (default
 	// memory; redis shares them across replicas).
 	Store admission.StoreConfig `yaml:"store"`
+	// Prices override the shipped price table, by endpoint name (every
+	// model it serves) or ENDPOINT/MODEL; an alias target's own price wins
+	// over both.
+	Prices map[string]admission.Price `yaml:"prices"`
+	// BudgetMaxTokens is the output a budgeted key's request is held for
+	// when it sets no max_tokens (default 4096).
+	BudgetMaxTokens int `yaml:"budget_max_tokens"`
 }
 
 // Target is an endpoint and the model name to send it.
 type Target struct {
 	Endpoint string `yaml:"endpoint"`
 	Model    string `yaml:"model"`
+	// Price, when set, is what this target's tokens cost.
+	Price *admission.Price `yaml:"price"`
 }
 
 // File is the whole config file: the module's config plus the gateway's.
@@ -109,6 +121,7 @@ func (c Config) WithDefaults() Config {
 	c.MaxInflightBodyBytes = cmp.Or(c.MaxInflightBodyBytes, defaultInflightBodies)
 	c.ModelsRefresh = cmp.Or(c.ModelsRefresh, 10*time.Minute)
 	c.ModelsTimeout = cmp.Or(c.ModelsTimeout, 10*time.Second)
+	c.BudgetMaxTokens = cmp.Or(c.BudgetMaxTokens, 4096)
 	return c
 }
 
@@ -120,10 +133,10 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	} else if admission.NewKeyring(c.Keys).Len() == 0 && !loopback.Is(host) {
+	} else if admission.NewKeyring(c.Keys, c.Teams).Len() == 0 && !loopback.Is(host) {
 		bad("keys", "required when listening on a non-loopback address (%s)", c.Listen)
 	}
-	errs.Under("gateway", admission.ValidateKeys(c.Keys))
+	errs.Under("gateway", admission.ValidateKeys(c.Keys, c.Teams))
 	errs.Under("gateway.store", c.Store.Validate())
 	if c.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")
@@ -154,6 +167,16 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	if c.MaxInflightBodyBytes < 0 {
 		bad("max_inflight_body_bytes", "must be >= 0")
 	}
+	if c.BudgetMaxTokens < 0 {
+		bad("budget_max_tokens", "must be >= 0")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Prices)) {
+		ep, _, _ := strings.Cut(name, "/")
+		if _, ok := endpoints[ep]; !ok {
+			bad("prices."+name, "unknown endpoint %q", ep)
+		}
+		errs.Under("gateway.prices."+name, c.Prices[name].Validate())
+	}
 	for _, alias := range slices.Sorted(maps.Keys(c.Models)) {
 		targets := c.Models[alias]
 		if len(targets) == 0 {
@@ -166,6 +189,9 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 			}
 			if t.Model == "" {
 				bad(field+".model", "is required")
+			}
+			if t.Price != nil {
+				errs.Under("gateway."+field+".price", t.Price.Validate())
 			}
 		}
 	}

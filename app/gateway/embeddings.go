@@ -45,6 +45,9 @@ func readEmbeddings(_ *Server, r *http.Request) (clientRequest, *apiError) {
 
 func (e *embeddingsRequest) model() string { return e.req.Model }
 
+// outputBound: embeddings produce no output tokens.
+func (e *embeddingsRequest) outputBound() (int, bool) { return 0, true }
+
 func (e *embeddingsRequest) plan(rt route) (upstreamPlan, error) {
 	req := e.req
 	req.Model = rt.model

@@ -145,7 +145,19 @@ func drainingError() *apiError {
 // place admission's decisions become HTTP.
 func admissionError(err error) *apiError {
 	var le *admission.LimitError
+	var be *admission.BudgetError
 	switch {
+	case errors.As(err, &be):
+		// The SDKs retry a 429 unless told not to: a spent budget does
+		// not come back by retrying.
+		h := http.Header{"X-Should-Retry": {"false"}}
+		if be.RetryAfter > 0 {
+			for k, v := range retryAfter(be.RetryAfter) {
+				h[k] = v
+			}
+		}
+		return &apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota",
+			message: be.Error(), header: h}
 	case errors.As(err, &le) && le.Concurrency():
 		return &apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "key_concurrency",
 			message: le.Error(), header: retryAfter(le.RetryAfter)}

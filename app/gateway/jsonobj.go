@@ -144,3 +144,17 @@ func readTop(r *http.Request, want ...string) (topBody, *apiError) {
 	}
 	return b, nil
 }
+
+// intField is the whole number at name in fields, or def when it is
+// absent or not one.
+func intField(fields map[string]member, name string, def int) int {
+	v, ok := fields[name]
+	if !ok {
+		return def
+	}
+	var n int
+	if json.Unmarshal(v.value, &n) != nil || n < 0 {
+		return def
+	}
+	return n
+}

@@ -51,6 +51,8 @@ func anthropicHeaders(r *http.Request) http.Header {
 
 func (m *messagesRequest) model() string { return m.req.Model }
 
+func (m *messagesRequest) outputBound() (int, bool) { return m.req.MaxTokens, true }
+
 func (m *messagesRequest) plan(rt route) (upstreamPlan, error) {
 	req := m.req
 	req.Model = rt.model

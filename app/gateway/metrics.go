@@ -17,6 +17,9 @@ type metrics struct {
 	// keyRequests counts requests by client key name (never the key).
 	keyRequests *prometheus.CounterVec
 	keyTokens   *prometheus.CounterVec
+	// spend is what requests cost by key name and model label;
+	// spendUnknown counts those whose model has no price.
+	spend, spendUnknown *prometheus.CounterVec
 }
 
 func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics {
@@ -43,7 +46,13 @@ func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics 
 			Name: "khive_gateway_key_tokens_total", Help: "Tokens the answers reported, by client key name, model and direction (input, output).",
 		}, []string{"key", "model", "direction"}),
 	}
-	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens)
+	m.spend = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "khive_gateway_spend_usd_total", Help: "What requests cost (USD, from their usage or estimated), by client key name and model.",
+	}, []string{"key", "model"})
+	m.spendUnknown = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "khive_gateway_spend_unknown_total", Help: "Requests served by a model without a price, by client key name and model.",
+	}, []string{"key", "model"})
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown)
 	if store != nil && store.Health().Shared {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -26,14 +26,21 @@ type exchange struct {
 	complete bool   // the stream's last event reached the client
 	format   *clientFormat
 	key      *admission.Key // nil without auth
-	// usage is what the answer reported (-1 each when it did not).
-	inTokens, outTokens int
+	// usage is what the answer reported (-1 each when it did not); the
+	// cache counts are parts of inTokens.
+	inTokens, outTokens            int
+	cachedTokens, cacheWriteTokens int
+	// costUSD is what the request cost; costBasis how that is known
+	// (usage, estimate or unknown; "" when nothing was served).
+	costUSD   float64
+	costBasis string
 }
 
 // noteUsage keeps the tokens an answer reports.
 func (x *exchange) noteUsage(a endpoint.Answer) {
 	if a.InputTokens >= 0 {
 		x.inTokens = a.InputTokens
+		x.cachedTokens, x.cacheWriteTokens = a.CachedInputTokens, a.CacheWriteTokens
 	}
 	if a.OutputTokens >= 0 {
 		x.outTokens = a.OutputTokens
@@ -255,6 +262,11 @@ func (s *Server) record(q *request, status int) {
 	if x.endpoint != "" {
 		s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
 	}
+	if x.costBasis == costUnknown {
+		s.metrics.spendUnknown.WithLabelValues(keyLabel(x.key), model).Inc()
+	} else if x.costBasis != "" {
+		s.metrics.spend.WithLabelValues(keyLabel(x.key), model).Add(x.costUSD)
+	}
 	if key := x.key; key != nil {
 		s.metrics.keyRequests.WithLabelValues(key.Name(), model, strconv.Itoa(status)).Inc()
 		if x.inTokens > 0 {
@@ -267,7 +279,16 @@ func (s *Server) record(q *request, status int) {
 	s.log.Info("request",
 		zap.String("method", q.r.Method), zap.String("route", q.route), zap.String("model", truncate(x.model)),
 		zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
-		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut))
+		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut),
+		zap.Float64("cost_usd", x.costUSD), zap.String("cost", x.costBasis))
+}
+
+// keyLabel is a key's metrics label: its name, "" without auth.
+func keyLabel(k *admission.Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.Name()
 }
 
 // statusClientClosed is nginx's status for a request whose client closed
@@ -302,6 +323,7 @@ func estimateTokens(r *http.Request) int {
 // long as its events flow, a client that stops reading is cut.
 type statusWriter struct {
 	http.ResponseWriter
+	sent    int64 // body bytes written
 	rc      *http.ResponseController
 	timeout time.Duration
 	body    *deadlineBody // the request's, nil without one
@@ -334,7 +356,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		w.begin(http.StatusOK)
 	}
 	w.extend()
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.sent += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) code() int {

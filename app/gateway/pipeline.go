@@ -25,6 +25,9 @@ type clientRequest interface {
 	// plan builds a target's upstream request and how its answer becomes
 	// the client's: relayed through a stream translator, or converted.
 	plan(rt route) (upstreamPlan, error)
+	// outputBound is the most output the request allows (its max_tokens);
+	// false when it sets none.
+	outputBound() (int, bool)
 }
 
 // upstreamPlan is one target's request and the translation of its answer.
@@ -51,15 +54,22 @@ func (s *Server) serve(op operation) handlerFunc {
 		if aerr != nil {
 			return aerr
 		}
-		return s.eachRoute(r.Context(), routes, x, func(ctx context.Context, rt route) (bool, error) {
+		return s.eachRoute(r.Context(), routes, x, func(ctx context.Context, rt route) (committed bool, err error) {
 			p, err := req.plan(rt)
 			if err != nil {
 				return false, err
 			}
-			if p.stream != nil {
-				return s.relay(ctx, w, rt, p.req, x, p.stream)
+			c, aerr := s.openCharge(ctx, w, r, x, rt, req)
+			if aerr != nil {
+				return false, aerr
 			}
-			return s.callAndWrite(ctx, w, rt, p.req, x, p.convert)
+			if p.stream != nil {
+				committed, err = s.relay(ctx, w, rt, p.req, x, p.stream)
+			} else {
+				committed, err = s.callAndWrite(ctx, w, rt, p.req, x, p.convert)
+			}
+			s.closeCharge(ctx, w, r, x, c, committed)
+			return committed, err
 		})
 	}
 }

@@ -26,15 +26,17 @@ type responsesRequest struct {
 	modelName string
 	stream    bool
 	maxTokens int // for a target that needs max_tokens (Anthropic)
+	outBound  int // the client's max_output_tokens, -1 for none
 }
 
 func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
-	b, aerr := readTop(r, "input", "stream")
+	b, aerr := readTop(r, "input", "stream", "max_output_tokens")
 	if aerr != nil {
 		return nil, aerr
 	}
 	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model, maxTokens: s.cfg.AnthropicMaxTokens}
 	fields := b.fields
+	q.outBound = intField(fields, "max_output_tokens", -1)
 	if q.modelName == "" {
 		return nil, badRequest("model", "you must provide a model parameter")
 	}
@@ -48,6 +50,8 @@ func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
 }
 
 func (q *responsesRequest) model() string { return q.modelName }
+
+func (q *responsesRequest) outputBound() (int, bool) { return q.outBound, q.outBound >= 0 }
 
 func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if rt.kind == providers.KindResponses {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/fxmodule"
 	"github.com/khive-go/khive/providers"
@@ -14,6 +15,7 @@ type route struct {
 	ep    *endpoint.Endpoint
 	model string         // the upstream model name
 	kind  providers.Kind // what the endpoint speaks
+	price *admission.Price // the alias target's own price, nil for none
 }
 
 // router resolves a request's model to routes for a kind of endpoint.
@@ -57,7 +59,7 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, *apiEr
 		for _, t := range targets {
 			if e, ok := r.reg.Get(t.Endpoint); ok {
 				if k, ok := serves(e); ok {
-					routes = append(routes, route{e, t.Model, k})
+					routes = append(routes, route{e, t.Model, k, t.Price})
 				}
 			}
 		}
@@ -72,7 +74,7 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, *apiEr
 	}
 	if e, ok := r.reg.Get(prefix); ok {
 		if k, ok := serves(e); ok {
-			return []route{{e, upstream, k}}, nil
+			return []route{{ep: e, model: upstream, kind: k}}, nil
 		}
 	}
 	// PROVIDER/MODEL: the endpoints of that provider serving the route, of
@@ -81,7 +83,7 @@ func (r *router) resolve(model string, kinds ...providers.Kind) ([]route, *apiEr
 	for _, kind := range kinds {
 		for _, e := range r.reg.All() {
 			if k, ok := serves(e); ok && k == kind && e.Config().Provider == prefix {
-				match = append(match, route{e, upstream, k})
+				match = append(match, route{ep: e, model: upstream, kind: k})
 			}
 		}
 		if len(match) > 0 {

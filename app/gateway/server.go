@@ -102,7 +102,7 @@ func newServer(p params) (*Server, error) {
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
-	s.keys = admission.NewKeyring(cfg.Keys)
+	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)
 	if p.Store.Health().Shared {
 		// Adaptive endpoints claim their replica's share of what the
 		// provider's headers say is left.

@@ -25,3 +25,13 @@ func TestAnswerReadsMessagesAndStreamEvents(t *testing.T) {
 	delta := anthropic.Dialect.Answer([]byte(`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}`))
 	assert.Equal(t, 15, delta.OutputTokens)
 }
+
+func TestDialectCountsCachedInputAsInput(t *testing.T) {
+	a := anthropic.Dialect.Answer([]byte(`{"id":"msg_3","usage":{"input_tokens":100,"cache_read_input_tokens":5000,"cache_creation_input_tokens":2000,"output_tokens":30}}`))
+	assert.Equal(t, 7100, a.InputTokens, "every input token, cached ones included")
+	assert.Equal(t, 5000, a.CachedInputTokens)
+	assert.Equal(t, 2000, a.CacheWriteTokens)
+	start := anthropic.Dialect.Answer([]byte(`{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":1}}}`))
+	assert.Equal(t, 100, start.InputTokens)
+	assert.Equal(t, 90, start.CachedInputTokens)
+}

@@ -26,7 +26,7 @@ func BenchmarkKeyAdmission(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Stop(context.Background()) })
-		return s, NewKeyring([]ClientKey{c}).Find(c.Key)
+		return s, NewKeyring([]ClientKey{c}, nil).Find(c.Key)
 	}
 	admit := func(b *testing.B, s Store, k *Key) time.Duration {
 		start := time.Now()

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"crypto/sha256"
+	"math"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,8 +26,11 @@ import (
 //	    requests_per_minute: 600      # 429 with Retry-After beyond
 //	    tokens_per_minute: 100000     # estimated at admission, corrected by usage
 //	    max_concurrency: 8            # requests in progress at once; 429 beyond
+//	    budget: {usd: 50, period: month}  # spend; 429 insufficient_quota beyond
+//	    team: research                # the team's budget applies too
+//	    admin: true                   # may read GET /v1/khive/spend
 //
-// With a Redis store, every limit is shared by all replicas.
+// With a Redis store, every limit and budget is shared by all replicas.
 type ClientKey struct {
 	Key               string   `yaml:"key"`
 	SHA256            string   `yaml:"sha256"`
@@ -37,6 +41,39 @@ type ClientKey struct {
 	// bytes) and corrected by the usage each answer reports.
 	TokensPerMinute int `yaml:"tokens_per_minute"`
 	MaxConcurrency  int `yaml:"max_concurrency"`
+	// Budget caps what the key's requests cost; Team names a Team whose
+	// budget applies too.
+	Budget *Budget `yaml:"budget"`
+	Team   string  `yaml:"team"`
+	// Admin keys may read every key's and team's spend.
+	Admin bool `yaml:"admin"`
+}
+
+// Team is a group of keys sharing a budget (keys join it by name).
+type Team struct {
+	Name   string  `yaml:"name"`
+	Budget *Budget `yaml:"budget"`
+}
+
+// Budget caps spend over a period: day, week (ISO, from Monday) or month,
+// each in UTC and starting again at its end, or total (never renewed).
+type Budget struct {
+	USD    float64 `yaml:"usd"`
+	Period string  `yaml:"period"`
+}
+
+func (b *Budget) validate(errs *fielderr.List, field string) {
+	if b == nil {
+		return
+	}
+	if !(b.USD >= 0) || math.IsInf(b.USD, 0) {
+		errs.Add(field+".usd", "must be an amount >= 0, got %v", b.USD)
+	}
+	switch b.Period {
+	case periodDay, periodWeek, periodMonth, periodTotal:
+	default:
+		errs.Add(field+".period", "want day, week, month or total, got %q", b.Period)
+	}
 }
 
 // UnmarshalYAML takes a bare string as the key, or an entry whose fields
@@ -48,7 +85,8 @@ func (k *ClientKey) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			switch f := n.Content[i].Value; f {
-			case "key", "sha256", "name", "models", "requests_per_minute", "tokens_per_minute", "max_concurrency":
+			case "key", "sha256", "name", "models", "requests_per_minute", "tokens_per_minute", "max_concurrency",
+				"budget", "team", "admin":
 			default:
 				return fmt.Errorf("line %d: field %s not found in a client key", n.Content[i].Line, f)
 			}
@@ -74,10 +112,22 @@ func Keys(keys ...string) []ClientKey {
 // with the variable unset means no key, not an empty one.
 func (k ClientKey) configured() bool { return k.Key != "" || k.SHA256 != "" }
 
-// ValidateKeys checks every entry, each problem a *khive.FieldError named
-// "keys[i]..." ; it never shows a key.
-func ValidateKeys(keys []ClientKey) error {
+// ValidateKeys checks every key and team, each problem a *khive.FieldError
+// named "keys[i]..." or "teams[i]..."; it never shows a key.
+func ValidateKeys(keys []ClientKey, teams []Team) error {
 	var errs fielderr.List
+	teamNames := map[string]int{}
+	for i, t := range teams {
+		field := fmt.Sprintf("teams[%d]", i)
+		if t.Name == "" {
+			errs.Add(field+".name", "is required")
+		} else if j, dup := teamNames[t.Name]; dup {
+			errs.Add(field+".name", "%q is teams[%d]'s name too", t.Name, j)
+		} else {
+			teamNames[t.Name] = i
+		}
+		t.Budget.validate(&errs, field+".budget")
+	}
 	names := map[string]int{}
 	for i, k := range keys {
 		field := fmt.Sprintf("keys[%d]", i)
@@ -90,7 +140,8 @@ func ValidateKeys(keys []ClientKey) error {
 				bad(".sha256", "want 64 hex digits")
 			}
 		}
-		if !k.configured() && (k.Name != "" || len(k.Models) > 0 || k.RequestsPerMinute != 0 || k.TokensPerMinute != 0 || k.MaxConcurrency != 0) {
+		if !k.configured() && (k.Name != "" || len(k.Models) > 0 || k.RequestsPerMinute != 0 || k.TokensPerMinute != 0 || k.MaxConcurrency != 0 ||
+			k.Budget != nil || k.Team != "" || k.Admin) {
 			bad("", "an entry needs key or sha256")
 		}
 		if k.RequestsPerMinute < 0 {
@@ -106,6 +157,10 @@ func ValidateKeys(keys []ClientKey) error {
 			if m == "" || (strings.Contains(m, "*") && !strings.HasSuffix(m, "/*") && m != "*") {
 				bad(fmt.Sprintf(".models[%d]", j), "want an alias, ENDPOINT/MODEL, ENDPOINT/* or *; got %q", m)
 			}
+		}
+		k.Budget.validate(&errs, field+".budget")
+		if _, ok := teamNames[k.Team]; k.Team != "" && !ok {
+			bad(".team", "no team %q in teams", k.Team)
 		}
 		if k.Name != "" {
 			if j, dup := names[k.Name]; dup {

@@ -22,6 +22,9 @@ type Key struct {
 	models  []string // nil: every model
 	limits  []*limit // requests, then tokens, those configured
 	maxConc int64
+	budgets []*budget // its own, then its team's
+	team    string
+	admin   bool
 
 	inFlight atomic.Int64 // this process's requests in progress
 }
@@ -29,6 +32,16 @@ type Key struct {
 // Name is the key's configured name ("key-N" for the Nth entry without
 // one); logs and metrics show it, never the key.
 func (k *Key) Name() string { return k.name }
+
+// Admin reports whether the key may read every budget's spend.
+func (k *Key) Admin() bool { return k != nil && k.admin }
+
+// Team is the key's team, "" for none.
+func (k *Key) Team() string { return k.team }
+
+// Budgeted reports whether the key has a budget of its own or its team's:
+// its requests' costs are held and settled.
+func (k *Key) Budgeted() bool { return k != nil && len(k.budgets) > 0 }
 
 // Allows reports whether the key may use model: an alias or ENDPOINT/MODEL
 // named exactly, ENDPOINT/* for all of an endpoint's models, * for all. A
@@ -116,23 +129,45 @@ func (l *limit) cost(tokens int) int {
 	return min(max(1, tokens), l.burst)
 }
 
-// Keyring is the configured keys, found by what a client sends.
+// Keyring is the configured keys, found by what a client sends, and the
+// teams' budgets.
 type Keyring struct {
-	keys []*Key
+	keys  []*Key
+	teams []*budget
+}
+
+func newBudget(kind, name string, b *Budget) *budget {
+	if b == nil {
+		return nil
+	}
+	return &budget{kind: kind, name: name, limit: micro(b.USD), period: b.Period}
 }
 
 // NewKeyring builds the run-time keys of the entries that hold one (an
-// entry whose ${VAR} was unset holds none); validate them first with
-// ValidateKeys.
-func NewKeyring(cfg []ClientKey) *Keyring {
+// entry whose ${VAR} was unset holds none) and the teams; validate them
+// first with ValidateKeys.
+func NewKeyring(cfg []ClientKey, teams []Team) *Keyring {
 	r := &Keyring{}
+	teamBudgets := map[string]*budget{}
+	for _, t := range teams {
+		if b := newBudget("team", t.Name, t.Budget); b != nil {
+			teamBudgets[t.Name] = b
+			r.teams = append(r.teams, b)
+		}
+	}
 	for i, c := range cfg {
 		if !c.configured() {
 			continue
 		}
-		k := &Key{name: c.Name, models: c.Models, maxConc: int64(c.MaxConcurrency)}
+		k := &Key{name: c.Name, models: c.Models, maxConc: int64(c.MaxConcurrency), team: c.Team, admin: c.Admin}
 		if k.name == "" {
 			k.name = fmt.Sprintf("key-%d", i+1)
+		}
+		if b := newBudget("key", k.name, c.Budget); b != nil {
+			k.budgets = append(k.budgets, b)
+		}
+		if b := teamBudgets[c.Team]; b != nil {
+			k.budgets = append(k.budgets, b)
 		}
 		if c.SHA256 != "" {
 			_, _ = hex.Decode(k.hash[:], []byte(c.SHA256)) // validated

@@ -37,16 +37,16 @@ func TestValidateKeysNamesEveryField(t *testing.T) {
 		{Name: "nobody"},
 		{Key: "k2", Name: "dup", RequestsPerMinute: -1, MaxConcurrency: -2, TokensPerMinute: -3, Models: []string{"fa*st"}},
 		{Key: "k3", Name: "dup"},
-	})
+	}, nil)
 	assert.ElementsMatch(t, []string{"keys[0]", "keys[0].sha256", "keys[1].sha256", "keys[2]",
 		"keys[3].requests_per_minute", "keys[3].max_concurrency", "keys[3].tokens_per_minute", "keys[3].models[0]", "keys[4].name"}, errorsOf(err))
 	assert.NotContains(t, err.Error(), "k2")
-	assert.NoError(t, ValidateKeys(Keys("a", "b")))
+	assert.NoError(t, ValidateKeys(Keys("a", "b"), nil))
 }
 
 func TestKeyringFindsByHashAndNamesUnnamedKeys(t *testing.T) {
 	sum := sha256.Sum256([]byte("hashed-key"))
-	r := NewKeyring([]ClientKey{{Key: "plain"}, {}, {SHA256: hex.EncodeToString(sum[:]), Name: "ops"}})
+	r := NewKeyring([]ClientKey{{Key: "plain"}, {}, {SHA256: hex.EncodeToString(sum[:]), Name: "ops"}}, nil)
 	assert.Equal(t, 2, r.Len(), "an entry whose ${VAR} was unset holds no key")
 	assert.Equal(t, "key-1", r.Find("plain").Name())
 	assert.Equal(t, "ops", r.Find("hashed-key").Name(), "a sha256 entry matches the key it hashes")

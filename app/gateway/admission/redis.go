@@ -43,8 +43,9 @@ type redisStore struct {
 	mu    sync.Mutex
 	local map[*limit]*rate.Limiter // the fallback limiters
 
-	slots slotBook
-	seq   atomic.Uint64 // numbers this replica's slots
+	slots       slotBook // concurrency slots and budget holds
+	settlements settlements
+	seq         atomic.Uint64 // numbers this replica's slots and holds
 
 	watchers   []func(replicas int64) // told when the replica count changes
 	stop, done chan struct{}
@@ -182,6 +183,7 @@ func (s *redisStore) beat(ctx context.Context) {
 	}
 	s.slots.forget(lost)
 	s.recovered()
+	s.retrySettlements(ctx)
 	if n, _ := count.Int64(); n > 0 && s.replicas.Swap(n) != n {
 		for _, f := range s.watchers {
 			f(n)

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,13 @@ type Store interface {
 	// OnReplicas calls f with the replicas sharing the store (1 for
 	// memory) now and whenever that changes; call it before Start.
 	OnReplicas(f func(replicas int64))
+	// Reserve holds usd, a request's worst-case cost, against k's budget
+	// and its team's, all or none, until the Hold is settled; a
+	// *BudgetError when either would pass its limit, ErrStoreUnavailable
+	// or ctx's error as Admit. A key without budgets gets a nil Hold.
+	Reserve(ctx context.Context, k *Key, usd float64) (*Hold, error)
+	// Spending is every budget of r in its current period.
+	Spending(ctx context.Context, r *Keyring) ([]Spending, error)
 	// Health is the store's state for metrics.
 	Health() Health
 	// Start connects (Redis: a ping; a bad URL or an unreachable Redis
@@ -85,11 +93,15 @@ func (l *Lease) End(used int) {
 	l.store.end(l, used-l.tokens)
 }
 
-// memory counts each key's limits in this process.
-type memory struct{}
+// memory counts each key's limits and budgets in this process (budgets
+// start again at zero when it restarts).
+type memory struct {
+	mu       sync.Mutex
+	accounts map[string]account // by budget and period
+}
 
 // newMemory is the memory store.
-func newMemory() *memory { return &memory{} }
+func newMemory() *memory { return &memory{accounts: map[string]account{}} }
 
 // Admit implements Store; it makes no round trip and ignores ctx.
 func (m *memory) Admit(_ context.Context, k *Key, tokens int) (*Lease, error) {

@@ -58,8 +58,8 @@ func stores(t *testing.T, cfg StoreConfig) []fixture {
 func key(t *testing.T, c ClientKey) *Key {
 	t.Helper()
 	c.Key = "secret-" + c.Name
-	require.NoError(t, ValidateKeys([]ClientKey{c}))
-	r := NewKeyring([]ClientKey{c})
+	require.NoError(t, ValidateKeys([]ClientKey{c}, nil))
+	r := NewKeyring([]ClientKey{c}, nil)
 	require.Equal(t, 1, r.Len())
 	return r.Find(c.Key)
 }
