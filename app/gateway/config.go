@@ -26,9 +26,9 @@ type Config struct {
 	Keys []admission.ClientKey `yaml:"keys"`
 	// Teams are groups of keys sharing a budget (a key joins by team:).
 	Teams           []admission.Team `yaml:"teams"`
-	MaxBodyBytes    int64                 `yaml:"max_body_bytes"`
-	RequestTimeout  time.Duration         `yaml:"request_timeout"`
-	ShutdownTimeout time.Duration         `yaml:"shutdown_timeout"`
+	MaxBodyBytes    int64            `yaml:"max_body_bytes"`
+	RequestTimeout  time.Duration    `yaml:"request_timeout"`
+	ShutdownTimeout time.Duration    `yaml:"shutdown_timeout"`
 	// DrainDelay keeps serving, with readyz at 503 and new API requests
 	// refused, for this long before the listener closes, so load balancers
 	// see the gateway leave (default 0).

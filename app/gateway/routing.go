@@ -13,8 +13,8 @@ import (
 // route is one place a request can go.
 type route struct {
 	ep    *endpoint.Endpoint
-	model string         // the upstream model name
-	kind  providers.Kind // what the endpoint speaks
+	model string           // the upstream model name
+	kind  providers.Kind   // what the endpoint speaks
 	price *admission.Price // the alias target's own price, nil for none
 }
 

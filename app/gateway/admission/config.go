@@ -2,10 +2,10 @@ package admission
 
 import (
 	"crypto/sha256"
-	"math"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
