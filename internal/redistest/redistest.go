@@ -30,11 +30,19 @@ type Server struct {
 	bin  string
 	Port int
 	cmd  *exec.Cmd
+	dir  string // where it persists, "" for not at all
 }
 
 // Start runs a redis-server on a free loopback port (DEBUG enabled for
 // loopback clients, no persistence).
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return start(t, "") }
+
+// StartPersistent is Start with every write appended to a file in a
+// temporary directory and synced (appendfsync always): a Restart after
+// Kill finds what was written.
+func StartPersistent(t testing.TB) *Server { return start(t, t.TempDir()) }
+
+func start(t testing.TB, dir string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -49,7 +57,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{t: t, bin: bin, Port: port}
+	s := &Server{t: t, bin: bin, Port: port, dir: dir}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
@@ -72,8 +80,13 @@ func (s *Server) Client() *redis.Client {
 // and waits until it answers.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", fmt.Sprint(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--enable-debug-command", "local")
+	args := []string{"--port", fmt.Sprint(s.Port), "--bind", "127.0.0.1", "--save", "", "--enable-debug-command", "local"}
+	if s.dir != "" {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir)
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -42,6 +42,10 @@ type redisStore struct {
 
 	mu    sync.Mutex
 	local map[*limit]*rate.Limiter // the fallback limiters
+	// left is what each budget account had left when Redis last said;
+	// localLeft this replica's share of it while Redis fails.
+	left, localLeft map[string]int64
+	sharedFrom      atomic.Int64 // unix ns: budgets count on Redis again from then
 
 	slots       slotBook // concurrency slots and budget holds
 	settlements settlements
@@ -182,8 +186,13 @@ func (s *redisStore) beat(ctx context.Context) {
 		return
 	}
 	s.slots.forget(lost)
+	// What was spent while Redis failed goes in before admissions count
+	// on Redis again.
+	if err := s.applySettlements(); err != nil {
+		s.failed(err)
+		return
+	}
 	s.recovered()
-	s.retrySettlements(ctx)
 	if n, _ := count.Int64(); n > 0 && s.replicas.Swap(n) != n {
 		for _, f := range s.watchers {
 			f(n)
@@ -210,6 +219,11 @@ func (s *redisStore) failed(err error) {
 
 func (s *redisStore) recovered() {
 	if s.failing.Swap(false) {
+		if s.cfg.OnStoreError == "allow" {
+			// Budgets count on Redis again once every live replica has
+			// had a heartbeat to settle there what it spent alone.
+			s.sharedFrom.Store(time.Now().Add(s.every + s.cfg.Timeout).UnixNano())
+		}
 		s.log.Info("redis back: limits shared again")
 	}
 }

@@ -96,6 +96,8 @@ type Hold struct {
 	accounts []string // the budgets' accounts, for the period the hold was taken in
 	ends     []time.Time
 	member   string // the hold in Redis, "" for none
+	id       string // names the hold and its settlement (Redis)
+	local    bool   // taken from the replica's share while Redis failed
 	store    settler
 	settled  atomic.Bool
 }
