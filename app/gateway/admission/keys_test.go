@@ -63,3 +63,23 @@ func TestKeyModelPatterns(t *testing.T) {
 	assert.True(t, (&Key{}).Allows("anything"), "no model list: every model")
 	assert.True(t, (*Key)(nil).Allows("anything"), "no auth: no model list")
 }
+
+func TestValidateBudgetsAndTeams(t *testing.T) {
+	err := ValidateKeys([]ClientKey{
+		{Key: "a", Team: "nobody"},
+		{Key: "b", Budget: &Budget{USD: -1, Period: "year"}},
+		{Key: "c", Team: "research", Budget: &Budget{USD: 5, Period: "week"}, Admin: true},
+		{Name: "no-key", Admin: true},
+	}, []Team{{Name: "research", Budget: &Budget{USD: 10, Period: "month"}}, {Name: "research"}, {Budget: &Budget{Period: "day"}}})
+	assert.ElementsMatch(t, []string{"keys[0].team", "keys[1].budget.usd", "keys[1].budget.period", "keys[3]",
+		"teams[1].name", "teams[2].name"}, errorsOf(err))
+	r := NewKeyring([]ClientKey{{Key: "c", Team: "research", Budget: &Budget{USD: 5, Period: "week"}, Admin: true}, {Key: "d"}},
+		[]Team{{Name: "research", Budget: &Budget{USD: 10, Period: "month"}}})
+	c, d := r.Find("c"), r.Find("d")
+	assert.True(t, c.Admin())
+	assert.True(t, c.Budgeted())
+	assert.Equal(t, "research", c.Team())
+	assert.False(t, d.Admin())
+	assert.False(t, d.Budgeted())
+	assert.Len(t, r.budgets(), 2, "c's own and the team's")
+}
