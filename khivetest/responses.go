@@ -67,5 +67,11 @@ func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
 		send("response.output_text.delta", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": word})
 	}
 	send("response.output_text.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": text})
+	part := map[string]any{"type": "output_text", "text": text, "annotations": []any{}}
+	send("response.content_part.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": part})
+	// Clients that build their transcript from finished items (Codex) read
+	// them here, not from the deltas.
+	send("response.output_item.done", map[string]any{"output_index": 0, "item": map[string]any{
+		"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant", "content": []any{part}}})
 	send("response.completed", map[string]any{"response": responseObject(body, "completed", text)})
 }

@@ -77,6 +77,13 @@ type Config struct {
 	// BudgetMaxTokens is the output a budgeted key's request is held for
 	// when it sets no max_tokens (default 4096).
 	BudgetMaxTokens int `yaml:"budget_max_tokens"`
+	// UnsupportedTools says, by alias or endpoint name, what a request
+	// translated for a chat target does with built-in tools it cannot run
+	// (web_search, file_search, …): refuse (the default: 400 naming the
+	// tool) or drop (logged at Debug, counted in
+	// khive_gateway_dropped_tools_total). An alias's entry wins over its
+	// endpoints'.
+	UnsupportedTools map[string]string `yaml:"unsupported_tools"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -169,6 +176,15 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	}
 	if c.BudgetMaxTokens < 0 {
 		bad("budget_max_tokens", "must be >= 0")
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.UnsupportedTools)) {
+		_, isAlias := c.Models[name]
+		if _, ok := endpoints[name]; !ok && !isAlias {
+			bad("unsupported_tools."+name, "no endpoint or alias %q", name)
+		}
+		if v := c.UnsupportedTools[name]; v != "refuse" && v != "drop" {
+			bad("unsupported_tools."+name, "want refuse or drop, got %q", v)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Prices)) {
 		ep, _, _ := strings.Cut(name, "/")

@@ -20,6 +20,9 @@ type metrics struct {
 	// spend is what requests cost by key name and model label;
 	// spendUnknown counts those whose model has no price.
 	spend, spendUnknown *prometheus.CounterVec
+	// droppedTools counts built-in tools left out for targets that cannot
+	// run them (unsupported_tools: drop).
+	droppedTools *prometheus.CounterVec
 }
 
 func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics {
@@ -52,7 +55,10 @@ func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics 
 	m.spendUnknown = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "khive_gateway_spend_unknown_total", Help: "Requests served by a model without a price, by client key name and model.",
 	}, []string{"key", "model"})
-	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown)
+	m.droppedTools = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "khive_gateway_dropped_tools_total", Help: "Built-in tools dropped for targets that cannot run them, by endpoint and tool type.",
+	}, []string{"endpoint", "type"})
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown, m.droppedTools)
 	if store != nil && store.Health().Shared {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

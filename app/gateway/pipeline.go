@@ -7,6 +7,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
+	"go.uber.org/zap"
 )
 
 // operation is what one proxied API route does, for the gateway's single
@@ -38,6 +39,9 @@ type upstreamPlan struct {
 	// convert turns a call's answer into the client's format; nil passes
 	// it as it is (checked to be JSON).
 	convert func([]byte) ([]byte, error)
+	// dropped are the built-in tool types left out for this target
+	// (unsupported_tools: drop).
+	dropped []string
 }
 
 // serve is the request path every proxied route runs, inside the api
@@ -58,6 +62,13 @@ func (s *Server) serve(op operation) handlerFunc {
 			p, err := req.plan(rt)
 			if err != nil {
 				return false, err
+			}
+			for _, typ := range p.dropped {
+				s.metrics.droppedTools.WithLabelValues(rt.ep.Name(), typ).Inc()
+			}
+			if len(p.dropped) > 0 {
+				s.log.Debug("built-in tools the target cannot run were dropped", zap.String("endpoint", rt.ep.Name()),
+					zap.String("model", truncate(x.model)), zap.Strings("tools", p.dropped))
 			}
 			c, aerr := s.openCharge(ctx, w, r, x, rt, req)
 			if aerr != nil {

@@ -27,6 +27,9 @@ type responsesRequest struct {
 	stream    bool
 	maxTokens int // for a target that needs max_tokens (Anthropic)
 	outBound  int // the client's max_output_tokens, -1 for none
+	// unsupported is gateway.unsupported_tools: what a chat target does
+	// with built-in tools, by alias or endpoint.
+	unsupported map[string]string
 }
 
 func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
@@ -34,7 +37,8 @@ func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model, maxTokens: s.cfg.AnthropicMaxTokens}
+	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model, maxTokens: s.cfg.AnthropicMaxTokens,
+		unsupported: s.cfg.UnsupportedTools}
 	fields := b.fields
 	q.outBound = intField(fields, "max_output_tokens", -1)
 	if q.modelName == "" {
@@ -61,19 +65,30 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if err := json.Unmarshal(q.raw, &req); err != nil {
 		return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	chat, err := translate.ResponsesToChat(req)
+	chat, tools, err := translate.ResponsesToChat(req, translate.ResponsesOptions{DropBuiltinTools: q.drops(rt)})
 	if err != nil {
 		return upstreamPlan{}, err
 	}
 	chat.Model = rt.model
-	return responsesViaChat(rt, chat, q.maxTokens)
+	p, err := responsesViaChat(rt, chat, q.maxTokens, tools)
+	p.dropped = tools.Dropped
+	return p, err
+}
+
+// drops reports whether built-in tools are dropped for rt: the alias's
+// setting, else the endpoint's, else refuse.
+func (q *responsesRequest) drops(rt route) bool {
+	if v, ok := q.unsupported[q.modelName]; ok {
+		return v == "drop"
+	}
+	return q.unsupported[rt.ep.Name()] == "drop"
 }
 
 // responsesViaChat plans a translated Responses request for a chat
 // endpoint, OpenAI-compatible or Anthropic.
-func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstreamPlan, error) {
+func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools translate.Tools) (upstreamPlan, error) {
 	created := time.Now().Unix()
-	toResponse := func(cr openai.ChatResponse) openai.Response { return translate.ChatToResponse(cr, created) }
+	toResponse := func(cr openai.ChatResponse) openai.Response { return translate.ChatToResponse(cr, created, tools) }
 	if rt.kind == providers.KindMessages {
 		if _, ok := chat.Extra["response_format"]; ok {
 			return upstreamPlan{}, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
@@ -86,7 +101,7 @@ func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstrea
 		if chat.Stream {
 			tr = responsesFromAnthropic{
 				a: &translate.ChunksFromAnthropic{IncludeUsage: true, Created: created},
-				r: &translate.ResponsesFromChat{Created: created}}
+				r: &translate.ResponsesFromChat{Created: created, Tools: tools}}
 		}
 		return translatedPlan(mreq, tr, func(mr anthropic.MessagesResponse) openai.Response {
 			return toResponse(translate.MessagesToChat(mr, created))
@@ -94,7 +109,7 @@ func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int) (upstrea
 	}
 	var tr streamTranslator
 	if chat.Stream {
-		tr = fromChat{&translate.ResponsesFromChat{Created: created}}
+		tr = fromChat{&translate.ResponsesFromChat{Created: created, Tools: tools}}
 	}
 	return translatedPlan(chat, tr, toResponse)
 }

@@ -55,6 +55,7 @@ type OutputItem struct {
 	Content   []OutputPart `json:"content,omitempty"`
 	CallID    string       `json:"call_id,omitempty"`
 	Name      string       `json:"name,omitempty"`
+	Namespace string       `json:"namespace,omitempty"` // a function call's, when its tool is in one
 	Arguments string       `json:"arguments,omitempty"`
 }
 

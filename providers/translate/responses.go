@@ -14,10 +14,54 @@ import (
 // function_call and function_call_output items) becomes messages (calls
 // merged into one assistant message, outputs tool messages), function
 // tools and tool_choice become chat's, max_output_tokens max_tokens,
-// text.format response_format. What needs state or a server (previous_response_id,
-// store, background, conversation, built-in tools) is refused with an
-// Error naming the field.
-func ResponsesToChat(req openai.ResponsesRequest) (openai.ChatRequest, error) {
+// text.format response_format. A namespace tool's functions become chat
+// functions named NAMESPACE__NAME (chat's function names allow no dot),
+// and calls of them come back in the namespace (see Tools). What needs
+// state or a server (previous_response_id, store, background, conversation,
+// built-in tools unless opts drop them) is refused with an Error naming
+// the field.
+func ResponsesToChat(req openai.ResponsesRequest, opts ResponsesOptions) (openai.ChatRequest, Tools, error) {
+	var tools Tools
+	out, err := responsesToChat(req, opts, &tools)
+	return out, tools, err
+}
+
+// ResponsesOptions are how ResponsesToChat treats what chat lacks.
+type ResponsesOptions struct {
+	// DropBuiltinTools drops built-in tools (web_search, file_search,
+	// code_interpreter, …), which a chat endpoint cannot run, instead of
+	// refusing the request; Tools.Dropped names them.
+	DropBuiltinTools bool
+}
+
+// Tools is what a Responses request's tools became in chat: the
+// namespaces whose functions were flattened, and the built-in tools
+// dropped.
+type Tools struct {
+	Namespaces map[string]bool
+	Dropped    []string // tool types, in the request's order
+}
+
+// flatSep joins a namespace and a function name into one chat function
+// name.
+const flatSep = "__"
+
+// Split is a chat function name as the Responses API names it: its
+// namespace (when it is one Tools flattened) and its own name.
+func (t Tools) Split(flat string) (namespace, name string) {
+	if ns, n, ok := strings.Cut(flat, flatSep); ok && t.Namespaces[ns] {
+		return ns, n
+	}
+	return "", flat
+}
+
+// call is the function_call item of a chat tool call.
+func (t Tools) call(id, status, callID, flat, args string) openai.OutputItem {
+	ns, name := t.Split(flat)
+	return openai.OutputItem{Type: "function_call", ID: id, Status: status, CallID: callID, Name: name, Namespace: ns, Arguments: args}
+}
+
+func responsesToChat(req openai.ResponsesRequest, opts ResponsesOptions, tools *Tools) (openai.ChatRequest, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, MaxTokens: req.MaxOutputTokens,
 		Temperature: req.Temperature, TopP: req.TopP}
 	for _, f := range []string{"previous_response_id", "background", "conversation", "prompt"} {
@@ -42,7 +86,7 @@ func ResponsesToChat(req openai.ResponsesRequest) (openai.ChatRequest, error) {
 	if len(out.Messages) == 0 {
 		return out, refuse("input", "is required")
 	}
-	if err := responsesTools(req, &out); err != nil {
+	if err := responsesTools(req, opts, &out, tools); err != nil {
 		return out, err
 	}
 	if err := responsesTextFormat(req.Text, &out); err != nil {
@@ -72,6 +116,7 @@ func responsesInput(raw json.RawMessage) ([]openai.ChatMessage, error) {
 		Content   json.RawMessage `json:"content"`
 		CallID    string          `json:"call_id"`
 		Name      string          `json:"name"`
+		Namespace string          `json:"namespace"`
 		Arguments string          `json:"arguments"`
 		Output    json.RawMessage `json:"output"`
 	}
@@ -91,7 +136,11 @@ func responsesInput(raw json.RawMessage) ([]openai.ChatMessage, error) {
 		f := fmt.Sprintf("input[%d]", i)
 		switch {
 		case it.Type == "function_call":
-			calls = append(calls, openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.ToolCallFunction{Name: it.Name, Arguments: it.Arguments}})
+			name := it.Name
+			if it.Namespace != "" {
+				name = it.Namespace + flatSep + it.Name
+			}
+			calls = append(calls, openai.ToolCall{ID: it.CallID, Type: "function", Function: openai.ToolCallFunction{Name: name, Arguments: it.Arguments}})
 		case it.Type == "function_call_output":
 			flush()
 			text := string(it.Output)
@@ -155,37 +204,65 @@ func responsesContent(raw json.RawMessage, field string) (json.RawMessage, error
 	return json.Marshal(chat)
 }
 
-// responsesTools turns function tools and tool_choice into chat's.
-func responsesTools(req openai.ResponsesRequest, out *openai.ChatRequest) error {
+// responsesTool is one entry of a Responses request's tools.
+type responsesTool struct {
+	Type        string          `json:"type"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Parameters  json.RawMessage `json:"parameters"`
+	Strict      *bool           `json:"strict"`
+	Tools       []responsesTool `json:"tools"` // a namespace's
+}
+
+// chatFunction is t as a chat function tool named name.
+func (t responsesTool) chatFunction(name string) map[string]any {
+	fn := map[string]any{"name": name}
+	if t.Description != "" {
+		fn["description"] = t.Description
+	}
+	if len(t.Parameters) > 0 && string(t.Parameters) != "null" {
+		fn["parameters"] = t.Parameters
+	}
+	if t.Strict != nil {
+		fn["strict"] = *t.Strict
+	}
+	return map[string]any{"type": "function", "function": fn}
+}
+
+// responsesTools turns function tools, namespaces of them and tool_choice
+// into chat's; built-in tools are refused or, with opts, dropped.
+func responsesTools(req openai.ResponsesRequest, opts ResponsesOptions, out *openai.ChatRequest, flat *Tools) error {
 	if len(req.Tools) > 0 && string(req.Tools) != "null" {
-		var tools []struct {
-			Type        string          `json:"type"`
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			Parameters  json.RawMessage `json:"parameters"`
-			Strict      *bool           `json:"strict"`
-		}
+		var tools []responsesTool
 		if err := json.Unmarshal(req.Tools, &tools); err != nil {
 			return refuse("tools", "must be an array of tools")
 		}
 		var ct []map[string]any
 		for i, t := range tools {
-			if t.Type != "function" {
-				return refuse(fmt.Sprintf("tools[%d].type", i), "built-in tools (%q) need an OpenAI responses endpoint", t.Type)
+			switch t.Type {
+			case "function":
+				ct = append(ct, t.chatFunction(t.Name))
+			case "namespace":
+				for j, f := range t.Tools {
+					if f.Type != "function" {
+						return refuse(fmt.Sprintf("tools[%d].tools[%d].type", i, j), "a namespace carried to chat holds function tools only, got %q", f.Type)
+					}
+					ct = append(ct, f.chatFunction(t.Name+flatSep+f.Name))
+				}
+				if flat.Namespaces == nil {
+					flat.Namespaces = map[string]bool{}
+				}
+				flat.Namespaces[t.Name] = true
+			default:
+				if !opts.DropBuiltinTools {
+					return refuse(fmt.Sprintf("tools[%d].type", i), "built-in tools (%q) need an OpenAI responses endpoint (or unsupported_tools: drop)", t.Type)
+				}
+				flat.Dropped = append(flat.Dropped, t.Type)
 			}
-			fn := map[string]any{"name": t.Name}
-			if t.Description != "" {
-				fn["description"] = t.Description
-			}
-			if len(t.Parameters) > 0 && string(t.Parameters) != "null" {
-				fn["parameters"] = t.Parameters
-			}
-			if t.Strict != nil {
-				fn["strict"] = *t.Strict
-			}
-			ct = append(ct, map[string]any{"type": "function", "function": fn})
 		}
-		setExtra(&out.Extra, "tools", ct)
+		if len(ct) > 0 {
+			setExtra(&out.Extra, "tools", ct)
+		}
 	}
 	if len(req.ToolChoice) > 0 && string(req.ToolChoice) != "null" {
 		var s string
@@ -242,7 +319,8 @@ func responsesTextFormat(raw json.RawMessage, out *openai.ChatRequest) error {
 // ChatToResponse translates a chat completion into a response: text as a
 // message item with output_text, tool calls as function_call items in
 // order, finish_reason length or content_filter as an incomplete status.
-func ChatToResponse(resp openai.ChatResponse, created int64) openai.Response {
+// Calls of functions tools flattened come back in their namespace.
+func ChatToResponse(resp openai.ChatResponse, created int64, tools Tools) openai.Response {
 	r := openai.Response{ID: "resp_" + strings.TrimPrefix(resp.ID, "chatcmpl-"), Object: "response", CreatedAt: created,
 		Status: "completed", Model: resp.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true,
 		ToolChoice: json.RawMessage(`"auto"`), Tools: json.RawMessage(`[]`)}
@@ -256,8 +334,7 @@ func ChatToResponse(resp openai.ChatResponse, created int64) openai.Response {
 			_ = json.Unmarshal(c.Message.ToolCalls, &calls)
 		}
 		for i, tc := range calls {
-			r.Output = append(r.Output, openai.OutputItem{Type: "function_call", ID: fmt.Sprintf("fc_%s_%d", r.ID, i),
-				Status: "completed", CallID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+			r.Output = append(r.Output, tools.call(fmt.Sprintf("fc_%s_%d", r.ID, i), "completed", tc.ID, tc.Function.Name, tc.Function.Arguments))
 		}
 		r.Status, r.IncompleteDetails = responseStatus(c.FinishReason)
 	}
@@ -293,6 +370,8 @@ func responseStatus(finish string) (string, *openai.IncompleteDetails) {
 // Chunk for each chunk and End after [DONE].
 type ResponsesFromChat struct {
 	Created int64
+	// Tools maps calls of flattened functions back into their namespace.
+	Tools Tools
 
 	started bool
 	seq     int
@@ -341,8 +420,8 @@ func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 				}
 				at = t.nextIndex()
 				t.callAt[k] = at
-				item := &openai.OutputItem{Type: "function_call", ID: fmt.Sprintf("fc_%s_%d", t.resp.ID, k), Status: "in_progress",
-					CallID: tc.ID, Name: tc.Function.Name}
+				it := t.Tools.call(fmt.Sprintf("fc_%s_%d", t.resp.ID, k), "in_progress", tc.ID, tc.Function.Name, "")
+				item := &it
 				t.calls = append(t.calls, item)
 				out = append(out, t.ev("response.output_item.added", map[string]any{"output_index": at, "item": *item}))
 			}

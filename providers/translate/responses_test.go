@@ -12,6 +12,13 @@ import (
 	"github.com/khive-go/khive/providers/translate"
 )
 
+// responsesToChat is ResponsesToChat with its default options, for
+// assertTranslates.
+func responsesToChat(req openai.ResponsesRequest) (openai.ChatRequest, error) {
+	out, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	return out, err
+}
+
 func TestResponsesToChatFieldByField(t *testing.T) {
 	for _, tt := range []struct{ name, in, want string }{
 		{"a string input, instructions and limits",
@@ -42,7 +49,7 @@ func TestResponsesToChatFieldByField(t *testing.T) {
 			  "response_format":{"type":"json_schema","json_schema":{"name":"out","schema":{"type":"object"},"strict":true}}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			assertTranslates(t, tt.in, translate.ResponsesToChat, tt.want)
+			assertTranslates(t, tt.in, responsesToChat, tt.want)
 		})
 	}
 }
@@ -59,7 +66,7 @@ func TestResponsesToChatRefusals(t *testing.T) {
 	} {
 		var req openai.ResponsesRequest
 		require.NoError(t, json.Unmarshal([]byte(in), &req))
-		_, err := translate.ResponsesToChat(req)
+		_, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
 		var te *translate.Error
 		require.ErrorAs(t, err, &te, in)
 		assert.Equal(t, field, te.Field, in)
@@ -71,7 +78,7 @@ func TestChatToResponse(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"finish_reason":"length",
 		"message":{"role":"assistant","content":"partial","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}}],
 		"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`), &cr))
-	b, err := json.Marshal(translate.ChatToResponse(cr, 5))
+	b, err := json.Marshal(translate.ChatToResponse(cr, 5, translate.Tools{}))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":"resp_9","object":"response","created_at":5,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},
 		"model":"m","parallel_tool_calls":true,"tool_choice":"auto","tools":[],
@@ -127,4 +134,83 @@ func TestResponsesStreamEventsCarryRequiredFields(t *testing.T) {
 	require.Len(t, done, 1)
 	assert.Equal(t, "f", done[0]["name"])
 	assert.Equal(t, `{"a":1}`, done[0]["arguments"])
+}
+
+// Codex sends namespace tools: their functions are flattened for chat
+// (NAMESPACE__NAME: chat's names allow no dot) and come back in their
+// namespace, on the way in (replayed calls) and out (calls and streams).
+func TestResponsesNamespaceToolsAreFlattenedAndMappedBack(t *testing.T) {
+	var req openai.ResponsesRequest
+	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","input":[
+		{"type":"message","role":"user","content":[{"type":"input_text","text":"go"}]},
+		{"type":"function_call","call_id":"c0","namespace":"multi_agent_v1","name":"spawn_agent","arguments":"{}"},
+		{"type":"function_call_output","call_id":"c0","output":"spawned"}],
+		"tools":[{"type":"function","name":"exec_command","parameters":{"type":"object"}},
+		{"type":"namespace","name":"multi_agent_v1","description":"sub-agents","tools":[
+			{"type":"function","name":"spawn_agent","description":"Spawn one","parameters":{"type":"object"},"strict":false},
+			{"type":"function","name":"close_agent","parameters":{"type":"object"}}]},
+		{"type":"web_search","external_web_access":false}]}`), &req))
+
+	_, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	var te *translate.Error
+	require.ErrorAs(t, err, &te, "built-in tools are refused by default")
+	assert.Equal(t, "tools[2].type", te.Field)
+	assert.Contains(t, err.Error(), "web_search")
+
+	chat, tools, err := translate.ResponsesToChat(req, translate.ResponsesOptions{DropBuiltinTools: true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"web_search"}, tools.Dropped)
+	b, err := json.Marshal(chat)
+	require.NoError(t, err)
+	var sent struct {
+		Messages []struct {
+			ToolCalls []struct {
+				Function struct{ Name string } `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"messages"`
+		Tools []struct {
+			Function struct {
+				Name        string `json:"name"`
+				Description string `json:"description"`
+			} `json:"function"`
+		} `json:"tools"`
+	}
+	require.NoError(t, json.Unmarshal(b, &sent))
+	var names []string
+	for _, tl := range sent.Tools {
+		names = append(names, tl.Function.Name)
+	}
+	assert.Equal(t, []string{"exec_command", "multi_agent_v1__spawn_agent", "multi_agent_v1__close_agent"}, names)
+	assert.Equal(t, "Spawn one", sent.Tools[1].Function.Description)
+	require.Len(t, sent.Messages, 3)
+	assert.Equal(t, "multi_agent_v1__spawn_agent", sent.Messages[1].ToolCalls[0].Function.Name, "a replayed call is flattened too")
+
+	ns, name := tools.Split("multi_agent_v1__close_agent")
+	assert.Equal(t, []string{"multi_agent_v1", "close_agent"}, []string{ns, name})
+	ns, name = tools.Split("mcp__server__tool")
+	assert.Equal(t, []string{"", "mcp__server__tool"}, []string{ns, name}, "a name that only looks flattened stays whole")
+
+	var cr openai.ChatResponse
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"finish_reason":"tool_calls",
+		"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"multi_agent_v1__spawn_agent","arguments":"{\"x\":1}"}}]}}]}`), &cr))
+	resp := translate.ChatToResponse(cr, 1, tools)
+	require.Len(t, resp.Output, 1)
+	assert.Equal(t, "spawn_agent", resp.Output[0].Name)
+	assert.Equal(t, "multi_agent_v1", resp.Output[0].Namespace)
+
+	tr := &translate.ResponsesFromChat{Created: 1, Tools: tools}
+	var c openai.ChatChunk
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"multi_agent_v1__spawn_agent","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`), &c))
+	evs := append(tr.Chunk(c), tr.End()...)
+	var doneItem map[string]any
+	for _, ev := range evs {
+		if ev.Event == "response.output_item.done" {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(ev.Data), &m))
+			doneItem = m["item"].(map[string]any)
+		}
+	}
+	require.NotNil(t, doneItem)
+	assert.Equal(t, "spawn_agent", doneItem["name"])
+	assert.Equal(t, "multi_agent_v1", doneItem["namespace"])
 }
