@@ -16,6 +16,10 @@ import (
 //	demo-claude/MODEL       Anthropic's messages (and chat completions, translated)
 //	demo-responses/MODEL    the Responses API, passed through
 //	demo-embeddings/MODEL   embeddings
+//
+// Built-in tools (web_search, …) sent to a chat endpoint are dropped
+// (unsupported_tools: drop), so that agent clients such as Codex work on
+// every route.
 func demoFile(up *khivetest.Server) gateway.File {
 	ep := func(provider, kind string) fxmodule.EndpointConfig {
 		ec := fxmodule.EndpointConfig{Endpoint: kind}
@@ -30,5 +34,6 @@ func demoFile(up *khivetest.Server) gateway.File {
 			"demo-responses":  ep("openai", "responses"),
 			"demo-claude":     ep("anthropic", "messages"),
 		}},
+		Gateway: gateway.Config{UnsupportedTools: map[string]string{"demo": "drop", "demo-claude": "drop"}},
 	}
 }

@@ -44,7 +44,15 @@ func responseObject(body map[string]any, status string, text string) map[string]
 // plain or as the Responses event stream.
 func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
 	text := "echo: " + responsesInputText(body)
-	if stream, _ := body["stream"].(bool); !stream {
+	if out, isResult := responsesLast(body); isResult {
+		text = "tool said: " + out
+	}
+	stream, _ := body["stream"].(bool)
+	if name, args, ok := responsesToolCall(body); ok {
+		s.responsesCall(w, body, stream, name, argsJSON(args))
+		return
+	}
+	if !stream {
 		writeJSON(w, http.StatusOK, responseObject(body, "completed", text))
 		return
 	}
@@ -74,4 +82,34 @@ func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
 	send("response.output_item.done", map[string]any{"output_index": 0, "item": map[string]any{
 		"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant", "content": []any{part}}})
 	send("response.completed", map[string]any{"response": responseObject(body, "completed", text)})
+}
+
+// responsesCall answers with one function call, plain or streamed.
+func (s *Server) responsesCall(w http.ResponseWriter, body map[string]any, stream bool, name, args string) {
+	item := map[string]any{"type": "function_call", "id": "fc_fake", "call_id": "call_fake_1", "name": name, "arguments": args, "status": "completed"}
+	resp := responseObject(body, "completed", "")
+	resp["output"] = []any{item}
+	if !stream {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	seq := 0
+	send := func(typ string, fields map[string]any) {
+		fields["type"], fields["sequence_number"] = typ, seq
+		seq++
+		b, _ := json.Marshal(fields)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+		_ = rc.Flush()
+	}
+	send("response.created", map[string]any{"response": responseObject(body, "in_progress", "")})
+	send("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{
+		"type": "function_call", "id": "fc_fake", "call_id": "call_fake_1", "name": name, "arguments": "", "status": "in_progress"}})
+	for _, part := range halves(args) {
+		send("response.function_call_arguments.delta", map[string]any{"item_id": "fc_fake", "output_index": 0, "delta": part})
+	}
+	send("response.function_call_arguments.done", map[string]any{"item_id": "fc_fake", "output_index": 0, "name": name, "arguments": args})
+	send("response.output_item.done", map[string]any{"output_index": 0, "item": item})
+	send("response.completed", map[string]any{"response": resp})
 }

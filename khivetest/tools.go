@@ -6,9 +6,10 @@ import (
 )
 
 // The fake's tool use, in both formats: when a request offers tools and
-// its last message is a user's text (one that does not say "no tool"), it
-// calls the first tool with {"query": that text}; when the last message
-// is a tool's result, it answers "tool said: " and the result.
+// its last message is a user's text, it calls the first tool with
+// {"query": that text} — unless a user message of the request says "no
+// tool"; when the last message is a tool's result, it answers "tool
+// said: " and the result.
 
 // firstTool is the name of the first tool offered, "" for none.
 func firstTool(body map[string]any) string {
@@ -54,7 +55,7 @@ func contentText(c any) string {
 	case []any:
 		var b strings.Builder
 		for _, p := range v {
-			if pm, _ := p.(map[string]any); pm["type"] == "text" {
+			if pm, _ := p.(map[string]any); pm["type"] == "text" || pm["type"] == "input_text" || pm["type"] == "output_text" {
 				t, _ := pm["text"].(string)
 				b.WriteString(t)
 			}
@@ -68,10 +69,30 @@ func contentText(c any) string {
 func toolCall(body map[string]any) (name string, args map[string]any, ok bool) {
 	name = firstTool(body)
 	text, isResult := lastMessage(body)
-	if name == "" || isResult || strings.Contains(text, "no tool") {
+	if name == "" || isResult || saysNoTool(body) {
 		return "", nil, false
 	}
 	return name, map[string]any{"query": text}, true
+}
+
+// saysNoTool reports whether a user message of the request (or its
+// Responses input) says "no tool": agent clients add messages of their
+// own after the user's (reminders, context).
+func saysNoTool(body map[string]any) bool {
+	items, _ := body["messages"].([]any)
+	if in, ok := body["input"].([]any); ok {
+		items = in
+	}
+	if s, ok := body["input"].(string); ok {
+		return strings.Contains(s, "no tool")
+	}
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if m["role"] == "user" && strings.Contains(contentText(m["content"]), "no tool") {
+			return true
+		}
+	}
+	return false
 }
 
 // toolAnswer is the fake's answer after a tool's result, if the last
@@ -95,4 +116,41 @@ func halves(s string) []string {
 		return []string{s}
 	}
 	return []string{s[:len(s)/2], s[len(s)/2:]}
+}
+
+// responsesToolCall is the call the fake makes on the Responses API, if
+// any: the first function tool, called with {"query": the last user
+// text}, unless that text says "no tool" or the last input item is a
+// function call's output.
+func responsesToolCall(body map[string]any) (name string, args map[string]any, ok bool) {
+	tools, _ := body["tools"].([]any)
+	for _, t := range tools {
+		if tm, _ := t.(map[string]any); tm["type"] == "function" {
+			name, _ = tm["name"].(string)
+			break
+		}
+	}
+	text, isResult := responsesLast(body)
+	if name == "" || isResult || saysNoTool(body) {
+		return "", nil, false
+	}
+	return name, map[string]any{"query": text}, true
+}
+
+// responsesLast is the last input item's text: a user message's, or a
+// function call's output (and true).
+func responsesLast(body map[string]any) (text string, toolResult bool) {
+	items, _ := body["input"].([]any)
+	if len(items) == 0 {
+		s, _ := body["input"].(string)
+		return s, false
+	}
+	m, _ := items[len(items)-1].(map[string]any)
+	if m["type"] == "function_call_output" {
+		if s, ok := m["output"].(string); ok {
+			return s, true
+		}
+		return contentText(m["output"]), true
+	}
+	return contentText(m["content"]), false
 }
