@@ -40,7 +40,7 @@ func TestWireRoundTrips(t *testing.T) {
 		in string
 	}{
 		"chat response": {&openai.ChatResponse{}, `{"id":"c","object":"chat.completion","created":1,"model":"m",
-			"choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],
+			"choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"stop","logprobs":null}],
 			"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"system_fingerprint":"fp"}`},
 		"chat chunk": {&openai.ChatChunk{}, `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",
 			"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}`},

@@ -86,7 +86,7 @@ func (q *responsesRequest) drops(rt route) bool {
 
 // responsesViaChat plans a translated Responses request for a chat
 // endpoint, OpenAI-compatible or Anthropic.
-func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools translate.Tools) (upstreamPlan, error) {
+func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools translate.Translation) (upstreamPlan, error) {
 	created := time.Now().Unix()
 	toResponse := func(cr openai.ChatResponse) openai.Response { return translate.ChatToResponse(cr, created, tools) }
 	if rt.kind == providers.KindMessages {

@@ -31,10 +31,15 @@ type Response struct {
 	Object            string             `json:"object"` // "response"
 	CreatedAt         int64              `json:"created_at"`
 	Status            string             `json:"status"` // completed, incomplete, in_progress
+	Error             json.RawMessage    `json:"error"`  // null unless failed
 	IncompleteDetails *IncompleteDetails `json:"incomplete_details"`
+	Instructions      *string            `json:"instructions"`
+	Metadata          json.RawMessage    `json:"metadata"`
 	Model             string             `json:"model"`
 	Output            []OutputItem       `json:"output"`
 	ParallelToolCalls bool               `json:"parallel_tool_calls"`
+	Temperature       *float64           `json:"temperature"`
+	TopP              *float64           `json:"top_p"`
 	ToolChoice        json.RawMessage    `json:"tool_choice"`
 	Tools             json.RawMessage    `json:"tools"`
 	Usage             *ResponseUsage     `json:"usage,omitempty"`
@@ -106,9 +111,15 @@ func (p OutputPart) MarshalJSON() ([]byte, error) {
 
 // ResponseUsage counts a response's tokens.
 type ResponseUsage struct {
-	InputTokens  int `json:"input_tokens"`
-	OutputTokens int `json:"output_tokens"`
-	TotalTokens  int `json:"total_tokens"`
+	InputTokens        int `json:"input_tokens"`
+	InputTokensDetails struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"input_tokens_details"`
+	OutputTokens        int `json:"output_tokens"`
+	OutputTokensDetails struct {
+		ReasoningTokens int `json:"reasoning_tokens"`
+	} `json:"output_tokens_details"`
+	TotalTokens int `json:"total_tokens"`
 }
 
 type responsesRequestFields ResponsesRequest

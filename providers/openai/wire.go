@@ -59,6 +59,8 @@ type ChatChoice struct {
 	Index        int         `json:"index"`
 	Message      ChatMessage `json:"message"`
 	FinishReason string      `json:"finish_reason"`
+	// Logprobs is null unless asked for; the schema requires the field.
+	Logprobs json.RawMessage `json:"logprobs"`
 }
 
 // Usage counts tokens.

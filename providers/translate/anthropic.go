@@ -281,6 +281,7 @@ func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatR
 		}
 	}
 	msg := openai.ChatMessage{Role: "assistant", Content: openai.TextContent(text.String())}
+	setExtra(&msg.Extra, "refusal", nil) // required by the schema: null, as OpenAI answers
 	if calls := toolCallsOf(resp.Content); len(calls) > 0 {
 		msg.ToolCalls, _ = json.Marshal(calls)
 		if text.Len() == 0 {

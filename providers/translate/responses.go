@@ -19,11 +19,14 @@ import (
 // and calls of them come back in the namespace (see Tools). What needs
 // state or a server (previous_response_id, store, background, conversation,
 // built-in tools unless opts drop them) is refused with an Error naming
-// the field.
-func ResponsesToChat(req openai.ResponsesRequest, opts ResponsesOptions) (openai.ChatRequest, Tools, error) {
-	var tools Tools
-	out, err := responsesToChat(req, opts, &tools)
-	return out, tools, err
+// the field. The Translation it returns turns the chat answer back into
+// the response the request asked for (see ChatToResponse,
+// ResponsesFromChat).
+func ResponsesToChat(req openai.ResponsesRequest, opts ResponsesOptions) (openai.ChatRequest, Translation, error) {
+	tr := Translation{instructions: req.Instructions, temperature: req.Temperature, topP: req.TopP,
+		tools: req.Tools, toolChoice: req.ToolChoice, metadata: req.Extra["metadata"]}
+	out, err := responsesToChat(req, opts, &tr)
+	return out, tr, err
 }
 
 // ResponsesOptions are how ResponsesToChat treats what chat lacks.
@@ -34,12 +37,38 @@ type ResponsesOptions struct {
 	DropBuiltinTools bool
 }
 
-// Tools is what a Responses request's tools became in chat: the
-// namespaces whose functions were flattened, and the built-in tools
-// dropped.
-type Tools struct {
+// Translation is what a Responses request became in chat, for its
+// answer: the namespaces whose functions were flattened, the built-in
+// tools dropped, and what the response echoes of the request
+// (instructions, temperature, top_p, tools, tool_choice, metadata).
+type Translation struct {
 	Namespaces map[string]bool
 	Dropped    []string // tool types, in the request's order
+
+	instructions      string
+	temperature, topP *float64
+	tools, toolChoice json.RawMessage
+	metadata          json.RawMessage
+}
+
+// echo fills what a response repeats of its request, and the fields the
+// Responses API's schema requires (null when the request had none).
+func (t Translation) echo(r *openai.Response) {
+	if t.instructions != "" {
+		r.Instructions = &t.instructions
+	}
+	r.Temperature, r.TopP = t.temperature, t.topP
+	r.Tools, r.ToolChoice = json.RawMessage(`[]`), json.RawMessage(`"auto"`)
+	if len(t.tools) > 0 && string(t.tools) != "null" {
+		r.Tools = t.tools
+	}
+	if len(t.toolChoice) > 0 && string(t.toolChoice) != "null" {
+		r.ToolChoice = t.toolChoice
+	}
+	r.Metadata = json.RawMessage(`{}`)
+	if len(t.metadata) > 0 && string(t.metadata) != "null" {
+		r.Metadata = t.metadata
+	}
 }
 
 // flatSep joins a namespace and a function name into one chat function
@@ -48,7 +77,7 @@ const flatSep = "__"
 
 // Split is a chat function name as the Responses API names it: its
 // namespace (when it is one Tools flattened) and its own name.
-func (t Tools) Split(flat string) (namespace, name string) {
+func (t Translation) Split(flat string) (namespace, name string) {
 	if ns, n, ok := strings.Cut(flat, flatSep); ok && t.Namespaces[ns] {
 		return ns, n
 	}
@@ -56,12 +85,12 @@ func (t Tools) Split(flat string) (namespace, name string) {
 }
 
 // call is the function_call item of a chat tool call.
-func (t Tools) call(id, status, callID, flat, args string) openai.OutputItem {
+func (t Translation) call(id, status, callID, flat, args string) openai.OutputItem {
 	ns, name := t.Split(flat)
 	return openai.OutputItem{Type: "function_call", ID: id, Status: status, CallID: callID, Name: name, Namespace: ns, Arguments: args}
 }
 
-func responsesToChat(req openai.ResponsesRequest, opts ResponsesOptions, tools *Tools) (openai.ChatRequest, error) {
+func responsesToChat(req openai.ResponsesRequest, opts ResponsesOptions, tools *Translation) (openai.ChatRequest, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, MaxTokens: req.MaxOutputTokens,
 		Temperature: req.Temperature, TopP: req.TopP}
 	for _, f := range []string{"previous_response_id", "background", "conversation", "prompt"} {
@@ -231,7 +260,7 @@ func (t responsesTool) chatFunction(name string) map[string]any {
 
 // responsesTools turns function tools, namespaces of them and tool_choice
 // into chat's; built-in tools are refused or, with opts, dropped.
-func responsesTools(req openai.ResponsesRequest, opts ResponsesOptions, out *openai.ChatRequest, flat *Tools) error {
+func responsesTools(req openai.ResponsesRequest, opts ResponsesOptions, out *openai.ChatRequest, flat *Translation) error {
 	if len(req.Tools) > 0 && string(req.Tools) != "null" {
 		var tools []responsesTool
 		if err := json.Unmarshal(req.Tools, &tools); err != nil {
@@ -319,11 +348,13 @@ func responsesTextFormat(raw json.RawMessage, out *openai.ChatRequest) error {
 // ChatToResponse translates a chat completion into a response: text as a
 // message item with output_text, tool calls as function_call items in
 // order, finish_reason length or content_filter as an incomplete status.
-// Calls of functions tools flattened come back in their namespace.
-func ChatToResponse(resp openai.ChatResponse, created int64, tools Tools) openai.Response {
+// Calls of functions tools flattened come back in their namespace; what the
+// request gave of instructions, temperature, top_p, tools, tool_choice and
+// metadata is echoed.
+func ChatToResponse(resp openai.ChatResponse, created int64, tools Translation) openai.Response {
 	r := openai.Response{ID: "resp_" + strings.TrimPrefix(resp.ID, "chatcmpl-"), Object: "response", CreatedAt: created,
-		Status: "completed", Model: resp.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true,
-		ToolChoice: json.RawMessage(`"auto"`), Tools: json.RawMessage(`[]`)}
+		Status: "completed", Model: resp.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true}
+	tools.echo(&r)
 	if len(resp.Choices) > 0 {
 		c := resp.Choices[0]
 		if t := c.Message.Text(); t != "" {
@@ -370,8 +401,9 @@ func responseStatus(finish string) (string, *openai.IncompleteDetails) {
 // Chunk for each chunk and End after [DONE].
 type ResponsesFromChat struct {
 	Created int64
-	// Tools maps calls of flattened functions back into their namespace.
-	Tools Tools
+	// Tools maps calls of flattened functions back into their namespace
+	// and says what the response echoes of its request.
+	Tools Translation
 
 	started bool
 	seq     int
@@ -389,8 +421,8 @@ func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 	if !t.started {
 		t.started, t.textAt = true, -1
 		t.resp = openai.Response{ID: "resp_" + strings.TrimPrefix(c.ID, "chatcmpl-"), Object: "response", CreatedAt: t.Created,
-			Status: "in_progress", Model: c.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true,
-			ToolChoice: json.RawMessage(`"auto"`), Tools: json.RawMessage(`[]`)}
+			Status: "in_progress", Model: c.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true}
+		t.Tools.echo(&t.resp)
 		out = append(out, t.ev("response.created", map[string]any{"response": t.resp}),
 			t.ev("response.in_progress", map[string]any{"response": t.resp}))
 	}

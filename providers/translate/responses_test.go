@@ -78,13 +78,55 @@ func TestChatToResponse(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"finish_reason":"length",
 		"message":{"role":"assistant","content":"partial","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]}}],
 		"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`), &cr))
-	b, err := json.Marshal(translate.ChatToResponse(cr, 5, translate.Tools{}))
+	b, err := json.Marshal(translate.ChatToResponse(cr, 5, translate.Translation{}))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"id":"resp_9","object":"response","created_at":5,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},
+		"error":null,"instructions":null,"metadata":{},"temperature":null,"top_p":null,
 		"model":"m","parallel_tool_calls":true,"tool_choice":"auto","tools":[],
 		"output":[{"type":"message","id":"msg_resp_9","status":"completed","role":"assistant","content":[{"type":"output_text","text":"partial","annotations":[],"logprobs":[]}]},
 		          {"type":"function_call","id":"fc_resp_9_0","status":"completed","call_id":"c1","name":"f","arguments":"{}"}],
-		"usage":{"input_tokens":3,"output_tokens":4,"total_tokens":7}}`, string(b))
+		"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":7}}`, string(b))
+}
+
+// A translated response echoes what its request gave (instructions,
+// temperature, top_p, tools, tool_choice, metadata), as the Responses API
+// does: clients and the schema read them.
+func TestTranslatedResponseEchoesItsRequest(t *testing.T) {
+	var req openai.ResponsesRequest
+	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","input":"hi","instructions":"Be brief.","temperature":0.2,"top_p":0.9,
+		"metadata":{"run":"7"},"tool_choice":"required","tools":[{"type":"function","name":"f","parameters":{"type":"object"}}]}`), &req))
+	_, tr, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	require.NoError(t, err)
+	var cr openai.ChatResponse
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"ok"}}]}`), &cr))
+	for _, r := range []openai.Response{translate.ChatToResponse(cr, 1, tr), streamed(t, tr)} {
+		b, err := json.Marshal(r)
+		require.NoError(t, err)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal(b, &got))
+		assert.Equal(t, "Be brief.", got["instructions"])
+		assert.Equal(t, 0.2, got["temperature"])
+		assert.Equal(t, 0.9, got["top_p"])
+		assert.Equal(t, map[string]any{"run": "7"}, got["metadata"])
+		assert.Equal(t, "required", got["tool_choice"])
+		assert.Len(t, got["tools"], 1)
+		assert.Nil(t, got["error"])
+		assert.Contains(t, got, "error")
+	}
+}
+
+// streamed is the response.completed event's response of a one-chunk
+// translated stream.
+func streamed(t *testing.T, tr translate.Translation) openai.Response {
+	s := &translate.ResponsesFromChat{Created: 1, Tools: tr}
+	var c openai.ChatChunk
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`), &c))
+	evs := append(s.Chunk(c), s.End()...)
+	var done struct {
+		Response openai.Response `json:"response"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(evs[len(evs)-1].Data), &done))
+	return done.Response
 }
 
 // The events a translated Responses stream carries have every field the
