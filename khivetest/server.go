@@ -274,6 +274,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, fault, chatCompletion(body))
 	case strings.HasSuffix(r.URL.Path, "/responses"):
 		s.responses(w, body)
+	case strings.HasSuffix(r.URL.Path, "/responses/compact"):
+		// The fake's compaction: the input's text, "compacted".
+		model, _ := body["model"].(string)
+		s.answer(w, fault, map[string]any{"id": "cmp_fake", "object": "response.compaction", "model": model,
+			"output": []any{map[string]any{"type": "compaction", "id": "cmp_item_fake", "encrypted_content": "compacted: " + responsesInputText(body)}}})
 	case strings.HasSuffix(r.URL.Path, "/embeddings"):
 		resp, err := embeddings(body)
 		if err != nil {

@@ -20,6 +20,7 @@ func (s *Server) handler() http.Handler {
 	mux.Handle("POST /v1/messages/count_tokens", s.api("count_tokens", anthropicFormat, s.countTokens))
 	mux.Handle("/v1/messages/", s.api("messages", anthropicFormat, messagesNotFound))
 	mux.Handle("POST /v1/responses", s.api("responses", responsesFormat, s.serve(responsesOp)))
+	mux.Handle("POST /v1/responses/compact", s.api("responses_compact", responsesFormat, s.serve(compactOp)))
 	mux.Handle("GET /v1/khive/spend", s.api("spend", openAIFormat, s.spending))
 	return mux
 }
