@@ -84,6 +84,13 @@ type Config struct {
 	// khive_gateway_dropped_tools_total). An alias's entry wins over its
 	// endpoints'.
 	UnsupportedTools map[string]string `yaml:"unsupported_tools"`
+	// Sticky lists aliases whose requests keep to one target per client
+	// session (x-claude-code-session-id, Codex's session-id, or
+	// x-session-id), so that a provider's prompt cache keeps serving the
+	// session: the session's hash picks the first target, the others
+	// follow in order as fallbacks. Without a session header, and for
+	// other aliases, targets are tried in their order.
+	Sticky []string `yaml:"sticky"`
 }
 
 // Target is an endpoint and the model name to send it.
@@ -184,6 +191,11 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 		}
 		if v := c.UnsupportedTools[name]; v != "refuse" && v != "drop" {
 			bad("unsupported_tools."+name, "want refuse or drop, got %q", v)
+		}
+	}
+	for i, alias := range c.Sticky {
+		if _, ok := c.Models[alias]; !ok {
+			bad(fmt.Sprintf("sticky[%d]", i), "no alias %q in models", alias)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Prices)) {

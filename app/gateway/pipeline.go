@@ -58,6 +58,7 @@ func (s *Server) serve(op operation) handlerFunc {
 		if aerr != nil {
 			return aerr
 		}
+		routes = s.sticky(r, x.model, routes)
 		return s.eachRoute(r.Context(), routes, x, func(ctx context.Context, rt route) (committed bool, err error) {
 			p, err := req.plan(rt)
 			if err != nil {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"hash/fnv"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -145,4 +147,35 @@ func (s *Server) resolve(x *exchange, model string, kinds ...providers.Kind) ([]
 		return nil, modelNotAllowed(x.key, model)
 	}
 	return s.router.resolve(model, kinds...)
+}
+
+// sessionHeaders carry an agent client's session: Claude Code's, Codex's,
+// and a generic one.
+var sessionHeaders = []string{"X-Claude-Code-Session-Id", "Session-Id", "X-Session-Id"}
+
+// sticky orders a sticky alias's routes for the request's session: the
+// target its hash picks first, then the others in their order.
+func (s *Server) sticky(r *http.Request, model string, routes []route) []route {
+	if len(routes) < 2 || !slices.Contains(s.cfg.Sticky, model) {
+		return routes
+	}
+	var session string
+	for _, h := range sessionHeaders {
+		if session = r.Header.Get(h); session != "" {
+			break
+		}
+	}
+	if session == "" {
+		return routes
+	}
+	f := fnv.New64a()
+	_, _ = f.Write([]byte(session))
+	first := int(f.Sum64() % uint64(len(routes)))
+	if first == 0 {
+		return routes
+	}
+	out := make([]route, 0, len(routes))
+	out = append(out, routes[first])
+	out = append(out, routes[:first]...)
+	return append(out, routes[first+1:]...)
 }
