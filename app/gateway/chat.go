@@ -28,7 +28,7 @@ type chatFields struct {
 	outBound     int // the client's max_completion_tokens or max_tokens, -1 for none
 }
 
-func readChatRequest(s *Server, r *http.Request) (clientRequest, *apiError) {
+func readChatRequest(s *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
 	c, aerr := readChat(r)
 	switch {
 	case aerr != nil:

@@ -19,7 +19,7 @@ type compactRequest struct {
 	modelName string
 }
 
-func readCompact(_ *Server, r *http.Request) (clientRequest, *apiError) {
+func readCompact(_ *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
 	b, aerr := readTop(r)
 	if aerr != nil {
 		return nil, aerr

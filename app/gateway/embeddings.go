@@ -20,7 +20,7 @@ type embeddingsRequest struct {
 	wantBase64 bool
 }
 
-func readEmbeddings(_ *Server, r *http.Request) (clientRequest, *apiError) {
+func readEmbeddings(_ *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
 	e := &embeddingsRequest{}
 	if aerr := readJSON(r, &e.req); aerr != nil {
 		return nil, aerr

@@ -19,7 +19,7 @@ type messagesRequest struct {
 	pass http.Header // the client's API version and betas, for Anthropic as sent
 }
 
-func readMessages(_ *Server, r *http.Request) (clientRequest, *apiError) {
+func readMessages(_ *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
 	m := &messagesRequest{}
 	if aerr := readJSON(r, &m.req); aerr != nil {
 		return nil, aerr

@@ -16,7 +16,7 @@ import (
 // the request's own plan for each target.
 type operation struct {
 	kinds []providers.Kind
-	read  func(s *Server, r *http.Request) (clientRequest, *apiError)
+	read  func(s *Server, r *http.Request, x *exchange) (clientRequest, *apiError)
 }
 
 // clientRequest is a request as read by its operation: the model it asks
@@ -49,7 +49,7 @@ type upstreamPlan struct {
 // (fallback on what another target may answer), calling or relaying.
 func (s *Server) serve(op operation) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, x *exchange) *apiError {
-		req, aerr := op.read(s, r)
+		req, aerr := op.read(s, r, x)
 		if aerr != nil {
 			return aerr
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
 	"github.com/khive-go/khive/providers/anthropic"
@@ -30,15 +31,17 @@ type responsesRequest struct {
 	// unsupported is gateway.unsupported_tools: what a chat target does
 	// with built-in tools, by alias or endpoint.
 	unsupported map[string]string
+	items       *itemCache
+	key         *admission.Key
 }
 
-func readResponses(s *Server, r *http.Request) (clientRequest, *apiError) {
+func readResponses(s *Server, r *http.Request, x *exchange) (clientRequest, *apiError) {
 	b, aerr := readTop(r, "input", "stream", "max_output_tokens")
 	if aerr != nil {
 		return nil, aerr
 	}
 	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model, maxTokens: s.cfg.AnthropicMaxTokens,
-		unsupported: s.cfg.UnsupportedTools}
+		unsupported: s.cfg.UnsupportedTools, items: s.items, key: x.key}
 	fields := b.fields
 	q.outBound = intField(fields, "max_output_tokens", -1)
 	if q.modelName == "" {
@@ -65,12 +68,18 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if err := json.Unmarshal(q.raw, &req); err != nil {
 		return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
+	in, err := q.items.resolve(q.key, req.Input)
+	if err != nil {
+		return upstreamPlan{}, err
+	}
+	req.Input = in
 	chat, tools, err := translate.ResponsesToChat(req, translate.ResponsesOptions{DropBuiltinTools: q.drops(rt)})
 	if err != nil {
 		return upstreamPlan{}, err
 	}
 	chat.Model = rt.model
-	p, err := responsesViaChat(rt, chat, q.maxTokens, tools)
+	keep := func(r openai.Response) { q.items.keep(q.key, r.Output) }
+	p, err := responsesViaChat(rt, chat, q.maxTokens, tools, keep)
 	p.dropped = tools.Dropped
 	return p, err
 }
@@ -86,9 +95,13 @@ func (q *responsesRequest) drops(rt route) bool {
 
 // responsesViaChat plans a translated Responses request for a chat
 // endpoint, OpenAI-compatible or Anthropic.
-func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools translate.Translation) (upstreamPlan, error) {
+func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools translate.Translation, keep func(openai.Response)) (upstreamPlan, error) {
 	created := time.Now().Unix()
-	toResponse := func(cr openai.ChatResponse) openai.Response { return translate.ChatToResponse(cr, created, tools) }
+	toResponse := func(cr openai.ChatResponse) openai.Response {
+		r := translate.ChatToResponse(cr, created, tools)
+		keep(r)
+		return r
+	}
 	if rt.kind == providers.KindMessages {
 		if _, ok := chat.Extra["response_format"]; ok {
 			return upstreamPlan{}, &translate.Error{Field: "text.format", Message: "a JSON format cannot be enforced on a model served by Anthropic"}
@@ -101,7 +114,7 @@ func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools tr
 		if chat.Stream {
 			tr = responsesFromAnthropic{
 				a: &translate.ChunksFromAnthropic{IncludeUsage: true, Created: created},
-				r: &translate.ResponsesFromChat{Created: created, Tools: tools}}
+				r: &translate.ResponsesFromChat{Created: created, Tools: tools, Done: keep}}
 		}
 		return translatedPlan(mreq, tr, func(mr anthropic.MessagesResponse) openai.Response {
 			return toResponse(translate.MessagesToChat(mr, created))
@@ -109,7 +122,7 @@ func responsesViaChat(rt route, chat openai.ChatRequest, maxTokens int, tools tr
 	}
 	var tr streamTranslator
 	if chat.Stream {
-		tr = fromChat{&translate.ResponsesFromChat{Created: created, Tools: tools}}
+		tr = fromChat{&translate.ResponsesFromChat{Created: created, Tools: tools, Done: keep}}
 	}
 	return translatedPlan(chat, tr, toResponse)
 }

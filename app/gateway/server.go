@@ -58,6 +58,7 @@ type Server struct {
 
 	upModels *upstreamModels
 	tracer   trace.Tracer
+	items    *itemCache // output items of translated responses, for item_reference
 }
 
 // params are newServer's inputs. Depending on the Registry and the shared
@@ -100,6 +101,7 @@ func newServer(p params) (*Server, error) {
 		metrics: newMetrics(p.Registry.All(), p.Store),
 		store:   p.Store,
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
+		items:   newItemCache(),
 	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)

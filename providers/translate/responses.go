@@ -404,6 +404,8 @@ type ResponsesFromChat struct {
 	// Tools maps calls of flattened functions back into their namespace
 	// and says what the response echoes of its request.
 	Tools Translation
+	// Done, when set, is given the finished response as End sends it.
+	Done func(openai.Response)
 
 	started bool
 	seq     int
@@ -501,6 +503,9 @@ func (t *ResponsesFromChat) End() []endpoint.Event {
 		items[at] = *item
 	}
 	t.resp.Output, t.resp.Status, t.resp.IncompleteDetails = items, status, details
+	if t.Done != nil {
+		t.Done(t.resp)
+	}
 	name := "response.completed"
 	if status == "incomplete" {
 		name = "response.incomplete"
