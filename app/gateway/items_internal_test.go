@@ -16,7 +16,9 @@ func TestItemCacheIsBoundedByCountAndAge(t *testing.T) {
 	c := newItemCache()
 	now := time.Unix(1_800_000_000, 0)
 	c.now = func() time.Time { return now }
-	ref := func(id string) json.RawMessage { return json.RawMessage(`[{"type":"item_reference","id":"` + id + `"}]`) }
+	ref := func(id string) json.RawMessage {
+		return json.RawMessage(`[{"type":"item_reference","id":"` + id + `"}]`)
+	}
 	for i := range itemsKept + 5 {
 		c.keep(nil, []openai.OutputItem{{Type: "message", ID: fmt.Sprintf("msg_%d", i)}})
 	}
