@@ -56,16 +56,7 @@ func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
 		writeJSON(w, http.StatusOK, responseObject(body, "completed", text))
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	rc := http.NewResponseController(w)
-	seq := 0
-	send := func(typ string, fields map[string]any) {
-		fields["type"], fields["sequence_number"] = typ, seq
-		seq++
-		b, _ := json.Marshal(fields)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
-		_ = rc.Flush()
-	}
+	send := responsesEvents(w)
 	send("response.created", map[string]any{"response": responseObject(body, "in_progress", "")})
 	send("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{
 		"type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant", "content": []any{}}})
@@ -93,16 +84,7 @@ func (s *Server) responsesCall(w http.ResponseWriter, body map[string]any, strea
 		writeJSON(w, http.StatusOK, resp)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	rc := http.NewResponseController(w)
-	seq := 0
-	send := func(typ string, fields map[string]any) {
-		fields["type"], fields["sequence_number"] = typ, seq
-		seq++
-		b, _ := json.Marshal(fields)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
-		_ = rc.Flush()
-	}
+	send := responsesEvents(w)
 	send("response.created", map[string]any{"response": responseObject(body, "in_progress", "")})
 	send("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{
 		"type": "function_call", "id": "fc_fake", "call_id": "call_fake_1", "name": name, "arguments": "", "status": "in_progress"}})
@@ -112,4 +94,19 @@ func (s *Server) responsesCall(w http.ResponseWriter, body map[string]any, strea
 	send("response.function_call_arguments.done", map[string]any{"item_id": "fc_fake", "output_index": 0, "name": name, "arguments": args})
 	send("response.output_item.done", map[string]any{"output_index": 0, "item": item})
 	send("response.completed", map[string]any{"response": resp})
+}
+
+// responsesEvents starts a Responses event stream on w: each call sends
+// one event, typed and numbered by sequence_number, and flushes it.
+func responsesEvents(w http.ResponseWriter) func(typ string, fields map[string]any) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	rc := http.NewResponseController(w)
+	seq := 0
+	return func(typ string, fields map[string]any) {
+		fields["type"], fields["sequence_number"] = typ, seq
+		seq++
+		b, _ := json.Marshal(fields)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+		_ = rc.Flush()
+	}
 }
