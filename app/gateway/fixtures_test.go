@@ -102,3 +102,24 @@ func TestClaudeCodeRequestPassedThroughAndTranslated(t *testing.T) {
 	assert.Len(t, sent["tools"], 24, "every tool carried to chat")
 	assert.Equal(t, "system", sent["messages"].([]any)[0].(map[string]any)["role"])
 }
+
+// An Anthropic server tool on a chat target: refused naming it, or with
+// unsupported_tools: drop, left out and counted.
+func TestMessagesServerToolOnAChatTarget(t *testing.T) {
+	body := `{"model":"up/gpt-x","max_tokens":50,"messages":[{"role":"user","content":"hi"}],
+		"tools":[{"type":"web_search_20250305","name":"web_search"},{"name":"lookup","input_schema":{"type":"object"}}]}`
+	e := newEnv(t)
+	status, _, resp := e.post("/v1/messages", body, "anthropic-version", "2023-06-01")
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, resp, "web_search_20250305")
+	assert.Contains(t, resp, `"type":"error"`, "in Anthropic's format")
+
+	e = newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.UnsupportedTools = map[string]string{"up": "drop"} })
+	status, _, resp = e.post("/v1/messages", body, "anthropic-version", "2023-06-01")
+	require.Equal(t, http.StatusOK, status, resp)
+	tools := e.ups["up"].Last().Body["tools"].([]any)
+	require.Len(t, tools, 1)
+	assert.Equal(t, "lookup", tools[0].(map[string]any)["function"].(map[string]any)["name"])
+	_, metrics := e.get("/metrics")
+	assert.Contains(t, metrics, `khive_gateway_dropped_tools_total{endpoint="up",type="web_search_20250305"} 1`)
+}

@@ -17,10 +17,12 @@ var messagesOp = operation{kinds: []providers.Kind{providers.KindMessages, provi
 type messagesRequest struct {
 	req  anthropic.MessagesRequest
 	pass http.Header // the client's API version and betas, for Anthropic as sent
+	// unsupported is gateway.unsupported_tools, for chat targets.
+	unsupported map[string]string
 }
 
-func readMessages(_ *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
-	m := &messagesRequest{}
+func readMessages(s *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
+	m := &messagesRequest{unsupported: s.cfg.UnsupportedTools}
 	if aerr := readJSON(r, &m.req); aerr != nil {
 		return nil, aerr
 	}
@@ -57,7 +59,7 @@ func (m *messagesRequest) plan(rt route) (upstreamPlan, error) {
 	req := m.req
 	req.Model = rt.model
 	if rt.kind == providers.KindChat {
-		return messagesViaChat(req)
+		return messagesViaChat(req, translate.Options{DropBuiltinTools: dropsBuiltins(m.unsupported, m.req.Model, rt)})
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -71,8 +73,8 @@ func (m *messagesRequest) plan(rt route) (upstreamPlan, error) {
 }
 
 // messagesViaChat plans an Anthropic request for an OpenAI-compatible endpoint.
-func messagesViaChat(req anthropic.MessagesRequest) (upstreamPlan, error) {
-	creq, err := translate.MessagesToChatRequest(req)
+func messagesViaChat(req anthropic.MessagesRequest, opts translate.Options) (upstreamPlan, error) {
+	creq, dropped, err := translate.MessagesToChatRequest(req, opts)
 	if err != nil {
 		return upstreamPlan{}, err
 	}
@@ -80,5 +82,7 @@ func messagesViaChat(req anthropic.MessagesRequest) (upstreamPlan, error) {
 	if req.Stream {
 		tr = fromChat{&translate.EventsFromChat{}}
 	}
-	return translatedPlan(creq, tr, translate.ChatToMessagesResponse)
+	p, err := translatedPlan(creq, tr, translate.ChatToMessagesResponse)
+	p.dropped = dropped
+	return p, err
 }

@@ -73,7 +73,7 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 		return upstreamPlan{}, err
 	}
 	req.Input = in
-	chat, tools, err := translate.ResponsesToChat(req, translate.ResponsesOptions{DropBuiltinTools: q.drops(rt)})
+	chat, tools, err := translate.ResponsesToChat(req, translate.Options{DropBuiltinTools: dropsBuiltins(q.unsupported, q.modelName, rt)})
 	if err != nil {
 		return upstreamPlan{}, err
 	}
@@ -84,13 +84,14 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	return p, err
 }
 
-// drops reports whether built-in tools are dropped for rt: the alias's
-// setting, else the endpoint's, else refuse.
-func (q *responsesRequest) drops(rt route) bool {
-	if v, ok := q.unsupported[q.modelName]; ok {
+// dropsBuiltins reports whether built-in tools are dropped for rt under
+// gateway.unsupported_tools: the alias's (model's) setting, else the
+// endpoint's, else refuse.
+func dropsBuiltins(policy map[string]string, model string, rt route) bool {
+	if v, ok := policy[model]; ok {
 		return v == "drop"
 	}
-	return q.unsupported[rt.ep.Name()] == "drop"
+	return policy[rt.ep.Name()] == "drop"
 }
 
 // responsesViaChat plans a translated Responses request for a chat

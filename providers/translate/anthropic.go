@@ -319,16 +319,23 @@ func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse
 // image blocks become parts, stop_sequences becomes stop, tools and
 // tool_choice become function tools, tool_use and tool_result blocks
 // become tool calls and tool messages; top_k and metadata are dropped
-// (user_id becomes user).
-func MessagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, error) {
+// (user_id becomes user). Server tools are refused, or with opts dropped
+// (their types returned).
+func MessagesToChatRequest(req anthropic.MessagesRequest, opts Options) (openai.ChatRequest, []string, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
 	if req.MaxTokens > 0 {
 		mt := req.MaxTokens
 		out.MaxTokens = &mt
 	}
-	if err := toolsToChat(req, &out); err != nil {
-		return out, err
+	dropped, err := toolsToChat(req, opts, &out)
+	if err != nil {
+		return out, nil, err
 	}
+	out, err = messagesToChat(req, out)
+	return out, dropped, err
+}
+
+func messagesToChat(req anthropic.MessagesRequest, out openai.ChatRequest) (openai.ChatRequest, error) {
 	if req.Stream {
 		out.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}

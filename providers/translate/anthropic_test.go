@@ -96,6 +96,13 @@ func TestMessagesToChat(t *testing.T) {
 	}
 }
 
+// messagesToChatRequest is MessagesToChatRequest with its default options,
+// for assertTranslates.
+func messagesToChatRequest(req anthropic.MessagesRequest) (openai.ChatRequest, error) {
+	out, _, err := translate.MessagesToChatRequest(req, translate.Options{})
+	return out, err
+}
+
 func TestMessagesToChatRequest(t *testing.T) {
 	for _, tt := range []struct{ name, in, want string }{
 		{"system string, multi-turn, stop, sampling", `{"model":"gpt","max_tokens":20,"system":"be brief","stop_sequences":["END"],"temperature":0.5,"top_k":5,
@@ -109,12 +116,12 @@ func TestMessagesToChatRequest(t *testing.T) {
 			`{"model":"gpt","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAA"}}]}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			assertTranslates(t, tt.in, translate.MessagesToChatRequest, tt.want)
+			assertTranslates(t, tt.in, messagesToChatRequest, tt.want)
 		})
 	}
 	var req anthropic.MessagesRequest
 	require.NoError(t, json.Unmarshal([]byte(`{"model":"g","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[{"role":"user","content":"x"}]}`), &req))
-	_, err := translate.MessagesToChatRequest(req)
+	_, _, err := translate.MessagesToChatRequest(req, translate.Options{})
 	var te *translate.Error
 	require.ErrorAs(t, err, &te, "Anthropic's server tools cannot be carried")
 	assert.Equal(t, "tools[0].type", te.Field)
@@ -173,4 +180,21 @@ func TestStreamTranslators(t *testing.T) {
 		"content_block_stop", "message_delta", "message_stop"}, names)
 	assert.JSONEq(t, `{"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":2}}`, string(out[5].Data))
 	assert.JSONEq(t, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}}`, string(out[3].Data))
+}
+
+func TestMessagesServerToolsRefusedOrDropped(t *testing.T) {
+	var req anthropic.MessagesRequest
+	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],
+		"tools":[{"type":"web_search_20250305","name":"web_search","max_uses":3},{"name":"f","input_schema":{"type":"object"}}]}`), &req))
+	_, _, err := translate.MessagesToChatRequest(req, translate.Options{})
+	var te *translate.Error
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, "tools[0].type", te.Field)
+	out, dropped, err := translate.MessagesToChatRequest(req, translate.Options{DropBuiltinTools: true})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"web_search_20250305"}, dropped)
+	b, err := json.Marshal(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"name":"f"`)
+	assert.NotContains(t, string(b), "web_search")
 }

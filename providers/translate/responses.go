@@ -22,18 +22,19 @@ import (
 // the field. The Translation it returns turns the chat answer back into
 // the response the request asked for (see ChatToResponse,
 // ResponsesFromChat).
-func ResponsesToChat(req openai.ResponsesRequest, opts ResponsesOptions) (openai.ChatRequest, Translation, error) {
+func ResponsesToChat(req openai.ResponsesRequest, opts Options) (openai.ChatRequest, Translation, error) {
 	tr := Translation{instructions: req.Instructions, temperature: req.Temperature, topP: req.TopP,
 		tools: req.Tools, toolChoice: req.ToolChoice, metadata: req.Extra["metadata"]}
 	out, err := responsesToChat(req, opts, &tr)
 	return out, tr, err
 }
 
-// ResponsesOptions are how ResponsesToChat treats what chat lacks.
-type ResponsesOptions struct {
-	// DropBuiltinTools drops built-in tools (web_search, file_search,
-	// code_interpreter, …), which a chat endpoint cannot run, instead of
-	// refusing the request; Tools.Dropped names them.
+// Options are how a translation to chat treats what chat lacks.
+type Options struct {
+	// DropBuiltinTools drops built-in and server tools (web_search,
+	// file_search, code_interpreter, Anthropic's web_search_20250305, …),
+	// which a chat endpoint cannot run, instead of refusing the request;
+	// the translation names what it dropped.
 	DropBuiltinTools bool
 }
 
@@ -90,7 +91,7 @@ func (t Translation) call(id, status, callID, flat, args string) openai.OutputIt
 	return openai.OutputItem{Type: "function_call", ID: id, Status: status, CallID: callID, Name: name, Namespace: ns, Arguments: args}
 }
 
-func responsesToChat(req openai.ResponsesRequest, opts ResponsesOptions, tools *Translation) (openai.ChatRequest, error) {
+func responsesToChat(req openai.ResponsesRequest, opts Options, tools *Translation) (openai.ChatRequest, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, MaxTokens: req.MaxOutputTokens,
 		Temperature: req.Temperature, TopP: req.TopP}
 	for _, f := range []string{"previous_response_id", "background", "conversation", "prompt"} {
@@ -260,7 +261,7 @@ func (t responsesTool) chatFunction(name string) map[string]any {
 
 // responsesTools turns function tools, namespaces of them and tool_choice
 // into chat's; built-in tools are refused or, with opts, dropped.
-func responsesTools(req openai.ResponsesRequest, opts ResponsesOptions, out *openai.ChatRequest, flat *Translation) error {
+func responsesTools(req openai.ResponsesRequest, opts Options, out *openai.ChatRequest, flat *Translation) error {
 	if len(req.Tools) > 0 && string(req.Tools) != "null" {
 		var tools []responsesTool
 		if err := json.Unmarshal(req.Tools, &tools); err != nil {

@@ -15,7 +15,7 @@ import (
 // responsesToChat is ResponsesToChat with its default options, for
 // assertTranslates.
 func responsesToChat(req openai.ResponsesRequest) (openai.ChatRequest, error) {
-	out, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	out, _, err := translate.ResponsesToChat(req, translate.Options{})
 	return out, err
 }
 
@@ -66,7 +66,7 @@ func TestResponsesToChatRefusals(t *testing.T) {
 	} {
 		var req openai.ResponsesRequest
 		require.NoError(t, json.Unmarshal([]byte(in), &req))
-		_, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+		_, _, err := translate.ResponsesToChat(req, translate.Options{})
 		var te *translate.Error
 		require.ErrorAs(t, err, &te, in)
 		assert.Equal(t, field, te.Field, in)
@@ -95,7 +95,7 @@ func TestTranslatedResponseEchoesItsRequest(t *testing.T) {
 	var req openai.ResponsesRequest
 	require.NoError(t, json.Unmarshal([]byte(`{"model":"m","input":"hi","instructions":"Be brief.","temperature":0.2,"top_p":0.9,
 		"metadata":{"run":"7"},"tool_choice":"required","tools":[{"type":"function","name":"f","parameters":{"type":"object"}}]}`), &req))
-	_, tr, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	_, tr, err := translate.ResponsesToChat(req, translate.Options{})
 	require.NoError(t, err)
 	var cr openai.ChatResponse
 	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"ok"}}]}`), &cr))
@@ -193,13 +193,13 @@ func TestResponsesNamespaceToolsAreFlattenedAndMappedBack(t *testing.T) {
 			{"type":"function","name":"close_agent","parameters":{"type":"object"}}]},
 		{"type":"web_search","external_web_access":false}]}`), &req))
 
-	_, _, err := translate.ResponsesToChat(req, translate.ResponsesOptions{})
+	_, _, err := translate.ResponsesToChat(req, translate.Options{})
 	var te *translate.Error
 	require.ErrorAs(t, err, &te, "built-in tools are refused by default")
 	assert.Equal(t, "tools[2].type", te.Field)
 	assert.Contains(t, err.Error(), "web_search")
 
-	chat, tools, err := translate.ResponsesToChat(req, translate.ResponsesOptions{DropBuiltinTools: true})
+	chat, tools, err := translate.ResponsesToChat(req, translate.Options{DropBuiltinTools: true})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"web_search"}, tools.Dropped)
 	b, err := json.Marshal(chat)

@@ -173,8 +173,9 @@ func toolCallsOf(blocks []anthropic.ContentBlock) []openai.ToolCall {
 
 // toolsToChat carries Anthropic's tools and tool_choice to OpenAI's
 // function tools, tool_choice and parallel_tool_calls. Server tools (a
-// tool with a type, such as web search) are refused, naming the field.
-func toolsToChat(req anthropic.MessagesRequest, out *openai.ChatRequest) error {
+// tool with a type, such as web search) are refused, naming the field, or
+// with opts dropped and their types returned.
+func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRequest) (dropped []string, err error) {
 	if raw, ok := req.Extra["tools"]; ok && string(raw) != "null" {
 		var tools []struct {
 			Type        string          `json:"type"`
@@ -183,15 +184,19 @@ func toolsToChat(req anthropic.MessagesRequest, out *openai.ChatRequest) error {
 			InputSchema json.RawMessage `json:"input_schema"`
 		}
 		if err := json.Unmarshal(raw, &tools); err != nil {
-			return refuse("tools", "must be an array of tools")
+			return nil, refuse("tools", "must be an array of tools")
 		}
 		var ct []map[string]any
 		for i, t := range tools {
 			if t.Type != "" && t.Type != "custom" {
-				return refuse(fmt.Sprintf("tools[%d].type", i), "server tools (%q) cannot be carried to an OpenAI-compatible endpoint", t.Type)
+				if opts.DropBuiltinTools {
+					dropped = append(dropped, t.Type)
+					continue
+				}
+				return nil, refuse(fmt.Sprintf("tools[%d].type", i), "server tools (%q) cannot be carried to an OpenAI-compatible endpoint (or unsupported_tools: drop)", t.Type)
 			}
 			if t.Name == "" {
-				return refuse(fmt.Sprintf("tools[%d].name", i), "is required")
+				return nil, refuse(fmt.Sprintf("tools[%d].name", i), "is required")
 			}
 			fn := map[string]any{"name": t.Name}
 			if t.Description != "" {
@@ -202,7 +207,9 @@ func toolsToChat(req anthropic.MessagesRequest, out *openai.ChatRequest) error {
 			}
 			ct = append(ct, map[string]any{"type": "function", "function": fn})
 		}
-		setExtra(&out.Extra, "tools", ct)
+		if len(ct) > 0 {
+			setExtra(&out.Extra, "tools", ct)
+		}
 	}
 	if raw, ok := req.Extra["tool_choice"]; ok && string(raw) != "null" {
 		var c struct {
@@ -211,7 +218,7 @@ func toolsToChat(req anthropic.MessagesRequest, out *openai.ChatRequest) error {
 			DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
 		}
 		if json.Unmarshal(raw, &c) != nil {
-			return refuse("tool_choice", "must be {type: auto|any|none|tool}")
+			return nil, refuse("tool_choice", "must be {type: auto|any|none|tool}")
 		}
 		switch c.Type {
 		case "auto":
@@ -222,17 +229,17 @@ func toolsToChat(req anthropic.MessagesRequest, out *openai.ChatRequest) error {
 			setExtra(&out.Extra, "tool_choice", "none")
 		case "tool":
 			if c.Name == "" {
-				return refuse("tool_choice.name", "is required with type tool")
+				return nil, refuse("tool_choice.name", "is required with type tool")
 			}
 			setExtra(&out.Extra, "tool_choice", map[string]any{"type": "function", "function": map[string]string{"name": c.Name}})
 		default:
-			return refuse("tool_choice.type", "unknown %q (want auto, any, none or tool)", c.Type)
+			return nil, refuse("tool_choice.type", "unknown %q (want auto, any, none or tool)", c.Type)
 		}
 		if c.DisableParallelToolUse {
 			setExtra(&out.Extra, "parallel_tool_calls", false)
 		}
 	}
-	return nil
+	return dropped, nil
 }
 
 // anthropicToolBlock is the part of a request's content block that tool

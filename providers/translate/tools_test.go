@@ -136,7 +136,7 @@ func TestToolsToChatFieldByField(t *testing.T) {
 			  {"role":"tool","content":"[error] no forecast","tool_call_id":"toolu_2"}]}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			assertTranslates(t, tt.in, translate.MessagesToChatRequest, tt.want)
+			assertTranslates(t, tt.in, messagesToChatRequest, tt.want)
 		})
 	}
 }
