@@ -10,6 +10,11 @@
 //
 //   KHIVE_APP=path/to/built/app node run.mjs     (E2E_ONLY=Codex: one client's cases)
 //
+// Then every answer and event the gateway writes on its OpenAI routes, passed
+// through and translated, is validated against the OpenAI API's own schemas
+// (testdata/openai-openapi-subset.json, from openai/openai-openapi: see its
+// $comment), each stream event against its type's schema.
+//
 // Prints a table client × route and exits 1 when any case fails.
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -21,6 +26,8 @@ import OpenAI from "openai";
 import { generateText, streamText, tool, jsonSchema, stepCountIs } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
+import Ajv2019 from "ajv/dist/2019.js";
+import { readFileSync } from "node:fs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = join(here, "node_modules", ".bin");
@@ -245,6 +252,53 @@ for (const [label, model] of Object.entries(routes.responses)) {
       const msgs = events.filter((e) => e.type === "item.completed" && e.item?.type === "agent_message").map((e) => e.item.text);
       expect(msgs.length > 0, `no agent message: ${stdout.slice(-300)}`);
       has(msgs.join("\n"), want, "agent message");
+    });
+  }
+}
+
+// The OpenAI API's schemas, on what the gateway writes.
+const spec = JSON.parse(readFileSync(join(here, "testdata", "openai-openapi-subset.json"), "utf8"));
+const ajv = new Ajv2019({ strict: false, validateFormats: false });
+ajv.addSchema(spec);
+const eventSchema = {}; // a stream event's type → its schema
+for (const [name, def] of Object.entries(spec.$defs)) {
+  const t = def?.properties?.type?.enum;
+  if (name.endsWith("Event") && Array.isArray(t) && t.length === 1) eventSchema[t[0]] = name;
+}
+const conform = (name, v, what) => {
+  const f = ajv.getSchema(`${spec.$id}#/$defs/${name}`);
+  expect(f, `no schema ${name}`);
+  if (!f(v)) throw new Error(`${what} is not a ${name}: ${JSON.stringify(f.errors.slice(0, 2))}`);
+};
+const raw = async (path, body) => {
+  const r = await fetch(base + path, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer e2e" }, body: JSON.stringify(body) });
+  const text = await r.text();
+  expect(r.ok, `${r.status}: ${text.slice(0, 200)}`);
+  return text;
+};
+const sseData = (text) => text.split("\n").filter((l) => l.startsWith("data: ") && l !== "data: [DONE]").map((l) => JSON.parse(l.slice(6)));
+for (const [label, model] of Object.entries(routes.chat)) {
+  for (const [kind, extra] of [["answer", {}], ["answer with a tool call", { tools: [weather] }]]) {
+    await check("OpenAPI schema", label, `chat ${kind}`, async () => {
+      conform("CreateChatCompletionResponse", JSON.parse(await raw("/v1/chat/completions", { model, messages: [{ role: "user", content: "Paris" }], ...extra })), "the answer");
+    });
+  }
+  await check("OpenAPI schema", label, "chat chunks", async () => {
+    const chunks = sseData(await raw("/v1/chat/completions", { model, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Paris" }], tools: [weather] }));
+    expect(chunks.length > 1, "chunks");
+    chunks.forEach((c, i) => conform("CreateChatCompletionStreamResponse", c, `chunk ${i}`));
+  });
+}
+const rtools = [{ type: "function", name: "weather", parameters: weather.function.parameters }];
+for (const [label, model] of Object.entries(routes.responses)) {
+  for (const [kind, extra] of [["response", { input: "hi, no tool" }], ["response with a call", { input: "Paris", tools: rtools }]]) {
+    await check("OpenAPI schema", label, kind, async () => {
+      conform("Response", JSON.parse(await raw("/v1/responses", { model, ...extra })), "the response");
+    });
+    await check("OpenAPI schema", label, `${kind}: events`, async () => {
+      const evs = sseData(await raw("/v1/responses", { model, stream: true, ...extra }));
+      expect(evs.length > 2, "events");
+      for (const ev of evs) conform(eventSchema[ev.type] ?? "ResponseStreamEvent", ev, ev.type);
     });
   }
 }

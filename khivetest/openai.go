@@ -52,16 +52,16 @@ func chatCompletion(body map[string]any) map[string]any {
 	if name, args, ok := toolCall(body); ok {
 		return map[string]any{
 			"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "tool_calls",
-				"message": map[string]any{"role": "assistant", "content": nil, "tool_calls": []any{map[string]any{
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "tool_calls", "logprobs": nil,
+				"message": map[string]any{"role": "assistant", "content": nil, "refusal": nil, "tool_calls": []any{map[string]any{
 					"id": "call_fake_1", "type": "function", "function": map[string]any{"name": name, "arguments": argsJSON(args)}}}}}},
 			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
 		}
 	}
 	return map[string]any{
 		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": finish,
-			"message": map[string]any{"role": "assistant", "content": reply}}},
+		"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil,
+			"message": map[string]any{"role": "assistant", "content": reply, "refusal": nil}}},
 		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
 	}
 }

@@ -31,13 +31,15 @@ func responseObject(body map[string]any, status string, text string) map[string]
 	output := []any{}
 	if text != "" {
 		output = append(output, map[string]any{"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant",
-			"content": []any{map[string]any{"type": "output_text", "text": text, "annotations": []any{}}}})
+			"content": []any{outputText(text)}})
 	}
+	in, out := tokens(responsesInputText(body)), tokens(text)
 	return map[string]any{"id": "resp_fake", "object": "response", "created_at": 1700000000, "status": status,
+		"error": nil, "instructions": nil, "metadata": map[string]any{}, "temperature": nil, "top_p": nil,
 		"model": model, "output": output, "incomplete_details": nil, "parallel_tool_calls": true,
 		"tool_choice": "auto", "tools": []any{},
-		"usage": map[string]any{"input_tokens": tokens(responsesInputText(body)), "output_tokens": tokens(text),
-			"total_tokens": tokens(responsesInputText(body)) + tokens(text)}}
+		"usage": map[string]any{"input_tokens": in, "input_tokens_details": map[string]any{"cached_tokens": 0, "cache_write_tokens": 0},
+			"output_tokens": out, "output_tokens_details": map[string]any{"reasoning_tokens": 0}, "total_tokens": in + out}}
 }
 
 // responses answers POST /v1/responses: "echo: " and the input's text,
@@ -61,12 +63,12 @@ func (s *Server) responses(w http.ResponseWriter, body map[string]any) {
 	send("response.output_item.added", map[string]any{"output_index": 0, "item": map[string]any{
 		"type": "message", "id": "msg_fake", "status": "in_progress", "role": "assistant", "content": []any{}}})
 	send("response.content_part.added", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0,
-		"part": map[string]any{"type": "output_text", "text": "", "annotations": []any{}}})
+		"part": outputText("")})
 	for _, word := range strings.SplitAfter(text, " ") {
-		send("response.output_text.delta", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": word})
+		send("response.output_text.delta", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "delta": word, "logprobs": []any{}})
 	}
-	send("response.output_text.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": text})
-	part := map[string]any{"type": "output_text", "text": text, "annotations": []any{}}
+	send("response.output_text.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "text": text, "logprobs": []any{}})
+	part := outputText(text)
 	send("response.content_part.done", map[string]any{"item_id": "msg_fake", "output_index": 0, "content_index": 0, "part": part})
 	// Clients that build their transcript from finished items (Codex) read
 	// them here, not from the deltas.
@@ -109,4 +111,10 @@ func responsesEvents(w http.ResponseWriter) func(typ string, fields map[string]a
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
 		_ = rc.Flush()
 	}
+}
+
+// outputText is a message's output_text part, as the Responses API's
+// schema has it.
+func outputText(text string) map[string]any {
+	return map[string]any{"type": "output_text", "text": text, "annotations": []any{}, "logprobs": []any{}}
 }

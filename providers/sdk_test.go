@@ -64,7 +64,7 @@ func TestTransportsBehaveAlike(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Close()
 			var text string
-			var usage *khiveopenai.Usage
+			var usage *khiveopenai.ChatUsage
 			for s.Next() {
 				var c khiveopenai.ChatChunk
 				require.NoError(t, json.Unmarshal([]byte(s.Event().Data), &c))

@@ -50,7 +50,7 @@ type ChatResponse struct {
 	Created int64        `json:"created"`
 	Model   string       `json:"model"`
 	Choices []ChatChoice `json:"choices"`
-	Usage   *Usage       `json:"usage,omitempty"`
+	Usage   *ChatUsage   `json:"usage,omitempty"`
 	Extra   wire.Extra   `json:"-"`
 }
 
@@ -63,7 +63,15 @@ type ChatChoice struct {
 	Logprobs json.RawMessage `json:"logprobs"`
 }
 
-// Usage counts tokens.
+// ChatUsage is a chat completion's (and a usage chunk's) token counts;
+// completion_tokens is written even when 0, as the schema requires.
+type ChatUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Usage counts tokens (embeddings: no completion_tokens).
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens,omitempty"`
@@ -78,7 +86,7 @@ type ChatChunk struct {
 	Created int64         `json:"created"`
 	Model   string        `json:"model"`
 	Choices []ChunkChoice `json:"choices"`
-	Usage   *Usage        `json:"usage,omitempty"`
+	Usage   *ChatUsage    `json:"usage,omitempty"`
 }
 
 // ChunkChoice is a choice's delta in a chunk.

@@ -291,7 +291,7 @@ func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatR
 	return openai.ChatResponse{
 		ID: resp.ID, Object: "chat.completion", Created: created, Model: resp.Model,
 		Choices: []openai.ChatChoice{{Index: 0, FinishReason: FinishReason(resp.StopReason), Message: msg}},
-		Usage: &openai.Usage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
+		Usage: &openai.ChatUsage{PromptTokens: resp.Usage.InputTokens, CompletionTokens: resp.Usage.OutputTokens,
 			TotalTokens: resp.Usage.InputTokens + resp.Usage.OutputTokens},
 	}
 }

@@ -82,7 +82,7 @@ func TestMessagesToChat(t *testing.T) {
 		{"max_tokens", `{"id":"m","model":"c","content":[{"type":"text","text":"a"}],"stop_reason":"max_tokens","usage":{"input_tokens":1,"output_tokens":1}}`,
 			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":"a"},"finish_reason":"length"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
 		{"refusal with empty content", `{"id":"m","model":"c","content":[],"stop_reason":"refusal","usage":{"input_tokens":4,"output_tokens":0}}`,
-			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":""},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":4,"total_tokens":4}}`},
+			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":""},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":4,"completion_tokens":0,"total_tokens":4}}`},
 		{"tool_use", `{"id":"m","model":"c","content":[{"type":"tool_use","id":"t","name":"f","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}`,
 			`{"id":"m","object":"chat.completion","created":7,"model":"c","choices":[{"index":0,"logprobs":null,"message":{"role":"assistant","refusal":null,"content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`},
 		{"text and two tool calls, in order", `{"id":"m","model":"c","content":[{"type":"text","text":"Let me check."},{"type":"tool_use","id":"toolu_1","name":"weather","input":{"city":"Paris"}},{"type":"tool_use","id":"toolu_2","name":"time","input":{"tz":"CET"}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":1}}`,
@@ -131,7 +131,7 @@ func TestChatToMessagesResponse(t *testing.T) {
 	for finish, stop := range map[string]string{"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"} {
 		resp := openai.ChatResponse{ID: "c1", Model: "gpt", Choices: []openai.ChatChoice{{
 			Message: openai.ChatMessage{Role: "assistant", Content: openai.TextContent("hi")}, FinishReason: finish}},
-			Usage: &openai.Usage{PromptTokens: 2, CompletionTokens: 1, TotalTokens: 3}}
+			Usage: &openai.ChatUsage{PromptTokens: 2, CompletionTokens: 1, TotalTokens: 3}}
 		b, _ := json.Marshal(translate.ChatToMessagesResponse(resp))
 		assert.JSONEq(t, `{"id":"c1","type":"message","role":"assistant","model":"gpt","content":[{"type":"text","text":"hi"}],
 			"stop_reason":"`+stop+`","stop_sequence":null,"usage":{"input_tokens":2,"output_tokens":1}}`, string(b))

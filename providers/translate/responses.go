@@ -52,6 +52,31 @@ type Translation struct {
 	metadata          json.RawMessage
 }
 
+// echoTools is a request's tools as a response repeats them: a function
+// tool with the strict and parameters fields the schema requires (null
+// when the request gave none).
+func echoTools(raw json.RawMessage) json.RawMessage {
+	var tools []map[string]json.RawMessage
+	if json.Unmarshal(raw, &tools) != nil {
+		return raw
+	}
+	for _, t := range tools {
+		if string(t["type"]) != `"function"` {
+			continue
+		}
+		for _, k := range []string{"strict", "parameters"} {
+			if _, ok := t[k]; !ok {
+				t[k] = json.RawMessage("null")
+			}
+		}
+	}
+	b, err := json.Marshal(tools)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
 // echo fills what a response repeats of its request, and the fields the
 // Responses API's schema requires (null when the request had none).
 func (t Translation) echo(r *openai.Response) {
@@ -61,7 +86,7 @@ func (t Translation) echo(r *openai.Response) {
 	r.Temperature, r.TopP = t.temperature, t.topP
 	r.Tools, r.ToolChoice = json.RawMessage(`[]`), json.RawMessage(`"auto"`)
 	if len(t.tools) > 0 && string(t.tools) != "null" {
-		r.Tools = t.tools
+		r.Tools = echoTools(t.tools)
 	}
 	if len(t.toolChoice) > 0 && string(t.toolChoice) != "null" {
 		r.ToolChoice = t.toolChoice

@@ -85,7 +85,7 @@ func TestChatToResponse(t *testing.T) {
 		"model":"m","parallel_tool_calls":true,"tool_choice":"auto","tools":[],
 		"output":[{"type":"message","id":"msg_resp_9","status":"completed","role":"assistant","content":[{"type":"output_text","text":"partial","annotations":[],"logprobs":[]}]},
 		          {"type":"function_call","id":"fc_resp_9_0","status":"completed","call_id":"c1","name":"f","arguments":"{}"}],
-		"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":7}}`, string(b))
+		"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":0,"cache_write_tokens":0},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":7}}`, string(b))
 }
 
 // A translated response echoes what its request gave (instructions,

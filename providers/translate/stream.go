@@ -18,7 +18,7 @@ type ChunksFromAnthropic struct {
 	Created      int64
 
 	id, model string
-	usage     openai.Usage
+	usage     openai.ChatUsage
 	tools     map[int]int // Anthropic block index -> OpenAI tool call index
 }
 
