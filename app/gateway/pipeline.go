@@ -80,7 +80,7 @@ func (s *Server) serve(op operation) handlerFunc {
 			} else {
 				committed, err = s.callAndWrite(ctx, w, rt, p.req, x, p.convert)
 			}
-			s.closeCharge(ctx, w, r, x, c, committed)
+			s.closeCharge(ctx, w, r, x, &c, committed)
 			return committed, err
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -35,12 +36,14 @@ func (s *Server) priceOf(rt route) (admission.Price, bool) {
 	if rt.price != nil {
 		return *rt.price, true
 	}
-	name := rt.ep.Name()
-	if p, ok := s.cfg.Prices[name+"/"+rt.model]; ok {
-		return p, true
-	}
-	if p, ok := s.cfg.Prices[name]; ok {
-		return p, true
+	if len(s.cfg.Prices) > 0 { // else no key to build on every request
+		name := rt.ep.Name()
+		if p, ok := s.cfg.Prices[name+"/"+rt.model]; ok {
+			return p, true
+		}
+		if p, ok := s.cfg.Prices[name]; ok {
+			return p, true
+		}
 	}
 	return admission.ShippedPrice(rt.ep.Config().Provider, rt.model)
 }
@@ -49,8 +52,8 @@ func (s *Server) priceOf(rt route) (admission.Price, bool) {
 // request's worst case against it: its body's tokens at the input price
 // plus its max_tokens (or budget_max_tokens) at the output price. A key
 // with a budget may not use a model without a price.
-func (s *Server) openCharge(ctx context.Context, w http.ResponseWriter, r *http.Request, x *exchange, rt route, req clientRequest) (*charge, *apiError) {
-	c := &charge{}
+func (s *Server) openCharge(ctx context.Context, w http.ResponseWriter, r *http.Request, x *exchange, rt route, req clientRequest) (charge, *apiError) {
+	var c charge
 	c.price, c.priced = s.priceOf(rt)
 	if sw, ok := w.(*statusWriter); ok {
 		c.sent = sw.sent
@@ -60,7 +63,7 @@ func (s *Server) openCharge(ctx context.Context, w http.ResponseWriter, r *http.
 		return c, nil
 	}
 	if !c.priced {
-		return nil, &apiError{status: http.StatusForbidden, typ: "permission_error", code: "price_unknown", param: "model",
+		return c, &apiError{status: http.StatusForbidden, typ: "permission_error", code: "price_unknown", param: "model",
 			message: fmt.Sprintf("key %s has a budget, and model %q of endpoint %q has no price: give it one in gateway.prices",
 				x.key.Name(), truncate(rt.model), rt.ep.Name())}
 	}
@@ -71,7 +74,7 @@ func (s *Server) openCharge(ctx context.Context, w http.ResponseWriter, r *http.
 	worst := c.price.Cost(admission.Usage{Input: estimateTokens(r), Output: out})
 	h, err := s.store.Reserve(ctx, x.key, worst)
 	if err != nil {
-		return nil, admissionError(err)
+		return c, admissionError(err)
 	}
 	c.hold = h
 	return c, nil
@@ -109,7 +112,9 @@ func (s *Server) closeCharge(ctx context.Context, w http.ResponseWriter, r *http
 	if x.costBasis != costUnknown {
 		x.costBasis = basis
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attribute.Float64("khive.cost_usd", cost), attribute.String("khive.cost", basis))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.Float64("khive.cost_usd", cost), attribute.String("khive.cost", basis))
+	}
 }
 
 // spending answers GET /v1/khive/spend: every budget's period, spent,
@@ -122,7 +127,7 @@ func (s *Server) spending(w http.ResponseWriter, r *http.Request, x *exchange) *
 	list, err := s.store.Spending(r.Context(), s.keys)
 	if err != nil {
 		return &apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "store_unavailable",
-			message: "the gateway cannot read spend right now", header: retryAfter(1e9)}
+			message: "the gateway cannot read spend right now", header: retryAfter(time.Second)}
 	}
 	if list == nil {
 		list = []admission.Spending{}

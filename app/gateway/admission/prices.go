@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
-	"regexp"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -72,8 +71,26 @@ var shipped = sync.OnceValue(func() map[string]map[string]Price {
 	return t
 })
 
-// dated is a model id's snapshot suffix: -20250929 or -2024-08-06.
-var dated = regexp.MustCompile(`-(\d{8}|\d{4}-\d{2}-\d{2})$`)
+// undated is model without a snapshot suffix (-20250929 or -2024-08-06),
+// and whether it had one. It runs on every request: no regexp.
+func undated(model string) (string, bool) {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if n := len(model); n > 9 && model[n-9] == '-' && digits(model[n-8:]) {
+		return model[:n-9], true
+	}
+	if n := len(model); n > 11 && model[n-11] == '-' && model[n-6] == '-' && model[n-3] == '-' &&
+		digits(model[n-10:n-6]) && digits(model[n-5:n-3]) && digits(model[n-2:]) {
+		return model[:n-11], true
+	}
+	return model, false
+}
 
 // ShippedPrice is the price the repository's table gives provider's model
 // (a dated snapshot id is priced as its alias: claude-sonnet-4-5-20250929
@@ -84,6 +101,9 @@ func ShippedPrice(provider, model string) (Price, bool) {
 	if p, ok := models[model]; ok {
 		return p, true
 	}
-	p, ok := models[dated.ReplaceAllString(model, "")]
-	return p, ok
+	if alias, ok := undated(model); ok {
+		p, ok := models[alias]
+		return p, ok
+	}
+	return Price{}, false
 }

@@ -191,3 +191,17 @@ func TestRedisBudgetSettlementWaitsForRedis(t *testing.T) {
 	require.ErrorIs(t, err, ErrStoreUnavailable)
 	require.NoError(t, m.Restart())
 }
+
+func TestUndatedStripsOnlySnapshotSuffixes(t *testing.T) {
+	for in, want := range map[string]string{
+		"claude-sonnet-4-5-20250929": "claude-sonnet-4-5",
+		"gpt-4o-mini-2024-07-18":     "gpt-4o-mini",
+		"gpt-4o":                     "gpt-4o",
+		"model-2024":                 "model-2024",
+		"x-2024-07-1a":               "x-2024-07-1a",
+		"-20250929":                  "-20250929",
+	} {
+		got, _ := undated(in)
+		assert.Equal(t, want, got, in)
+	}
+}
