@@ -119,10 +119,18 @@ func TestEveryTaskAccountedForAfterStopUnderLoad(t *testing.T) {
 	<-loaded // stop in the middle of the load
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
 	defer cancel()
-	_ = p.Stop(ctx) // may or may not hit the deadline; every task must be accounted for either way
+	stopErr := p.Stop(ctx) // may or may not hit the deadline; every task must be accounted for either way
 	close(stopSubmitting)
 	wg.Wait()
 
+	// A 2 ms deadline is shorter than the stop plan's reserve: tasks still
+	// ending their cancellation when it runs out are abandoned, and Stop
+	// says how many; they honour their ctx, so they end and are counted.
+	var se *executor.StopError
+	if errors.As(stopErr, &se) && se.Abandoned > 0 {
+		require.Eventually(t, func() bool { s := p.Stats(); return s.Running == 0 && s.Queued == 0 },
+			2*time.Second, time.Millisecond, "abandoned tasks end once cancelled")
+	}
 	s := p.Stats()
 	assert.Equal(t, s.Submitted, s.Completed+s.Failed+s.Cancelled+s.Rejected, "%+v", s)
 	assert.Equal(t, accepted.Load(), s.Completed+s.Failed+s.Cancelled)
