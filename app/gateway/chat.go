@@ -24,8 +24,8 @@ type chatFields struct {
 	stream       bool
 	includeUsage bool
 	hasMessages  bool
-	maxTokens    int // for a target that needs max_tokens (Anthropic)
 	outBound     int // the client's max_completion_tokens or max_tokens, -1 for none
+	tr           translation
 }
 
 func readChatRequest(s *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
@@ -38,7 +38,7 @@ func readChatRequest(s *Server, r *http.Request, _ *exchange) (clientRequest, *a
 	case !c.hasMessages:
 		return nil, badRequest("messages", "messages must be a non-empty array")
 	}
-	c.maxTokens = s.cfg.AnthropicMaxTokens
+	c.tr = s.translation()
 	return c, nil
 }
 
@@ -81,22 +81,24 @@ func (c *chatFields) plan(rt route) (upstreamPlan, error) {
 			return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 		}
 		req.Model = rt.model
-		return chatViaAnthropic(req, c.includeUsage, c.maxTokens)
+		return chatViaAnthropic(req, c.includeUsage, c.tr.options(c.modelName, rt))
 	}
 	return passThrough(c.raw, c.modelAt, rt.model, c.stream, chatPassThrough{})
 }
 
 // chatViaAnthropic plans a chat request for an Anthropic endpoint.
-func chatViaAnthropic(req openai.ChatRequest, includeUsage bool, maxTokens int) (upstreamPlan, error) {
-	mreq, err := translate.ChatToMessages(req, maxTokens)
+func chatViaAnthropic(req openai.ChatRequest, includeUsage bool, opts translate.Options) (upstreamPlan, error) {
+	mreq, dropped, err := translate.ChatToMessages(req, opts)
 	if err != nil {
 		return upstreamPlan{}, err
 	}
-	var tr streamTranslator
+	var tr translate.Stream
 	if req.Stream {
-		tr = chatFromAnthropic{&translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}}
+		tr = &translate.ChunksFromAnthropic{IncludeUsage: includeUsage, Created: time.Now().Unix()}
 	}
-	return translatedPlan(mreq, tr, func(r anthropic.MessagesResponse) openai.ChatResponse {
+	p, err := translatedPlan(mreq, tr, func(r anthropic.MessagesResponse) openai.ChatResponse {
 		return translate.MessagesToChat(r, time.Now().Unix())
 	})
+	p.dropped = dropped
+	return p, err
 }

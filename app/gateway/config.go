@@ -84,6 +84,15 @@ type Config struct {
 	// khive_gateway_dropped_tools_total). An alias's entry wins over its
 	// endpoints'.
 	UnsupportedTools map[string]string `yaml:"unsupported_tools"`
+	// Reasoning says, by alias or endpoint name, whether a translated
+	// request's reasoning ask (reasoning_effort, Anthropic's thinking, the
+	// Responses API's reasoning.effort) is carried to the target: map or
+	// drop (logged at Debug). The default maps for Anthropic endpoints,
+	// whose current models all think, and drops for OpenAI-compatible
+	// ones, most of whose models refuse reasoning_effort: set map for a
+	// reasoning model. An alias's entry wins over its endpoints'. Reasoning
+	// an answer carries is translated either way.
+	Reasoning map[string]string `yaml:"reasoning"`
 	// Sticky lists aliases whose requests keep to one target per client
 	// session (x-claude-code-session-id, Codex's session-id, or
 	// x-session-id), so that a provider's prompt cache keeps serving the
@@ -191,6 +200,15 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 		}
 		if v := c.UnsupportedTools[name]; v != "refuse" && v != "drop" {
 			bad("unsupported_tools."+name, "want refuse or drop, got %q", v)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Reasoning)) {
+		_, isAlias := c.Models[name]
+		if _, ok := endpoints[name]; !ok && !isAlias {
+			bad("reasoning."+name, "no endpoint or alias %q", name)
+		}
+		if v := c.Reasoning[name]; v != "map" && v != "drop" {
+			bad("reasoning."+name, "want map or drop, got %q", v)
 		}
 	}
 	for i, alias := range c.Sticky {

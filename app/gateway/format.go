@@ -9,6 +9,7 @@ import (
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
+	"github.com/khive-go/khive/providers/translate"
 )
 
 // clientFormat is the wire format a route speaks to its clients: how its
@@ -22,7 +23,7 @@ import (
 type clientFormat struct {
 	name        string
 	writeError  func(http.ResponseWriter, *apiError)
-	streamError func(error) []endpoint.Event
+	streamError func(error) []translate.Event
 }
 
 var (
@@ -33,10 +34,10 @@ var (
 	responsesFormat = &clientFormat{name: "responses", writeError: writeError, streamError: responsesErrorData}
 )
 
-func responsesErrorData(err error) []endpoint.Event {
+func responsesErrorData(err error) []translate.Event {
 	typ, msg := streamFailure(err)
 	b, _ := json.Marshal(map[string]any{"type": "error", "code": typ, "message": msg, "param": nil})
-	return []endpoint.Event{{Event: "error", Data: string(b)}}
+	return []translate.Event{{Event: "error", Data: string(b)}}
 }
 
 // writeError answers in OpenAI's error format. An OpenAI-compatible
@@ -134,17 +135,17 @@ func streamFailure(err error) (typ, msg string) {
 	return "upstream_error", "the upstream stream was cut"
 }
 
-func openAIErrorData(err error) []endpoint.Event {
+func openAIErrorData(err error) []translate.Event {
 	typ, msg := streamFailure(err)
 	b, _ := json.Marshal(openai.ErrorBody{Error: openai.ErrorDetail{Message: msg, Type: typ}})
-	return []endpoint.Event{{Data: string(b)}}
+	return []translate.Event{{Data: string(b)}}
 }
 
-func anthropicErrorData(err error) []endpoint.Event {
+func anthropicErrorData(err error) []translate.Event {
 	typ, msg := streamFailure(err)
 	if typ == "upstream_error" || typ == "server_error" {
 		typ = "api_error"
 	}
 	b, _ := json.Marshal(anthropic.ErrorBody{Type: "error", Error: anthropic.Error{Type: typ, Message: msg}})
-	return []endpoint.Event{{Event: "error", Data: string(b)}}
+	return []translate.Event{{Event: "error", Data: string(b)}}
 }

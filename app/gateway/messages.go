@@ -17,12 +17,11 @@ var messagesOp = operation{kinds: []providers.Kind{providers.KindMessages, provi
 type messagesRequest struct {
 	req  anthropic.MessagesRequest
 	pass http.Header // the client's API version and betas, for Anthropic as sent
-	// unsupported is gateway.unsupported_tools, for chat targets.
-	unsupported map[string]string
+	tr   translation
 }
 
 func readMessages(s *Server, r *http.Request, _ *exchange) (clientRequest, *apiError) {
-	m := &messagesRequest{unsupported: s.cfg.UnsupportedTools}
+	m := &messagesRequest{tr: s.translation()}
 	if aerr := readJSON(r, &m.req); aerr != nil {
 		return nil, aerr
 	}
@@ -59,7 +58,7 @@ func (m *messagesRequest) plan(rt route) (upstreamPlan, error) {
 	req := m.req
 	req.Model = rt.model
 	if rt.kind == providers.KindChat {
-		return messagesViaChat(req, translate.Options{DropBuiltinTools: dropsBuiltins(m.unsupported, m.req.Model, rt)})
+		return messagesViaChat(req, m.tr.options(m.req.Model, rt))
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -78,9 +77,9 @@ func messagesViaChat(req anthropic.MessagesRequest, opts translate.Options) (ups
 	if err != nil {
 		return upstreamPlan{}, err
 	}
-	var tr streamTranslator
+	var tr translate.Stream
 	if req.Stream {
-		tr = fromChat{&translate.EventsFromChat{}}
+		tr = &translate.EventsFromChat{}
 	}
 	p, err := translatedPlan(creq, tr, translate.ChatToMessagesResponse)
 	p.dropped = dropped

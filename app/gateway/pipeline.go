@@ -7,6 +7,7 @@ import (
 
 	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers"
+	"github.com/khive-go/khive/providers/translate"
 	"go.uber.org/zap"
 )
 
@@ -35,13 +36,13 @@ type clientRequest interface {
 type upstreamPlan struct {
 	req endpoint.Request
 	// stream, when set, opens a stream and relays it through this.
-	stream streamTranslator
+	stream translate.Stream
 	// convert turns a call's answer into the client's format; nil passes
 	// it as it is (checked to be JSON).
 	convert func([]byte) ([]byte, error)
-	// dropped are the built-in tool types left out for this target
-	// (unsupported_tools: drop).
-	dropped []string
+	// dropped is what the translation left out for this target
+	// (unsupported_tools: drop, reasoning: drop).
+	dropped translate.Dropped
 }
 
 // serve is the request path every proxied route runs, inside the api
@@ -64,13 +65,7 @@ func (s *Server) serve(op operation) handlerFunc {
 			if err != nil {
 				return false, err
 			}
-			for _, typ := range p.dropped {
-				s.metrics.droppedTools.WithLabelValues(rt.ep.Name(), typ).Inc()
-			}
-			if len(p.dropped) > 0 {
-				s.log.Debug("built-in tools the target cannot run were dropped", zap.String("endpoint", rt.ep.Name()),
-					zap.String("model", truncate(x.model)), zap.Strings("tools", p.dropped))
-			}
+			s.noteDropped(x, rt, p.dropped)
 			c, aerr := s.openCharge(ctx, w, r, x, rt, req)
 			if aerr != nil {
 				return false, aerr
@@ -90,7 +85,7 @@ func (s *Server) serve(op operation) handlerFunc {
 // its body as the client sent it, byte for byte, with the target's model
 // spliced in place of the client's (at model); a stream is relayed
 // through tr.
-func passThrough(raw []byte, model member, target string, stream bool, tr streamTranslator) (upstreamPlan, error) {
+func passThrough(raw []byte, model member, target string, stream bool, tr translate.Stream) (upstreamPlan, error) {
 	m, _ := json.Marshal(target)
 	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(withValue(raw, model, m))}}
 	if stream {
@@ -102,7 +97,7 @@ func passThrough(raw []byte, model member, target string, stream bool, tr stream
 // translatedPlan plans a request translated into the target's format: body
 // is what the target gets; a stream (tr set) is relayed through tr, a
 // call's answer is decoded as an A and turned into the client's by answer.
-func translatedPlan[A, C any](body any, tr streamTranslator, answer func(A) C) (upstreamPlan, error) {
+func translatedPlan[A, C any](body any, tr translate.Stream, answer func(A) C) (upstreamPlan, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return upstreamPlan{}, err
@@ -118,4 +113,19 @@ func translatedPlan[A, C any](body any, tr streamTranslator, answer func(A) C) (
 		}
 	}
 	return p, nil
+}
+
+// noteDropped counts and logs, at Debug, what a translation left out.
+func (s *Server) noteDropped(x *exchange, rt route, d translate.Dropped) {
+	for _, typ := range d.Tools {
+		s.metrics.droppedTools.WithLabelValues(rt.ep.Name(), typ).Inc()
+	}
+	if len(d.Tools) > 0 {
+		s.log.Debug("built-in tools the target cannot run were dropped", zap.String("endpoint", rt.ep.Name()),
+			zap.String("model", truncate(x.model)), zap.Strings("tools", d.Tools))
+	}
+	if len(d.Fields) > 0 {
+		s.log.Debug("request fields the target cannot take were dropped", zap.String("endpoint", rt.ep.Name()),
+			zap.String("model", truncate(x.model)), zap.Strings("fields", d.Fields))
+	}
 }

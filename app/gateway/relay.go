@@ -3,7 +3,6 @@ package gateway
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,21 +10,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/endpoint"
-	"github.com/khive-go/khive/providers/anthropic"
-	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
 )
-
-// streamTranslator turns upstream events into client events.
-type streamTranslator interface {
-	event(ev endpoint.Event) []endpoint.Event
-	end() []endpoint.Event // after a clean end
-}
 
 // relay opens the upstream stream and relays it through tr. It reads the
 // first event before writing anything, so a stream that fails at once can
 // still fall back; once the client has bytes, failures are reported in-band.
-func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req endpoint.Request, x *exchange, tr streamTranslator) (bool, error) {
+func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req endpoint.Request, x *exchange, tr translate.Stream) (bool, error) {
 	st, err := rt.ep.Stream(ctx, req)
 	if err != nil {
 		return false, err
@@ -43,7 +34,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 	h.Set("X-Khive-Endpoint", rt.ep.Name())
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	write := func(outs []endpoint.Event) error {
+	write := func(outs []translate.Event) error {
 		for _, o := range outs {
 			if o.Event != "" { // "" for data-only (OpenAI) events
 				if _, err := fmt.Fprintf(w, "event: %s\n", o.Event); err != nil {
@@ -57,7 +48,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		return rc.Flush()
 	}
 	for ok := first; ok; ok = st.Next() {
-		if write(tr.event(st.Event())) != nil {
+		if write(tr.Event(translate.Event(st.Event()))) != nil {
 			return true, nil // the client left
 		}
 		x.complete = st.Complete() // the client has had the last event
@@ -82,7 +73,7 @@ func (s *Server) relay(ctx context.Context, w http.ResponseWriter, rt route, req
 		_ = write(x.format.streamError(err)) // in-band, in the route's format
 		return true, nil
 	}
-	_ = write(tr.end())
+	_ = write(tr.End())
 	return true, nil
 }
 
@@ -93,58 +84,28 @@ var errIncomplete = errors.New("the upstream's stream ended before its last even
 // errShutdown cuts a stream the gateway's drain time did not let finish.
 var errShutdown = errors.New("the gateway is shutting down; the stream was cut")
 
-var done = []endpoint.Event{{Data: "[DONE]"}}
+var done = []translate.Event{{Data: "[DONE]"}}
 
-// chatPassThrough relays an OpenAI-compatible stream as it is.
-type chatPassThrough struct{}
+// The pass-through routes' streams: relayed as they are, a chat stream
+// ended by [DONE], an Anthropic one with each event named. Translated
+// routes use translate's Streams.
+type (
+	chatPassThrough      struct{}
+	messagesPassThrough  struct{}
+	responsesPassThrough struct{}
+)
 
-func (chatPassThrough) event(ev endpoint.Event) []endpoint.Event {
-	return []endpoint.Event{{Data: ev.Data}}
+func (chatPassThrough) Event(ev translate.Event) []translate.Event {
+	return []translate.Event{{Data: ev.Data}}
 }
-func (chatPassThrough) end() []endpoint.Event { return done }
+func (chatPassThrough) End() []translate.Event { return done }
 
-// chatFromAnthropic turns Anthropic events into chat chunks.
-type chatFromAnthropic struct {
-	t *translate.ChunksFromAnthropic
+func (messagesPassThrough) Event(ev translate.Event) []translate.Event {
+	return []translate.Event{{Event: cmp.Or(ev.Event, "message"), Data: ev.Data}}
 }
+func (messagesPassThrough) End() []translate.Event { return nil }
 
-func (c chatFromAnthropic) event(ev endpoint.Event) []endpoint.Event {
-	var e anthropic.StreamEvent
-	if json.Unmarshal([]byte(ev.Data), &e) != nil {
-		return nil
-	}
-	var out []endpoint.Event
-	for _, ch := range c.t.Event(e) {
-		b, _ := json.Marshal(ch)
-		out = append(out, endpoint.Event{Data: string(b)})
-	}
-	return out
+func (responsesPassThrough) Event(ev translate.Event) []translate.Event {
+	return []translate.Event{ev}
 }
-func (chatFromAnthropic) end() []endpoint.Event { return done }
-
-// messagesPassThrough relays an Anthropic stream as it is.
-type messagesPassThrough struct{}
-
-func (messagesPassThrough) event(ev endpoint.Event) []endpoint.Event {
-	return []endpoint.Event{{Event: cmp.Or(ev.Event, "message"), Data: ev.Data}}
-}
-func (messagesPassThrough) end() []endpoint.Event { return nil }
-
-// fromChat turns chat chunks into another format's events through t
-// (translate.EventsFromChat for Anthropic's, translate.ResponsesFromChat
-// for the Responses API's).
-type fromChat struct {
-	t interface {
-		Chunk(openai.ChatChunk) []endpoint.Event
-		End() []endpoint.Event
-	}
-}
-
-func (f fromChat) event(ev endpoint.Event) []endpoint.Event {
-	var c openai.ChatChunk
-	if json.Unmarshal([]byte(ev.Data), &c) != nil {
-		return nil
-	}
-	return f.t.Chunk(c)
-}
-func (f fromChat) end() []endpoint.Event { return f.t.End() }
+func (responsesPassThrough) End() []translate.Event { return nil }

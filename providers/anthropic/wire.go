@@ -41,15 +41,16 @@ type MessagesResponse struct {
 }
 
 // ContentBlock is one block of content. Text is set for type "text"; ID,
-// Name and Input for "tool_use"; other block types keep their fields in
-// wire.Extra.
+// Name and Input for "tool_use"; Thinking for "thinking"; other block
+// types keep their fields in wire.Extra.
 type ContentBlock struct {
-	Type  string          `json:"type"`
-	Text  string          `json:"text,omitempty"`
-	ID    string          `json:"id,omitempty"`
-	Name  string          `json:"name,omitempty"`
-	Input json.RawMessage `json:"input,omitempty"`
-	Extra wire.Extra      `json:"-"`
+	Type     string          `json:"type"`
+	Text     string          `json:"text,omitempty"`
+	Thinking string          `json:"thinking,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Input    json.RawMessage `json:"input,omitempty"`
+	Extra    wire.Extra      `json:"-"`
 }
 
 // Usage counts tokens.
@@ -74,8 +75,9 @@ type StreamEvent struct {
 
 // EventDelta is a content_block_delta's or message_delta's delta.
 type EventDelta struct {
-	Type         string  `json:"type,omitempty"` // text_delta, input_json_delta, ...
+	Type         string  `json:"type,omitempty"` // text_delta, input_json_delta, thinking_delta, ...
 	Text         string  `json:"text,omitempty"`
+	Thinking     string  `json:"thinking,omitempty"`
 	PartialJSON  string  `json:"partial_json,omitempty"`
 	StopReason   string  `json:"stop_reason,omitempty"`
 	StopSequence *string `json:"stop_sequence,omitempty"`

@@ -50,18 +50,19 @@ type IncompleteDetails struct {
 	Reason string `json:"reason"` // max_output_tokens, content_filter
 }
 
-// OutputItem is one item of a response's output: a message (Content) or a
-// function call (CallID, Name, Arguments).
+// OutputItem is one item of a response's output: a message (Content), a
+// function call (CallID, Name, Arguments) or reasoning (Summary).
 type OutputItem struct {
-	Type      string       `json:"type"` // message, function_call
-	ID        string       `json:"id"`
-	Status    string       `json:"status"`
-	Role      string       `json:"role,omitempty"`
-	Content   []OutputPart `json:"content,omitempty"`
-	CallID    string       `json:"call_id,omitempty"`
-	Name      string       `json:"name,omitempty"`
-	Namespace string       `json:"namespace,omitempty"` // a function call's, when its tool is in one
-	Arguments string       `json:"arguments,omitempty"`
+	Type      string        `json:"type"` // message, function_call, reasoning
+	ID        string        `json:"id"`
+	Status    string        `json:"status"`
+	Role      string        `json:"role,omitempty"`
+	Content   []OutputPart  `json:"content,omitempty"`
+	Summary   []SummaryPart `json:"summary,omitempty"`
+	CallID    string        `json:"call_id,omitempty"`
+	Name      string        `json:"name,omitempty"`
+	Namespace string        `json:"namespace,omitempty"` // a function call's, when its tool is in one
+	Arguments string        `json:"arguments,omitempty"`
 }
 
 // MarshalJSON writes what the Responses API's schema requires of each
@@ -84,6 +85,14 @@ func (it OutputItem) MarshalJSON() ([]byte, error) {
 			plain
 			Arguments string `json:"arguments"`
 		}{plain(it), it.Arguments})
+	case "reasoning":
+		if it.Summary == nil {
+			it.Summary = []SummaryPart{}
+		}
+		return json.Marshal(struct {
+			plain
+			Summary []SummaryPart `json:"summary"`
+		}{plain(it), it.Summary})
 	}
 	return json.Marshal(plain(it))
 }
@@ -107,6 +116,12 @@ func (p OutputPart) MarshalJSON() ([]byte, error) {
 		p.Logprobs = []any{}
 	}
 	return json.Marshal(plain(p))
+}
+
+// SummaryPart is a part of a reasoning item's summary (summary_text).
+type SummaryPart struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
 }
 
 // ResponseUsage counts a response's tokens.

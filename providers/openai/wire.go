@@ -98,10 +98,18 @@ type ChunkChoice struct {
 
 // ChatDelta is the new part of a streamed message.
 type ChatDelta struct {
-	Role      string     `json:"role,omitempty"`
-	Content   string     `json:"content,omitempty"`
-	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content,omitempty"`
+	// ReasoningContent is a reasoning model's thinking as DeepSeek, vLLM
+	// and the gateway's translations send it; Reasoning as OpenRouter,
+	// Groq and Ollama do. Read both with ReasoningText.
+	ReasoningContent string     `json:"reasoning_content,omitempty"`
+	Reasoning        string     `json:"reasoning,omitempty"`
+	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
 }
+
+// ReasoningText is the delta's reasoning, under either name.
+func (d ChatDelta) ReasoningText() string { return d.ReasoningContent + d.Reasoning }
 
 // ToolCall is one call of a function tool: in an assistant message (a
 // ChatMessage's ToolCalls holds them as JSON), or a fragment of one in a
@@ -230,6 +238,18 @@ func (r *EmbeddingsRequest) UnmarshalJSON(b []byte) (err error) {
 // joined. Other part types are skipped.
 func (m ChatMessage) Text() string {
 	return contentText(m.Content)
+}
+
+// Reasoning is an answer's reasoning: reasoning_content (DeepSeek, vLLM)
+// or reasoning (OpenRouter, Groq, Ollama), when a string.
+func (m ChatMessage) Reasoning() string {
+	for _, k := range []string{"reasoning_content", "reasoning"} {
+		var s string
+		if raw, ok := m.Extra[k]; ok && json.Unmarshal(raw, &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // contentText reads content that is a JSON string or an array of parts

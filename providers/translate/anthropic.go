@@ -29,15 +29,22 @@ type anthropicBlock = map[string]any
 // ChatToMessages translates an OpenAI chat request for an Anthropic
 // messages endpoint: system messages go to system, consecutive turns of one
 // role are merged, max_tokens comes from max_completion_tokens, max_tokens
-// or defaultMaxTokens, stop becomes stop_sequences, temperature and top_p
-// pass only when set, images become image blocks, function tools and
-// tool_choice become Anthropic's, tool calls become tool_use blocks and
-// tool messages tool_result blocks in the next user turn. Built-in tools,
-// the legacy functions and n > 1 are refused with an Error naming the
-// field; other OpenAI-only fields are dropped.
-func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.MessagesRequest, error) {
+// or opts.MaxTokens, stop becomes stop_sequences, temperature and top_p
+// pass only when set, images become image blocks (a part's cache_control
+// kept), function tools and tool_choice become Anthropic's, tool calls
+// become tool_use blocks and tool messages tool_result blocks in the next
+// user turn, reasoning_effort a thinking budget. Built-in tools (unless
+// opts drop them), the legacy functions and n > 1 are refused with an
+// Error naming the field; other OpenAI-only fields are dropped.
+func ChatToMessages(req openai.ChatRequest, opts Options) (anthropic.MessagesRequest, Dropped, error) {
+	var dropped Dropped
+	out, err := chatToMessages(req, opts, &dropped)
+	return out, dropped, err
+}
+
+func chatToMessages(req openai.ChatRequest, opts Options, dropped *Dropped) (anthropic.MessagesRequest, error) {
 	out := anthropic.MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
-	if err := toolsToAnthropic(req, &out); err != nil {
+	if err := toolsToAnthropic(req, opts, &out, dropped); err != nil {
 		return out, err
 	}
 	if n, ok := req.Extra["n"]; ok && string(n) != "1" && string(n) != "null" {
@@ -49,13 +56,17 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 		}
 		out.Temperature = t
 	}
+	bounded := true
 	switch {
 	case req.MaxCompletionTokens != nil:
 		out.MaxTokens = *req.MaxCompletionTokens
 	case req.MaxTokens != nil:
 		out.MaxTokens = *req.MaxTokens
 	default:
-		out.MaxTokens = defaultMaxTokens
+		out.MaxTokens, bounded = opts.MaxTokens, false
+	}
+	if err := thinkingFromEffort(req, opts, bounded, &out, dropped); err != nil {
+		return out, err
 	}
 	stops, err := stopSequences(req.Stop)
 	if err != nil {
@@ -66,19 +77,17 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 		setExtra(&out.Extra, "metadata", json.RawMessage(`{"user_id":`+string(u)+`}`))
 	}
 
-	var system []string
+	var system []anthropicBlock
 	var turns []turn
 	for i, m := range req.Messages {
 		field := fmt.Sprintf("messages[%d]", i)
 		switch m.Role {
 		case "system", "developer":
-			text, err := textOnly(m.Content, field+".content")
+			blocks, err := textBlocks(m.Content, field+".content")
 			if err != nil {
 				return out, err
 			}
-			if text != "" {
-				system = append(system, text)
-			}
+			system = append(system, blocks...)
 			continue
 		case "user", "assistant":
 		case "tool":
@@ -114,12 +123,10 @@ func ChatToMessages(req openai.ChatRequest, defaultMaxTokens int) (anthropic.Mes
 	if len(turns) == 0 {
 		return out, refuse("messages", "at least one user or assistant message with content is required")
 	}
-	if len(system) > 0 {
-		out.System, _ = json.Marshal(strings.Join(system, "\n\n"))
-	}
+	out.System = systemOf(system)
 	for _, t := range turns {
 		var content json.RawMessage
-		if len(t.blocks) == 1 && t.blocks[0]["type"] == "text" {
+		if _, cached := t.blocks[0]["cache_control"]; len(t.blocks) == 1 && t.blocks[0]["type"] == "text" && !cached {
 			content, _ = json.Marshal(t.blocks[0]["text"]) // the plain form for a single text
 		} else {
 			content, _ = json.Marshal(t.blocks)
@@ -164,21 +171,37 @@ func stopSequences(raw json.RawMessage) ([]string, error) {
 	return many, nil
 }
 
-// textOnly reads content that must be text (a string or text parts).
-func textOnly(raw json.RawMessage, field string) (string, error) {
+// textBlocks reads content that must be text (a string or text parts).
+func textBlocks(raw json.RawMessage, field string) ([]anthropicBlock, error) {
 	blocks, err := chatContentBlocks(raw, field)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var b strings.Builder
 	for i, bl := range blocks {
 		if bl["type"] != "text" {
-			return "", refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
+			return nil, refuse(fmt.Sprintf("%s[%d].type", field, i), "only text is allowed here")
 		}
-		text, _ := bl["text"].(string) // chatContentBlocks makes text blocks of strings
-		b.WriteString(text)
 	}
-	return b.String(), nil
+	return blocks, nil
+}
+
+// systemOf is the system prompt of the chat request's system text blocks:
+// one string, the blocks joined by a blank line, unless a block carries
+// cache_control, which only the block form keeps.
+func systemOf(blocks []anthropicBlock) json.RawMessage {
+	if len(blocks) == 0 {
+		return nil
+	}
+	texts := make([]string, len(blocks))
+	for i, b := range blocks {
+		if _, cached := b["cache_control"]; cached {
+			out, _ := json.Marshal(blocks)
+			return out
+		}
+		texts[i], _ = b["text"].(string) // chatContentBlocks makes text blocks of strings
+	}
+	out, _ := json.Marshal(strings.Join(texts, "\n\n"))
+	return out
 }
 
 // chatContentBlocks turns OpenAI content (a string or parts) into
@@ -200,6 +223,9 @@ func chatContentBlocks(raw json.RawMessage, field string) ([]anthropicBlock, err
 		ImageURL *struct {
 			URL string `json:"url"`
 		} `json:"image_url"`
+		// CacheControl is Anthropic's, as OpenRouter and LiteLLM let chat
+		// clients mark a part: kept for Anthropic.
+		CacheControl json.RawMessage `json:"cache_control"`
 	}
 	if err := json.Unmarshal(raw, &parts); err != nil {
 		return nil, refuse(field, "must be a string or an array of content parts")
@@ -207,6 +233,7 @@ func chatContentBlocks(raw json.RawMessage, field string) ([]anthropicBlock, err
 	var blocks []anthropicBlock
 	for i, p := range parts {
 		pf := fmt.Sprintf("%s[%d]", field, i)
+		n := len(blocks)
 		switch p.Type {
 		case "text":
 			if p.Text != "" {
@@ -223,6 +250,9 @@ func chatContentBlocks(raw json.RawMessage, field string) ([]anthropicBlock, err
 			blocks = append(blocks, anthropicBlock{"type": "image", "source": src})
 		default:
 			return nil, refuse(pf+".type", "%q parts are not supported when the model is served by Anthropic", p.Type)
+		}
+		if len(blocks) > n && len(p.CacheControl) > 0 && string(p.CacheControl) != "null" {
+			blocks[n]["cache_control"] = p.CacheControl
 		}
 	}
 	return blocks, nil
@@ -282,6 +312,9 @@ func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatR
 	}
 	msg := openai.ChatMessage{Role: "assistant", Content: openai.TextContent(text.String())}
 	setExtra(&msg.Extra, "refusal", nil) // required by the schema: null, as OpenAI answers
+	if r := thinkingOf(resp.Content); r != "" {
+		setExtra(&msg.Extra, "reasoning_content", r) // as DeepSeek and vLLM send reasoning
+	}
 	if calls := toolCallsOf(resp.Content); len(calls) > 0 {
 		msg.ToolCalls, _ = json.Marshal(calls)
 		if text.Len() == 0 {
@@ -296,12 +329,36 @@ func MessagesToChat(resp anthropic.MessagesResponse, created int64) openai.ChatR
 	}
 }
 
+// thinkingOf joins an answer's thinking blocks.
+func thinkingOf(blocks []anthropic.ContentBlock) string {
+	var b strings.Builder
+	for _, bl := range blocks {
+		if bl.Type == "thinking" {
+			b.WriteString(bl.Thinking)
+		}
+	}
+	return b.String()
+}
+
+// thinkingBlock is a chat answer's reasoning as a thinking block. Its
+// signature is empty: only Anthropic signs thinking, and a client that
+// sends the block back through the gateway to a chat target has it
+// dropped there (chat takes no reasoning back).
+func thinkingBlock(text string) anthropic.ContentBlock {
+	b := anthropic.ContentBlock{Type: "thinking", Thinking: text}
+	setExtra(&b.Extra, "signature", "")
+	return b
+}
+
 // ChatToMessagesResponse translates a chat completion to an Anthropic answer.
 func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse {
 	out := anthropic.MessagesResponse{ID: resp.ID, Type: "message", Role: "assistant", Model: resp.Model,
 		Content: []anthropic.ContentBlock{}, StopReason: "end_turn"}
 	if len(resp.Choices) > 0 {
 		c := resp.Choices[0]
+		if r := c.Message.Reasoning(); r != "" {
+			out.Content = append(out.Content, thinkingBlock(r))
+		}
 		if t := c.Message.Text(); t != "" {
 			out.Content = append(out.Content, anthropic.ContentBlock{Type: "text", Text: t})
 		}
@@ -318,20 +375,23 @@ func ChatToMessagesResponse(resp openai.ChatResponse) anthropic.MessagesResponse
 // OpenAI-compatible endpoint: system becomes the first message, text and
 // image blocks become parts, stop_sequences becomes stop, tools and
 // tool_choice become function tools, tool_use and tool_result blocks
-// become tool calls and tool messages; top_k and metadata are dropped
+// become tool calls and tool messages, thinking (or output_config.effort)
+// reasoning_effort unless opts drop it; thinking blocks sent back are left
+// out (chat takes no reasoning back); top_k and metadata are dropped
 // (user_id becomes user). Server tools are refused, or with opts dropped
 // (their types returned).
-func MessagesToChatRequest(req anthropic.MessagesRequest, opts Options) (openai.ChatRequest, []string, error) {
+func MessagesToChatRequest(req anthropic.MessagesRequest, opts Options) (openai.ChatRequest, Dropped, error) {
 	out := openai.ChatRequest{Model: req.Model, Stream: req.Stream, Temperature: req.Temperature, TopP: req.TopP}
 	if req.MaxTokens > 0 {
 		mt := req.MaxTokens
 		out.MaxTokens = &mt
 	}
-	dropped, err := toolsToChat(req, opts, &out)
-	if err != nil {
-		return out, nil, err
+	var dropped Dropped
+	if err := toolsToChat(req, opts, &out, &dropped); err != nil {
+		return out, dropped, err
 	}
-	out, err = messagesToChat(req, out)
+	reasoningToChat(req, opts, &out, &dropped)
+	out, err := messagesToChat(req, out)
 	return out, dropped, err
 }
 
@@ -452,6 +512,8 @@ func anthropicContentToChat(raw json.RawMessage, field string) (json.RawMessage,
 		case "text":
 			text.WriteString(b.Text)
 			parts = append(parts, map[string]any{"type": "text", "text": b.Text})
+		case "thinking", "redacted_thinking":
+			// Reasoning sent back: chat takes none, so it is left out.
 		case "image":
 			textOnly = false
 			if b.Source == nil {

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
@@ -42,7 +41,8 @@ func TestChatToMessages(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			assertTranslates(t, tt.chat, func(r openai.ChatRequest) (anthropic.MessagesRequest, error) {
-				return translate.ChatToMessages(r, 4096)
+				out, _, err := translate.ChatToMessages(r, translate.Options{MaxTokens: 4096})
+				return out, err
 			}, tt.want)
 		})
 	}
@@ -66,7 +66,7 @@ func TestChatToMessagesRefusals(t *testing.T) {
 	} {
 		var req openai.ChatRequest
 		require.NoError(t, json.Unmarshal([]byte(tt.chat), &req))
-		_, err := translate.ChatToMessages(req, 100)
+		_, _, err := translate.ChatToMessages(req, translate.Options{MaxTokens: 100})
 		var te *translate.Error
 		require.True(t, errors.As(err, &te), "%s: %v", tt.chat, err)
 		assert.Equal(t, tt.field, te.Field, tt.chat)
@@ -149,14 +149,9 @@ func TestStreamTranslators(t *testing.T) {
 		`{"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":2}}`,
 		`{"type":"message_stop"}`,
 	}
-	tr := &translate.ChunksFromAnthropic{IncludeUsage: true, Created: 9}
-	var chunks []openai.ChatChunk
-	for _, e := range events {
-		var ev anthropic.StreamEvent
-		require.NoError(t, json.Unmarshal([]byte(e), &ev))
-		chunks = append(chunks, tr.Event(ev)...)
-	}
-	b, _ := json.Marshal(chunks)
+	evs := feed(&translate.ChunksFromAnthropic{IncludeUsage: true, Created: 9}, events...)
+	assert.Equal(t, translate.Event{Data: "[DONE]"}, evs[len(evs)-1])
+	b, _ := json.Marshal(chunksOf(t, evs))
 	assert.JSONEq(t, `[
 		{"id":"msg_1","object":"chat.completion.chunk","created":9,"model":"claude","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]},
 		{"id":"msg_1","object":"chat.completion.chunk","created":9,"model":"claude","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]},
@@ -166,12 +161,11 @@ func TestStreamTranslators(t *testing.T) {
 	]`, string(b))
 
 	// And back: those chunks become Anthropic events again.
-	back := &translate.EventsFromChat{}
-	var out []endpoint.Event
-	for _, c := range chunks {
-		out = append(out, back.Chunk(c)...)
+	var datas []string
+	for _, ev := range evs {
+		datas = append(datas, ev.Data)
 	}
-	out = append(out, back.End()...)
+	out := feed(&translate.EventsFromChat{}, datas...)
 	var names []string
 	for _, e := range out {
 		names = append(names, e.Event)
@@ -192,7 +186,7 @@ func TestMessagesServerToolsRefusedOrDropped(t *testing.T) {
 	assert.Equal(t, "tools[0].type", te.Field)
 	out, dropped, err := translate.MessagesToChatRequest(req, translate.Options{DropBuiltinTools: true})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"web_search_20250305"}, dropped)
+	assert.Equal(t, []string{"web_search_20250305"}, dropped.Tools)
 	b, err := json.Marshal(out)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"name":"f"`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/openai"
 )
 
@@ -29,22 +28,37 @@ func ResponsesToChat(req openai.ResponsesRequest, opts Options) (openai.ChatRequ
 	return out, tr, err
 }
 
-// Options are how a translation to chat treats what chat lacks.
+// Options are how a translation treats what its target lacks.
 type Options struct {
 	// DropBuiltinTools drops built-in and server tools (web_search,
 	// file_search, code_interpreter, Anthropic's web_search_20250305, …),
-	// which a chat endpoint cannot run, instead of refusing the request;
-	// the translation names what it dropped.
+	// which the target cannot run, instead of refusing the request; the
+	// translation names what it dropped.
 	DropBuiltinTools bool
+	// DropReasoning leaves out what the request asks of reasoning
+	// (reasoning_effort, thinking, reasoning.effort), for a target whose
+	// model does not reason and would refuse it; the translation names
+	// the field.
+	DropReasoning bool
+	// MaxTokens is an Anthropic request's max_tokens when the chat
+	// request sets no bound (Anthropic requires one).
+	MaxTokens int
+}
+
+// Dropped is what a translation left out at its Options' word, or because
+// the target could not take it.
+type Dropped struct {
+	Tools  []string // built-in tools' types, in the request's order
+	Fields []string // request fields: reasoning_effort, thinking, reasoning
 }
 
 // Translation is what a Responses request became in chat, for its
-// answer: the namespaces whose functions were flattened, the built-in
-// tools dropped, and what the response echoes of the request
-// (instructions, temperature, top_p, tools, tool_choice, metadata).
+// answer: the namespaces whose functions were flattened, what was
+// dropped, and what the response echoes of the request (instructions,
+// temperature, top_p, tools, tool_choice, metadata).
 type Translation struct {
 	Namespaces map[string]bool
-	Dropped    []string // tool types, in the request's order
+	Dropped    Dropped
 
 	instructions      string
 	temperature, topP *float64
@@ -147,6 +161,7 @@ func responsesToChat(req openai.ResponsesRequest, opts Options, tools *Translati
 	if err := responsesTextFormat(req.Text, &out); err != nil {
 		return out, err
 	}
+	responsesEffort(req, opts, &out, &tools.Dropped)
 	if v, ok := req.Extra["parallel_tool_calls"]; ok {
 		setExtra(&out.Extra, "parallel_tool_calls", v)
 	}
@@ -204,6 +219,9 @@ func responsesInput(raw json.RawMessage) ([]openai.ChatMessage, error) {
 				text = s
 			}
 			out = append(out, openai.ChatMessage{Role: "tool", ToolCallID: it.CallID, Content: openai.TextContent(text)})
+		case it.Type == "reasoning":
+			// A reasoning item replayed (Codex sends back every one it
+			// had): chat takes no reasoning back, so it is left out.
 		case it.Type == "message" || (it.Type == "" && it.Role != ""):
 			flush()
 			content, err := responsesContent(it.Content, f+".content")
@@ -312,7 +330,7 @@ func responsesTools(req openai.ResponsesRequest, opts Options, out *openai.ChatR
 				if !opts.DropBuiltinTools {
 					return refuse(fmt.Sprintf("tools[%d].type", i), "built-in tools (%q) need an OpenAI responses endpoint (or unsupported_tools: drop)", t.Type)
 				}
-				flat.Dropped = append(flat.Dropped, t.Type)
+				flat.Dropped.Tools = append(flat.Dropped.Tools, t.Type)
 			}
 		}
 		if len(ct) > 0 {
@@ -383,6 +401,9 @@ func ChatToResponse(resp openai.ChatResponse, created int64, tools Translation) 
 	tools.echo(&r)
 	if len(resp.Choices) > 0 {
 		c := resp.Choices[0]
+		if t := c.Message.Reasoning(); t != "" {
+			r.Output = append(r.Output, reasoningItem(r.ID, t, "completed"))
+		}
 		if t := c.Message.Text(); t != "" {
 			r.Output = append(r.Output, messageItem(r.ID, t, "completed"))
 		}
@@ -399,6 +420,13 @@ func ChatToResponse(resp openai.ChatResponse, created int64, tools Translation) 
 		r.Usage = &openai.ResponseUsage{InputTokens: u.PromptTokens, OutputTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 	}
 	return r
+}
+
+// reasoningItem is a chat answer's reasoning as a reasoning item: its text
+// as the summary, which is what the Responses API's clients show.
+func reasoningItem(respID, text, status string) openai.OutputItem {
+	return openai.OutputItem{Type: "reasoning", ID: "rs_" + respID, Status: status,
+		Summary: []openai.SummaryPart{{Type: "summary_text", Text: text}}}
 }
 
 func messageItem(respID, text, status string) openai.OutputItem {
@@ -418,13 +446,15 @@ func responseStatus(finish string) (string, *openai.IncompleteDetails) {
 }
 
 // ResponsesFromChat turns chat completion chunks into the Responses API's
-// event stream: response.created, then for text response.output_item.added,
-// response.content_part.added, response.output_text.delta..., and their
-// .done events, for each tool call response.output_item.added,
-// response.function_call_arguments.delta... and .done, and last
-// response.completed (or response.incomplete) with the whole response;
-// every event numbered by sequence_number. Create one per stream; call
-// Chunk for each chunk and End after [DONE].
+// event stream: response.created, then for reasoning (reasoning_content or
+// reasoning) a reasoning item whose summary streams in
+// (response.reasoning_summary_part.added, …summary_text.delta), for text
+// response.output_item.added, response.content_part.added,
+// response.output_text.delta..., for each tool call
+// response.output_item.added, response.function_call_arguments.delta...,
+// their .done events, and last response.completed (or
+// response.incomplete) with the whole response; every event numbered by
+// sequence_number. Create one per stream.
 type ResponsesFromChat struct {
 	Created int64
 	// Tools maps calls of flattened functions back into their namespace
@@ -433,21 +463,31 @@ type ResponsesFromChat struct {
 	// Done, when set, is given the finished response as End sends it.
 	Done func(openai.Response)
 
-	started bool
-	seq     int
-	resp    openai.Response
-	text    strings.Builder
-	textAt  int // the message item's output index, -1 before it opens
-	calls   []*openai.OutputItem
-	callAt  map[int]int // chat tool call index -> output index
-	finish  string
+	started  bool
+	seq      int
+	resp     openai.Response
+	items    []*openai.OutputItem // in output order
+	text     strings.Builder
+	reason   strings.Builder
+	textAt   int         // the message item's output index, -1 before it opens
+	reasonAt int         // the reasoning item's, likewise
+	callAt   map[int]int // chat tool call index -> output index
+	finish   string
 }
 
-// Chunk returns the events a chunk becomes.
-func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
-	var out []endpoint.Event
+// Event returns the events a chat chunk becomes.
+func (t *ResponsesFromChat) Event(ev Event) []Event {
+	c, ok := chatChunk(ev)
+	if !ok {
+		return nil
+	}
+	return t.chunk(c)
+}
+
+func (t *ResponsesFromChat) chunk(c openai.ChatChunk) []Event {
+	var out []Event
 	if !t.started {
-		t.started, t.textAt = true, -1
+		t.started, t.textAt, t.reasonAt = true, -1, -1
 		t.resp = openai.Response{ID: "resp_" + strings.TrimPrefix(c.ID, "chatcmpl-"), Object: "response", CreatedAt: t.Created,
 			Status: "in_progress", Model: c.Model, Output: []openai.OutputItem{}, ParallelToolCalls: true}
 		t.Tools.echo(&t.resp)
@@ -455,42 +495,14 @@ func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 			t.ev("response.in_progress", map[string]any{"response": t.resp}))
 	}
 	for _, ch := range c.Choices {
+		if d := ch.Delta.ReasoningText(); d != "" {
+			out = append(out, t.reasoning(d)...)
+		}
 		if d := ch.Delta.Content; d != "" {
-			if t.textAt < 0 {
-				t.textAt = t.nextIndex()
-				item := messageItem(t.resp.ID, "", "in_progress")
-				item.Content = []openai.OutputPart{}
-				out = append(out, t.ev("response.output_item.added", map[string]any{"output_index": t.textAt, "item": item}),
-					t.ev("response.content_part.added", map[string]any{"item_id": item.ID, "output_index": t.textAt, "content_index": 0,
-						"part": openai.OutputPart{Type: "output_text", Annotations: []any{}}}))
-			}
-			t.text.WriteString(d)
-			out = append(out, t.ev("response.output_text.delta", map[string]any{"item_id": "msg_" + t.resp.ID,
-				"output_index": t.textAt, "content_index": 0, "delta": d, "logprobs": []any{}}))
+			out = append(out, t.content(d)...)
 		}
 		for _, tc := range ch.Delta.ToolCalls {
-			k := 0
-			if tc.Index != nil {
-				k = *tc.Index
-			}
-			at, ok := t.callAt[k]
-			if !ok {
-				if t.callAt == nil {
-					t.callAt = map[int]int{}
-				}
-				at = t.nextIndex()
-				t.callAt[k] = at
-				it := t.Tools.call(fmt.Sprintf("fc_%s_%d", t.resp.ID, k), "in_progress", tc.ID, tc.Function.Name, "")
-				item := &it
-				t.calls = append(t.calls, item)
-				out = append(out, t.ev("response.output_item.added", map[string]any{"output_index": at, "item": *item}))
-			}
-			if tc.Function.Arguments != "" {
-				item := t.calls[t.callIndex(at)]
-				item.Arguments += tc.Function.Arguments
-				out = append(out, t.ev("response.function_call_arguments.delta", map[string]any{"item_id": item.ID,
-					"output_index": at, "delta": tc.Function.Arguments}))
-			}
+			out = append(out, t.toolCall(tc)...)
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			t.finish = *ch.FinishReason
@@ -502,30 +514,93 @@ func (t *ResponsesFromChat) Chunk(c openai.ChatChunk) []endpoint.Event {
 	return out
 }
 
+// open adds an item at the next output index and announces it.
+func (t *ResponsesFromChat) open(item openai.OutputItem) (int, []Event) {
+	at := len(t.items)
+	t.items = append(t.items, &item)
+	return at, []Event{t.ev("response.output_item.added", map[string]any{"output_index": at, "item": item})}
+}
+
+func (t *ResponsesFromChat) reasoning(d string) []Event {
+	var out []Event
+	id := "rs_" + t.resp.ID
+	if t.reasonAt < 0 {
+		item := reasoningItem(t.resp.ID, "", "in_progress")
+		item.Summary = []openai.SummaryPart{}
+		t.reasonAt, out = t.open(item)
+		out = append(out, t.ev("response.reasoning_summary_part.added", map[string]any{"item_id": id, "output_index": t.reasonAt,
+			"summary_index": 0, "part": openai.SummaryPart{Type: "summary_text"}}))
+	}
+	t.reason.WriteString(d)
+	return append(out, t.ev("response.reasoning_summary_text.delta", map[string]any{"item_id": id,
+		"output_index": t.reasonAt, "summary_index": 0, "delta": d}))
+}
+
+func (t *ResponsesFromChat) content(d string) []Event {
+	var out []Event
+	id := "msg_" + t.resp.ID
+	if t.textAt < 0 {
+		item := messageItem(t.resp.ID, "", "in_progress")
+		item.Content = []openai.OutputPart{}
+		t.textAt, out = t.open(item)
+		out = append(out, t.ev("response.content_part.added", map[string]any{"item_id": id, "output_index": t.textAt, "content_index": 0,
+			"part": openai.OutputPart{Type: "output_text", Annotations: []any{}}}))
+	}
+	t.text.WriteString(d)
+	return append(out, t.ev("response.output_text.delta", map[string]any{"item_id": id,
+		"output_index": t.textAt, "content_index": 0, "delta": d, "logprobs": []any{}}))
+}
+
+func (t *ResponsesFromChat) toolCall(tc openai.ToolCall) []Event {
+	var out []Event
+	k := 0
+	if tc.Index != nil {
+		k = *tc.Index
+	}
+	at, ok := t.callAt[k]
+	if !ok {
+		if t.callAt == nil {
+			t.callAt = map[int]int{}
+		}
+		at, out = t.open(t.Tools.call(fmt.Sprintf("fc_%s_%d", t.resp.ID, k), "in_progress", tc.ID, tc.Function.Name, ""))
+		t.callAt[k] = at
+	}
+	if tc.Function.Arguments != "" {
+		item := t.items[at]
+		item.Arguments += tc.Function.Arguments
+		out = append(out, t.ev("response.function_call_arguments.delta", map[string]any{"item_id": item.ID,
+			"output_index": at, "delta": tc.Function.Arguments}))
+	}
+	return out
+}
+
 // End returns the closing events.
-func (t *ResponsesFromChat) End() []endpoint.Event {
-	var out []endpoint.Event
+func (t *ResponsesFromChat) End() []Event {
+	var out []Event
 	if !t.started {
-		out = t.Chunk(openai.ChatChunk{})
+		out = t.chunk(openai.ChatChunk{})
 	}
 	status, details := responseStatus(t.finish)
-	items := make([]openai.OutputItem, t.outputs())
-	for at := range items { // in output order
-		if at == t.textAt {
-			item := messageItem(t.resp.ID, t.text.String(), "completed")
+	items := make([]openai.OutputItem, len(t.items))
+	for at, item := range t.items { // in output order
+		switch at {
+		case t.reasonAt:
+			*item = reasoningItem(t.resp.ID, t.reason.String(), "completed")
+			part := item.Summary[0]
+			out = append(out,
+				t.ev("response.reasoning_summary_text.done", map[string]any{"item_id": item.ID, "output_index": at, "summary_index": 0, "text": part.Text}),
+				t.ev("response.reasoning_summary_part.done", map[string]any{"item_id": item.ID, "output_index": at, "summary_index": 0, "part": part}))
+		case t.textAt:
+			*item = messageItem(t.resp.ID, t.text.String(), "completed")
 			part := item.Content[0]
 			out = append(out,
 				t.ev("response.output_text.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "text": part.Text, "logprobs": []any{}}),
-				t.ev("response.content_part.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "part": part}),
-				t.ev("response.output_item.done", map[string]any{"output_index": at, "item": item}))
-			items[at] = item
-			continue
+				t.ev("response.content_part.done", map[string]any{"item_id": item.ID, "output_index": at, "content_index": 0, "part": part}))
+		default:
+			item.Status = "completed"
+			out = append(out, t.ev("response.function_call_arguments.done", map[string]any{"item_id": item.ID, "output_index": at, "name": item.Name, "arguments": item.Arguments}))
 		}
-		item := t.calls[t.callIndex(at)]
-		item.Status = "completed"
-		out = append(out,
-			t.ev("response.function_call_arguments.done", map[string]any{"item_id": item.ID, "output_index": at, "name": item.Name, "arguments": item.Arguments}),
-			t.ev("response.output_item.done", map[string]any{"output_index": at, "item": *item}))
+		out = append(out, t.ev("response.output_item.done", map[string]any{"output_index": at, "item": *item}))
 		items[at] = *item
 	}
 	t.resp.Output, t.resp.Status, t.resp.IncompleteDetails = items, status, details
@@ -539,30 +614,12 @@ func (t *ResponsesFromChat) End() []endpoint.Event {
 	return append(out, t.ev(name, map[string]any{"response": t.resp}))
 }
 
-func (t *ResponsesFromChat) outputs() int {
-	n := len(t.calls)
-	if t.textAt >= 0 {
-		n++
-	}
-	return n
-}
-
-func (t *ResponsesFromChat) nextIndex() int { return t.outputs() }
-
-// callIndex is the position in t.calls of the call at output index at.
-func (t *ResponsesFromChat) callIndex(at int) int {
-	if t.textAt >= 0 && at > t.textAt {
-		return at - 1
-	}
-	return at
-}
-
 // ev is one Responses event: its name as the SSE event and in "type", and
 // the next sequence_number.
-func (t *ResponsesFromChat) ev(name string, fields map[string]any) endpoint.Event {
+func (t *ResponsesFromChat) ev(name string, fields map[string]any) Event {
 	fields["type"] = name
 	fields["sequence_number"] = t.seq
 	t.seq++
 	b, _ := json.Marshal(fields)
-	return endpoint.Event{Event: name, Data: string(b)}
+	return Event{Event: name, Data: string(b)}
 }

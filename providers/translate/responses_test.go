@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
 )
@@ -60,7 +59,7 @@ func TestResponsesToChatRefusals(t *testing.T) {
 		`{"model":"m","input":"x","background":true}`:                               "background",
 		`{"model":"m","input":"x","store":true}`:                                    "store",
 		`{"model":"m","input":"x","tools":[{"type":"file_search"}]}`:                "tools[0].type",
-		`{"model":"m","input":[{"type":"reasoning","id":"r"}]}`:                     "input[0].type",
+		`{"model":"m","input":[{"type":"web_search_call","id":"r"}]}`:               "input[0].type",
 		`{"model":"m","input":[{"role":"user","content":[{"type":"input_file"}]}]}`: "input[0].content[0].type",
 		`{"model":"m","input":"x","text":{"format":{"type":"grammar"}}}`:            "text.format.type",
 	} {
@@ -119,9 +118,7 @@ func TestTranslatedResponseEchoesItsRequest(t *testing.T) {
 // translated stream.
 func streamed(t *testing.T, tr translate.Translation) openai.Response {
 	s := &translate.ResponsesFromChat{Created: 1, Tools: tr}
-	var c openai.ChatChunk
-	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`), &c))
-	evs := append(s.Chunk(c), s.End()...)
+	evs := feed(s, `{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`)
 	var done struct {
 		Response openai.Response `json:"response"`
 	}
@@ -136,21 +133,12 @@ func streamed(t *testing.T, tr translate.Translation) openai.Response {
 // without arguments.
 func TestResponsesStreamEventsCarryRequiredFields(t *testing.T) {
 	tr := &translate.ResponsesFromChat{Created: 7}
-	chunk := func(s string) openai.ChatChunk {
-		var c openai.ChatChunk
-		require.NoError(t, json.Unmarshal([]byte(s), &c))
-		return c
-	}
-	var evs []endpoint.Event
-	for _, c := range []openai.ChatChunk{
-		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"Hel"}}]}`),
-		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"lo"}}]}`),
-		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}`),
-		chunk(`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}]}`),
-	} {
-		evs = append(evs, tr.Chunk(c)...)
-	}
-	evs = append(evs, tr.End()...)
+	evs := feed(tr,
+		`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"Hel"}}]}`,
+		`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"content":"lo"}}]}`,
+		`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}`,
+		`{"id":"chatcmpl-1","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]},"finish_reason":"tool_calls"}]}`,
+		"[DONE]")
 	byType := map[string][]map[string]any{}
 	for _, ev := range evs {
 		var m map[string]any
@@ -201,7 +189,7 @@ func TestResponsesNamespaceToolsAreFlattenedAndMappedBack(t *testing.T) {
 
 	chat, tools, err := translate.ResponsesToChat(req, translate.Options{DropBuiltinTools: true})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"web_search"}, tools.Dropped)
+	assert.Equal(t, []string{"web_search"}, tools.Dropped.Tools)
 	b, err := json.Marshal(chat)
 	require.NoError(t, err)
 	var sent struct {
@@ -241,9 +229,7 @@ func TestResponsesNamespaceToolsAreFlattenedAndMappedBack(t *testing.T) {
 	assert.Equal(t, "multi_agent_v1", resp.Output[0].Namespace)
 
 	tr := &translate.ResponsesFromChat{Created: 1, Tools: tools}
-	var c openai.ChatChunk
-	require.NoError(t, json.Unmarshal([]byte(`{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"multi_agent_v1__spawn_agent","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`), &c))
-	evs := append(tr.Chunk(c), tr.End()...)
+	evs := feed(tr, `{"id":"chatcmpl-9","model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"multi_agent_v1__spawn_agent","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`)
 	var doneItem map[string]any
 	for _, ev := range evs {
 		if ev.Event == "response.output_item.done" {

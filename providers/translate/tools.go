@@ -24,9 +24,9 @@ var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 
 // toolsToAnthropic carries OpenAI's function tools, tool_choice and
 // parallel_tool_calls to Anthropic's tools and tool_choice. Tools of other
-// types (OpenAI's built-in tools) and the legacy functions / function_call
-// are refused, naming the field.
-func toolsToAnthropic(req openai.ChatRequest, out *anthropic.MessagesRequest) error {
+// types (custom tools, built-in tools) are refused naming the field, or
+// with opts dropped; the legacy functions / function_call are refused.
+func toolsToAnthropic(req openai.ChatRequest, opts Options, out *anthropic.MessagesRequest, dropped *Dropped) error {
 	for _, f := range []string{"functions", "function_call"} {
 		if _, ok := req.Extra[f]; ok {
 			return refuse(f, "the legacy %s cannot be carried to Anthropic; use tools", f)
@@ -46,8 +46,12 @@ func toolsToAnthropic(req openai.ChatRequest, out *anthropic.MessagesRequest) er
 		}
 		var at []map[string]any
 		for i, t := range tools {
+			if t.Type != "function" && opts.DropBuiltinTools {
+				dropped.Tools = append(dropped.Tools, t.Type)
+				continue
+			}
 			if t.Type != "function" || t.Function == nil {
-				return refuse(fmt.Sprintf("tools[%d].type", i), "only function tools can be carried to Anthropic, got %q", t.Type)
+				return refuse(fmt.Sprintf("tools[%d].type", i), "only function tools can be carried to Anthropic, got %q (or unsupported_tools: drop)", t.Type)
 			}
 			if t.Function.Name == "" {
 				return refuse(fmt.Sprintf("tools[%d].function.name", i), "is required")
@@ -175,7 +179,7 @@ func toolCallsOf(blocks []anthropic.ContentBlock) []openai.ToolCall {
 // function tools, tool_choice and parallel_tool_calls. Server tools (a
 // tool with a type, such as web search) are refused, naming the field, or
 // with opts dropped and their types returned.
-func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRequest) (dropped []string, err error) {
+func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRequest, dropped *Dropped) error {
 	if raw, ok := req.Extra["tools"]; ok && string(raw) != "null" {
 		var tools []struct {
 			Type        string          `json:"type"`
@@ -184,19 +188,19 @@ func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRe
 			InputSchema json.RawMessage `json:"input_schema"`
 		}
 		if err := json.Unmarshal(raw, &tools); err != nil {
-			return nil, refuse("tools", "must be an array of tools")
+			return refuse("tools", "must be an array of tools")
 		}
 		var ct []map[string]any
 		for i, t := range tools {
 			if t.Type != "" && t.Type != "custom" {
 				if opts.DropBuiltinTools {
-					dropped = append(dropped, t.Type)
+					dropped.Tools = append(dropped.Tools, t.Type)
 					continue
 				}
-				return nil, refuse(fmt.Sprintf("tools[%d].type", i), "server tools (%q) cannot be carried to an OpenAI-compatible endpoint (or unsupported_tools: drop)", t.Type)
+				return refuse(fmt.Sprintf("tools[%d].type", i), "server tools (%q) cannot be carried to an OpenAI-compatible endpoint (or unsupported_tools: drop)", t.Type)
 			}
 			if t.Name == "" {
-				return nil, refuse(fmt.Sprintf("tools[%d].name", i), "is required")
+				return refuse(fmt.Sprintf("tools[%d].name", i), "is required")
 			}
 			fn := map[string]any{"name": t.Name}
 			if t.Description != "" {
@@ -218,7 +222,7 @@ func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRe
 			DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
 		}
 		if json.Unmarshal(raw, &c) != nil {
-			return nil, refuse("tool_choice", "must be {type: auto|any|none|tool}")
+			return refuse("tool_choice", "must be {type: auto|any|none|tool}")
 		}
 		switch c.Type {
 		case "auto":
@@ -229,17 +233,17 @@ func toolsToChat(req anthropic.MessagesRequest, opts Options, out *openai.ChatRe
 			setExtra(&out.Extra, "tool_choice", "none")
 		case "tool":
 			if c.Name == "" {
-				return nil, refuse("tool_choice.name", "is required with type tool")
+				return refuse("tool_choice.name", "is required with type tool")
 			}
 			setExtra(&out.Extra, "tool_choice", map[string]any{"type": "function", "function": map[string]string{"name": c.Name}})
 		default:
-			return nil, refuse("tool_choice.type", "unknown %q (want auto, any, none or tool)", c.Type)
+			return refuse("tool_choice.type", "unknown %q (want auto, any, none or tool)", c.Type)
 		}
 		if c.DisableParallelToolUse {
 			setExtra(&out.Extra, "parallel_tool_calls", false)
 		}
 	}
-	return dropped, nil
+	return nil
 }
 
 // anthropicToolBlock is the part of a request's content block that tool

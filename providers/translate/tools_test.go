@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/khive-go/khive/endpoint"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
 	"github.com/khive-go/khive/providers/translate"
@@ -52,7 +51,8 @@ func TestToolsToAnthropicFieldByField(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			assertTranslates(t, tt.chat, func(r openai.ChatRequest) (anthropic.MessagesRequest, error) {
-				return translate.ChatToMessages(r, 100)
+				out, _, err := translate.ChatToMessages(r, translate.Options{MaxTokens: 100})
+				return out, err
 			}, tt.want)
 		})
 	}
@@ -77,15 +77,13 @@ func TestAnthropicToolStreamBecomesToolCallChunks(t *testing.T) {
 		`{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}`,
 		`{"type":"message_stop"}`,
 	}
-	tr := &translate.ChunksFromAnthropic{}
+	chunks := chunksOf(t, feed(&translate.ChunksFromAnthropic{}, events...))
 	var text string
 	args := map[int]string{}
 	ids, names := map[int]string{}, map[int]string{}
 	var finish string
-	for _, raw := range events {
-		var ev anthropic.StreamEvent
-		require.NoError(t, json.Unmarshal([]byte(raw), &ev))
-		for _, c := range tr.Event(ev) {
+	{
+		for _, c := range chunks {
 			for _, ch := range c.Choices {
 				text += ch.Delta.Content
 				for _, tc := range ch.Delta.ToolCalls {
@@ -167,11 +165,10 @@ func TestChatToolStreamBecomesToolUseEvents(t *testing.T) {
 		`{"id":"c","model":"g","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"time","arguments":"{}"}}]}}]}`,
 		`{"id":"c","model":"g","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}`,
 	}
-	tr := &translate.EventsFromChat{}
 	var names []string
 	var starts []map[string]any
 	partial := map[float64]string{}
-	add := func(evs []endpoint.Event) {
+	add := func(evs []translate.Event) {
 		for _, ev := range evs {
 			names = append(names, ev.Event)
 			var m map[string]any
@@ -188,12 +185,7 @@ func TestChatToolStreamBecomesToolUseEvents(t *testing.T) {
 			}
 		}
 	}
-	for _, raw := range chunks {
-		var c openai.ChatChunk
-		require.NoError(t, json.Unmarshal([]byte(raw), &c))
-		add(tr.Chunk(c))
-	}
-	add(tr.End())
+	add(feed(&translate.EventsFromChat{}, chunks...))
 	assert.Equal(t, []string{"message_start",
 		"content_block_start", "content_block_delta", "content_block_stop",
 		"content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",
