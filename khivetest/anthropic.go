@@ -69,6 +69,9 @@ func messagesResponse(body map[string]any) map[string]any {
 	model, _ := body["model"].(string)
 	text, stop, seq := anthropicReply(body)
 	content := []any{}
+	if t, ok := thought(body); ok {
+		content = append(content, map[string]any{"type": "thinking", "thinking": t, "signature": fakeSignature})
+	}
 	if name, args, ok := toolCall(body); ok {
 		text, stop, seq = "", "tool_use", nil
 		content = append(content, map[string]any{"type": "tool_use", "id": "toolu_fake_1", "name": name, "input": args})
@@ -98,20 +101,28 @@ func (s *Server) messagesStream(w http.ResponseWriter, r *http.Request, body map
 	send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
 		"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": []any{},
 		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": input, "output_tokens": 1}}})
+	at := 0 // the next block's index
+	if t, ok := thought(body); ok {
+		send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "thinking", "thinking": "", "signature": ""}})
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "thinking_delta", "thinking": t}})
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "signature_delta", "signature": fakeSignature}})
+		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		at = 1
+	}
 	if name, args, ok := toolCall(body); ok {
-		send("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+		send("content_block_start", map[string]any{"type": "content_block_start", "index": at,
 			"content_block": map[string]any{"type": "tool_use", "id": "toolu_fake_1", "name": name, "input": map[string]any{}}})
 		for _, part := range halves(argsJSON(args)) {
-			send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+			send("content_block_delta", map[string]any{"type": "content_block_delta", "index": at,
 				"delta": map[string]any{"type": "input_json_delta", "partial_json": part}})
 		}
-		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": at})
 		send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": "tool_use", "stop_sequence": nil},
 			"usage": map[string]any{"output_tokens": 5}})
 		send("message_stop", map[string]any{"type": "message_stop"})
 		return
 	}
-	send("content_block_start", map[string]any{"type": "content_block_start", "index": 0, "content_block": map[string]any{"type": "text", "text": ""}})
+	send("content_block_start", map[string]any{"type": "content_block_start", "index": at, "content_block": map[string]any{"type": "text", "text": ""}})
 	send("ping", map[string]any{"type": "ping"})
 	for i, word := range strings.SplitAfter(text, " ") {
 		if word == "" {
@@ -133,9 +144,9 @@ func (s *Server) messagesStream(w http.ResponseWriter, r *http.Request, body map
 				return
 			}
 		}
-		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": 0, "delta": map[string]any{"type": "text_delta", "text": word}})
+		send("content_block_delta", map[string]any{"type": "content_block_delta", "index": at, "delta": map[string]any{"type": "text_delta", "text": word}})
 	}
-	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	send("content_block_stop", map[string]any{"type": "content_block_stop", "index": at})
 	send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": seq},
 		"usage": map[string]any{"output_tokens": tokens(text)}})
 	send("message_stop", map[string]any{"type": "message_stop"})

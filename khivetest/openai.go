@@ -58,11 +58,14 @@ func chatCompletion(body map[string]any) map[string]any {
 			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
 		}
 	}
+	msg := map[string]any{"role": "assistant", "content": reply, "refusal": nil}
+	if t, ok := thought(body); ok {
+		msg["reasoning_content"] = t
+	}
 	return map[string]any{
 		"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
-		"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil,
-			"message": map[string]any{"role": "assistant", "content": reply, "refusal": nil}}},
-		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
+		"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil, "message": msg}},
+		"usage":   map[string]any{"prompt_tokens": prompt, "completion_tokens": tokens(reply), "total_tokens": prompt + tokens(reply)},
 	}
 }
 
@@ -84,6 +87,9 @@ func (s *Server) chatStream(w http.ResponseWriter, r *http.Request, body map[str
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	if t, ok := thought(body); ok {
+		send(chunk(map[string]any{"reasoning_content": t}, nil))
+	}
 	if name, args, ok := toolCall(body); ok {
 		send(chunk(map[string]any{"tool_calls": []any{map[string]any{"index": 0, "id": "call_fake_1", "type": "function",
 			"function": map[string]any{"name": name, "arguments": ""}}}}, nil))
