@@ -19,7 +19,8 @@ import (
 //
 // Built-in tools (web_search, …) sent to a chat endpoint are dropped
 // (unsupported_tools: drop), so that agent clients such as Codex work on
-// every route.
+// every route; reasoning is mapped for the chat endpoint too (reasoning:
+// map), whose fake reasons when asked to, as a reasoning model does.
 func demoFile(up *khivetest.Server) gateway.File {
 	ep := func(provider, kind string) fxmodule.EndpointConfig {
 		ec := fxmodule.EndpointConfig{Endpoint: kind}
@@ -34,6 +35,7 @@ func demoFile(up *khivetest.Server) gateway.File {
 			"demo-responses":  ep("openai", "responses"),
 			"demo-claude":     ep("anthropic", "messages"),
 		}},
-		Gateway: gateway.Config{UnsupportedTools: map[string]string{"demo": "drop", "demo-claude": "drop"}},
+		Gateway: gateway.Config{UnsupportedTools: map[string]string{"demo": "drop", "demo-claude": "drop"},
+			Reasoning: map[string]string{"demo": "map"}}, // the fake thinks when asked to
 	}
 }

@@ -2,11 +2,14 @@
 // of each kind behind it) driven by the real clients, unmodified, at the
 // versions package.json pins: the openai npm SDK, the AI SDK with its
 // OpenAI (chat and responses) and Anthropic providers, Claude Code
-// headless and Codex exec. Each client runs plain, streaming and a
-// two-step tool loop on the routes it speaks, passed through and
-// translated. The fake echoes ("echo: " + the last user text), calls the
+// headless and Codex exec, and the official Anthropic SDK's accumulator.
+// Each client runs plain, streaming and a two-step tool loop on the routes
+// it speaks, passed through and translated, and asks for reasoning where
+// it can. The fake echoes ("echo: " + the last user text), calls the
 // first tool offered with {"query": that text} unless it says "no tool",
-// and answers a tool's result with "tool said: " + the result.
+// answers a tool's result with "tool said: " + the result, and reasons
+// when asked ("thought at EFFORT effort" as chat's reasoning_content,
+// "thought within N tokens" as Anthropic's thinking).
 //
 //   KHIVE_APP=path/to/built/app node run.mjs     (E2E_ONLY=Codex: one client's cases)
 //
@@ -26,9 +29,11 @@ import OpenAI from "openai";
 import { generateText, streamText, tool, jsonSchema, stepCountIs } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createAnthropic } from "@ai-sdk/anthropic";
+import Anthropic from "@anthropic-ai/sdk";
 import Ajv2019 from "ajv/dist/2019.js";
 import { readFileSync } from "node:fs";
 
+globalThis.AI_SDK_LOG_WARNINGS = false; // the demo's model names are unknown to it: warnings, not failures
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = join(here, "node_modules", ".bin");
 const app = process.env.KHIVE_APP;
@@ -136,6 +141,48 @@ for (const [label, model] of Object.entries(routes.responses)) {
   });
 }
 
+// Reasoning asked for, on the translated routes (the fakes reason when
+// asked: "thought at EFFORT effort" from chat, "thought within N tokens"
+// from Anthropic): a reasoning item whose summary streams in.
+for (const [label, model] of Object.entries(routes.responses).filter(([l]) => l.includes("→"))) {
+  await check("openai npm", label, "responses.stream reasoning", async () => {
+    const s = oa.responses.stream({ model, input: "hello there", reasoning: { effort: "low", summary: "auto" } });
+    let summary = "";
+    for await (const ev of s) if (ev.type === "response.reasoning_summary_text.delta") summary += ev.delta;
+    const final = await s.finalResponse();
+    has(summary, "thought ", "summary deltas");
+    const item = final.output.find((o) => o.type === "reasoning");
+    has(item?.summary?.[0]?.text, "thought ", "the final reasoning item");
+    has(final.output_text, "echo: hello there", "final text");
+  });
+}
+
+// The official Anthropic SDK's stream accumulator (messages.stream()),
+// thinking included.
+const an = new Anthropic({ baseURL: base, apiKey: "e2e", maxRetries: 0 });
+for (const [label, model] of Object.entries(routes.messages)) {
+  await check("@anthropic-ai/sdk", label, "messages.stream", async () => {
+    const final = await an.messages.stream({ model, max_tokens: 64, messages: [{ role: "user", content: "hello there" }] }).finalMessage();
+    has(final.content.find((b) => b.type === "text")?.text, "echo: hello there", "text");
+    expect(final.stop_reason === "end_turn", `stop_reason ${final.stop_reason}`);
+  });
+  await check("@anthropic-ai/sdk", label, "messages.stream thinking", async () => {
+    const final = await an.messages
+      .stream({ model, max_tokens: 4096, thinking: { type: "enabled", budget_tokens: 2048 }, messages: [{ role: "user", content: "hello there" }] })
+      .finalMessage();
+    expect(final.content[0]?.type === "thinking", `first block ${JSON.stringify(final.content[0])}`);
+    has(final.content[0].thinking, "thought ", "thinking");
+    has(final.content.find((b) => b.type === "text")?.text, "echo: hello there", "text");
+  });
+  await check("@anthropic-ai/sdk", label, "messages.stream tool use", async () => {
+    const tools = [{ name: "weather", description: "The weather in a city", input_schema: weather.function.parameters }];
+    const final = await an.messages.stream({ model, max_tokens: 64, tools, messages: [{ role: "user", content: "Paris" }] }).finalMessage();
+    const call = final.content.find((b) => b.type === "tool_use");
+    has(call?.input?.query, "Paris", "the tool's input");
+    expect(final.stop_reason === "tool_use", `stop_reason ${final.stop_reason}`);
+  });
+}
+
 // The AI SDK.
 const aiOpenAI = createOpenAI({ baseURL: `${base}/v1`, apiKey: "e2e" });
 const aiAnthropic = createAnthropic({ baseURL: `${base}/v1`, apiKey: "e2e" });
@@ -180,6 +227,26 @@ for (const [client, rs, make] of sdkModels) {
       has(args?.query, "Paris", "the tool's arguments");
       has(text, "tool said: ", "the second step's text");
       has(text, "sunny", "the tool's result reached the model");
+    });
+  }
+}
+
+// The AI SDK's reasoning: Anthropic thinking and OpenAI reasoning effort,
+// on the routes that reason.
+const reasoningCases = [
+  ["@ai-sdk/anthropic", routes.messages, (m) => aiAnthropic(m), { anthropic: { thinking: { type: "enabled", budgetTokens: 2048 } } }],
+  ["@ai-sdk/openai .responses()", Object.fromEntries(Object.entries(routes.responses).filter(([l]) => l.includes("→"))), (m) => aiOpenAI.responses(m), { openai: { reasoningEffort: "low", reasoningSummary: "auto", forceReasoning: true } }],
+];
+for (const [client, rs, make, providerOptions] of reasoningCases) {
+  for (const [label, model] of Object.entries(rs)) {
+    await check(client, label, "reasoning (generateText, streamText)", async () => {
+      const r = await generateText({ model: make(model), prompt: "hello there", maxRetries: 0, providerOptions });
+      has(r.reasoningText, "thought ", "reasoning");
+      has(r.text, "echo: hello there", "text");
+      const s = streamText({ model: make(model), prompt: "hello there", maxRetries: 0, providerOptions, onError: () => {} });
+      let reasoning = "";
+      for await (const part of s.fullStream) if (part.type === "reasoning-delta") reasoning += part.text;
+      has(reasoning, "thought ", "streamed reasoning");
     });
   }
 }
@@ -283,6 +350,14 @@ for (const [label, model] of Object.entries(routes.chat)) {
       conform("CreateChatCompletionResponse", JSON.parse(await raw("/v1/chat/completions", { model, messages: [{ role: "user", content: "Paris" }], ...extra })), "the answer");
     });
   }
+  await check("OpenAPI schema", label, "chat answer and chunks with reasoning", async () => {
+    const body = { model, messages: [{ role: "user", content: "Paris" }], reasoning_effort: "low" };
+    const answer = JSON.parse(await raw("/v1/chat/completions", body));
+    has(answer.choices[0].message.reasoning_content, "thought ", "reasoning_content");
+    conform("CreateChatCompletionResponse", answer, "the answer");
+    const chunks = sseData(await raw("/v1/chat/completions", { ...body, stream: true }));
+    chunks.forEach((c, i) => conform("CreateChatCompletionStreamResponse", c, `chunk ${i}`));
+  });
   await check("OpenAPI schema", label, "chat chunks", async () => {
     const chunks = sseData(await raw("/v1/chat/completions", { model, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Paris" }], tools: [weather] }));
     expect(chunks.length > 1, "chunks");
@@ -291,7 +366,11 @@ for (const [label, model] of Object.entries(routes.chat)) {
 }
 const rtools = [{ type: "function", name: "weather", parameters: weather.function.parameters }];
 for (const [label, model] of Object.entries(routes.responses)) {
-  for (const [kind, extra] of [["response", { input: "hi, no tool" }], ["response with a call", { input: "Paris", tools: rtools }]]) {
+  for (const [kind, extra] of [
+    ["response", { input: "hi, no tool" }],
+    ["response with a call", { input: "Paris", tools: rtools }],
+    ["response with reasoning", { input: "hi, no tool", reasoning: { effort: "low", summary: "auto" } }],
+  ]) {
     await check("OpenAPI schema", label, kind, async () => {
       conform("Response", JSON.parse(await raw("/v1/responses", { model, ...extra })), "the response");
     });
