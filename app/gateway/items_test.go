@@ -69,3 +69,33 @@ func TestItemReferenceToAStreamedItem(t *testing.T) {
 	assistant := e.ups["up"].Last().Body["messages"].([]any)[0].(map[string]any)
 	assert.Contains(t, assistant["content"], "echo: stream it")
 }
+
+// With Redis as the store, the items are shared: a reference made to one
+// replica resolves to the item another gave; while Redis fails, a
+// reference is a 503 that says so, not a wrong "no such item".
+func TestItemReferenceAcrossReplicasOnRedis(t *testing.T) {
+	r := startRedis(t)
+	es := replicas(t, 2, admission.StoreConfig{Type: "redis", URL: r.URL()}, admission.ClientKey{Key: clientKey, Name: "k"})
+	status, _, body := es[0].post("/v1/responses", `{"model":"up/gpt-x","input":"what is up"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	var first struct {
+		Output []struct{ ID string } `json:"output"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &first))
+	require.Len(t, first.Output, 1)
+
+	next := `{"model":"up/gpt-x","input":[{"role":"user","content":"what is up"},{"type":"item_reference","id":"` + first.Output[0].ID + `"},{"role":"user","content":"and then"}]}`
+	status, _, body = es[1].post("/v1/responses", next)
+	require.Equal(t, http.StatusOK, status, body)
+	msgs := es[1].ups["up"].Last().Body["messages"].([]any)
+	require.Len(t, msgs, 3)
+	assert.Contains(t, msgs[1].(map[string]any)["content"], "echo: what is up", "the other replica's item reached the model")
+
+	r.Kill()
+	for range 2 { // the first round trip finds Redis gone, the second knows it
+		status, _, body = es[1].post("/v1/responses", next)
+		assert.Equal(t, http.StatusServiceUnavailable, status, body)
+		assert.Contains(t, body, `"param":"input[1].id"`)
+		assert.Contains(t, body, "unavailable")
+	}
+}

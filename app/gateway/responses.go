@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -27,8 +28,10 @@ type responsesRequest struct {
 	stream    bool
 	outBound  int // the client's max_output_tokens, -1 for none
 	tr        translation
-	items     *itemCache
+	items     items
 	key       *admission.Key
+	// ctx is the request's, for the item store's round trips in plan.
+	ctx context.Context
 }
 
 func readResponses(s *Server, r *http.Request, x *exchange) (clientRequest, *apiError) {
@@ -37,7 +40,7 @@ func readResponses(s *Server, r *http.Request, x *exchange) (clientRequest, *api
 		return nil, aerr
 	}
 	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model,
-		tr: s.translation(), items: s.items, key: x.key}
+		tr: s.translation(), items: s.items, key: x.key, ctx: r.Context()}
 	fields := b.fields
 	q.outBound = intField(fields, "max_output_tokens", -1)
 	if q.modelName == "" {
@@ -64,7 +67,7 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 	if err := json.Unmarshal(q.raw, &req); err != nil {
 		return upstreamPlan{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	in, err := q.items.resolve(q.key, req.Input)
+	in, err := q.items.resolve(q.ctx, q.key, req.Input)
 	if err != nil {
 		return upstreamPlan{}, err
 	}
@@ -75,7 +78,7 @@ func (q *responsesRequest) plan(rt route) (upstreamPlan, error) {
 		return upstreamPlan{}, err
 	}
 	chat.Model = rt.model
-	keep := func(r openai.Response) { q.items.keep(q.key, r.Output) }
+	keep := func(r openai.Response) { q.items.keep(q.ctx, q.key, r.Output) }
 	return responsesViaChat(rt, chat, opts, tools, keep)
 }
 

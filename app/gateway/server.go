@@ -58,7 +58,7 @@ type Server struct {
 
 	upModels *upstreamModels
 	tracer   trace.Tracer
-	items    *itemCache // output items of translated responses, for item_reference
+	items    items // output items of translated responses, for item_reference
 }
 
 // params are newServer's inputs. Depending on the Registry and the shared
@@ -101,8 +101,8 @@ func newServer(p params) (*Server, error) {
 		metrics: newMetrics(p.Registry.All(), p.Store),
 		store:   p.Store,
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
-		items:   newItemCache(),
 	}
+	s.items = items{store: p.Store, log: s.log}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)
 	if p.Store.Health().Shared {

@@ -36,6 +36,15 @@ type Store interface {
 	Reserve(ctx context.Context, k *Key, usd float64) (*Hold, error)
 	// Spending is every budget of r in its current period.
 	Spending(ctx context.Context, r *Keyring) ([]Spending, error)
+	// KeepItems keeps the output items of a translated response given to
+	// k, for a later item_reference: bounded by count and bytes (oldest
+	// out first) and by age (ItemsTTL). Memory keeps them in the process;
+	// Redis shares them with every replica (and while it fails keeps
+	// none: ErrStoreUnavailable).
+	KeepItems(ctx context.Context, k *Key, items []Item) error
+	// Item is k's kept item id, if it is still kept; ErrStoreUnavailable
+	// or ctx's error as Admit.
+	Item(ctx context.Context, k *Key, id string) ([]byte, bool, error)
 	// Health is the store's state for metrics.
 	Health() Health
 	// Start connects (Redis: a ping; a bad URL or an unreachable Redis
@@ -98,10 +107,11 @@ func (l *Lease) End(used int) {
 type memory struct {
 	mu       sync.Mutex
 	accounts map[string]account // by budget and period
+	items    *itemCache
 }
 
 // newMemory is the memory store.
-func newMemory() *memory { return &memory{accounts: map[string]account{}} }
+func newMemory() *memory { return &memory{accounts: map[string]account{}, items: newItemCache()} }
 
 // Admit implements Store; it makes no round trip and ignores ctx.
 func (m *memory) Admit(_ context.Context, k *Key, tokens int) (*Lease, error) {
