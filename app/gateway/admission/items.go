@@ -47,18 +47,25 @@ type keptItem struct {
 	expires time.Time
 }
 
+// itemBounds are a store's bounds on kept items (itemsKept and itemsBytes;
+// smaller in tests).
+type itemBounds struct{ kept, bytes int }
+
+var defaultItemBounds = itemBounds{itemsKept, itemsBytes}
+
 // itemCache is the memory store's: bounded by count and bytes (oldest out
 // first) and by age.
 type itemCache struct {
-	mu    sync.Mutex
-	items map[itemKey]keptItem
-	order []itemKey // insertion order, oldest first
-	bytes int
-	now   func() time.Time
+	mu     sync.Mutex
+	items  map[itemKey]keptItem
+	order  []itemKey // insertion order, oldest first
+	bytes  int
+	bounds itemBounds
+	now    func() time.Time
 }
 
 func newItemCache() *itemCache {
-	return &itemCache{items: map[itemKey]keptItem{}, now: time.Now}
+	return &itemCache{items: map[itemKey]keptItem{}, bounds: defaultItemBounds, now: time.Now}
 }
 
 func (c *itemCache) keep(k *Key, items []Item) {
@@ -77,7 +84,7 @@ func (c *itemCache) keep(k *Key, items []Item) {
 		}
 		c.items[key] = keptItem{it.JSON, exp}
 		c.bytes += len(it.JSON)
-		for len(c.items) > itemsKept || c.bytes > itemsBytes {
+		for len(c.items) > c.bounds.kept || c.bytes > c.bounds.bytes {
 			c.evictOldest()
 		}
 	}
@@ -90,7 +97,7 @@ func (c *itemCache) evictOldest() {
 		c.bytes -= len(kept.item)
 		delete(c.items, k)
 	}
-	if cap(c.order) > 2*itemsKept { // let go of the array's evicted front
+	if cap(c.order) > 2*c.bounds.kept { // let go of the array's evicted front
 		c.order = append([]itemKey(nil), c.order...)
 	}
 }
@@ -168,7 +175,7 @@ func (s *redisStore) KeepItems(ctx context.Context, k *Key, items []Item) error 
 		return ErrStoreUnavailable
 	}
 	p := s.cfg.Prefix + "items:"
-	args := []any{time.Now().UnixMilli(), itemsTTL.Milliseconds(), itemsKept, itemsBytes}
+	args := []any{time.Now().UnixMilli(), itemsTTL.Milliseconds(), s.itemBounds.kept, s.itemBounds.bytes}
 	for _, it := range items {
 		if it.ID != "" && len(it.JSON) <= itemMaxBytes {
 			args = append(args, s.itemKey(k, it.ID), it.JSON)

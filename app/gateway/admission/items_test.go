@@ -20,12 +20,25 @@ func items(prefix string, from, to int, size int) []Item {
 	return out
 }
 
+// boundItems sets a store's item bounds (the defaults' 10 000 items and
+// 64 MiB take seconds to fill under -race).
+func boundItems(s Store, b itemBounds) {
+	switch s := s.(type) {
+	case *memory:
+		s.items.bounds = b
+	case *redisStore:
+		s.itemBounds = b
+	}
+}
+
 // Items are kept per client key, the newer of one id wins, and at most
-// itemsKept are kept, oldest out first; on every store.
+// the bound's count are kept, oldest out first; on every store.
 func TestItemsAreKeptPerKeyAndBoundedByCount(t *testing.T) {
 	ctx := context.Background()
+	const kept = 200
 	for _, f := range stores(t, StoreConfig{}) {
 		t.Run(f.name, func(t *testing.T) {
+			boundItems(f.store, itemBounds{kept: kept, bytes: itemsBytes})
 			a, b := key(t, ClientKey{Name: "a"}), key(t, ClientKey{Name: "b"})
 			require.NoError(t, f.store.KeepItems(ctx, a, []Item{{ID: "msg_1", JSON: []byte(`{"v":1}`)}}))
 			require.NoError(t, f.store.KeepItems(ctx, a, []Item{{ID: "msg_1", JSON: []byte(`{"v":2}`)}}))
@@ -40,29 +53,31 @@ func TestItemsAreKeptPerKeyAndBoundedByCount(t *testing.T) {
 			require.NoError(t, err)
 			assert.False(t, ok, "no key's item")
 
-			for i := 0; i < itemsKept+5; i += 1000 {
-				require.NoError(t, f.store.KeepItems(ctx, a, items("n", i, min(i+1000, itemsKept+5), 1)))
+			for i := 0; i < kept+5; i += 20 {
+				require.NoError(t, f.store.KeepItems(ctx, a, items("n", i, min(i+20, kept+5), 1)))
 			}
 			_, ok, _ = f.store.Item(ctx, a, "msg_1")
 			assert.False(t, ok, "the oldest went first")
 			_, ok, _ = f.store.Item(ctx, a, "n4")
 			assert.False(t, ok)
 			_, ok, _ = f.store.Item(ctx, a, "n5")
-			assert.True(t, ok, "the itemsKept newest stay")
-			_, ok, _ = f.store.Item(ctx, a, fmt.Sprint("n", itemsKept+4))
+			assert.True(t, ok, "the newest stay")
+			_, ok, _ = f.store.Item(ctx, a, fmt.Sprint("n", kept+4))
 			assert.True(t, ok)
 		})
 	}
 }
 
-// And at most itemsBytes in all; an item over itemMaxBytes is not kept.
+// And at most the bound's bytes in all; an item over itemMaxBytes is not
+// kept.
 func TestItemsAreBoundedByBytes(t *testing.T) {
 	ctx := context.Background()
 	for _, f := range stores(t, StoreConfig{}) {
 		t.Run(f.name, func(t *testing.T) {
+			boundItems(f.store, itemBounds{kept: itemsKept, bytes: 8 * itemMaxBytes})
 			a := key(t, ClientKey{Name: "a"})
 			big := itemMaxBytes - 2 // with its quotes, exactly the cap
-			n := itemsBytes/itemMaxBytes + 3
+			n := 8 + 3
 			for i := range n {
 				require.NoError(t, f.store.KeepItems(ctx, a, items("big", i, i+1, big)))
 			}

@@ -47,6 +47,8 @@ type redisStore struct {
 	left, localLeft map[string]int64
 	sharedFrom      atomic.Int64 // unix ns: budgets count on Redis again from then
 
+	itemBounds itemBounds
+
 	slots       slotBook // concurrency slots and budget holds
 	settlements settlements
 	seq         atomic.Uint64 // numbers this replica's slots and holds
@@ -71,7 +73,7 @@ func newRedis(cfg StoreConfig, log *zap.Logger) (*redisStore, error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout*10, cfg.Timeout, cfg.Timeout
 	opts.MaxRetries = -1 // a failed round trip falls back at once; it is not retried past the timeout
-	s := &redisStore{cfg: cfg, log: log, local: map[*limit]*rate.Limiter{}, every: min(heartbeat, cfg.LeaseTTL/3)}
+	s := &redisStore{cfg: cfg, log: log, local: map[*limit]*rate.Limiter{}, every: min(heartbeat, cfg.LeaseTTL/3), itemBounds: defaultItemBounds}
 	routeRedisLogs(log)
 	s.rdb = redis.NewClient(opts)
 	var id [8]byte
