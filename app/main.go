@@ -51,9 +51,14 @@ func run(args []string, stderr io.Writer) int {
 	log := newLogger(zapcore.Lock(os.Stderr))
 	defer func() { _ = log.Sync() }()
 	defer ignoreHangups(log)()
+	stopPprof, err := servePprof(log)
+	if err != nil {
+		fmt.Fprintln(stderr, "KHIVE_PPROF:", err)
+		return 2
+	}
+	defer stopPprof()
 
 	var file gateway.File
-	var err error
 	if *demo {
 		if *configPath != "" {
 			fmt.Fprintln(stderr, "-demo serves its own config: give it without -config")

@@ -41,16 +41,7 @@ func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try
 	for i, rt := range routes {
 		x.endpoint = rt.ep.Name()
 		start := time.Now()
-		// One span per target tried: the alias, the target, whether it is a
-		// fallback.
-		tctx, span := s.tracer.Start(ctx, "target "+rt.ep.Name(), trace.WithAttributes(
-			attribute.String("khive.model", truncate(x.model)), attribute.String("khive.target.endpoint", rt.ep.Name()),
-			attribute.String("khive.target.model", truncate(rt.model)), attribute.Bool("khive.fallback", i > 0)))
-		committed, err := try(tctx, rt)
-		if err != nil {
-			span.SetStatus(codes.Error, "the target failed")
-		}
-		span.End()
+		committed, err := s.tryTarget(ctx, x, rt, i > 0, try)
 		x.upstream += time.Since(start)
 		if err == nil || committed {
 			return nil
@@ -74,4 +65,21 @@ func (s *Server) eachRoute(ctx context.Context, routes []route, x *exchange, try
 		return &apiError{status: http.StatusGatewayTimeout, typ: "timeout", message: "the request timed out"}
 	}
 	return upstreamError(last)
+}
+
+// tryTarget runs try for rt in a span of its own (the alias, the target,
+// whether it is a fallback) when the request is traced.
+func (s *Server) tryTarget(ctx context.Context, x *exchange, rt route, fallback bool, try func(context.Context, route) (bool, error)) (bool, error) {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return try(ctx, rt)
+	}
+	tctx, span := s.tracer.Start(ctx, "target "+rt.ep.Name(), trace.WithAttributes(
+		attribute.String("khive.model", truncate(x.model)), attribute.String("khive.target.endpoint", rt.ep.Name()),
+		attribute.String("khive.target.model", truncate(rt.model)), attribute.Bool("khive.fallback", fallback)))
+	defer span.End()
+	committed, err := try(tctx, rt)
+	if err != nil {
+		span.SetStatus(codes.Error, "the target failed")
+	}
+	return committed, err
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
@@ -58,7 +59,10 @@ func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics 
 	m.droppedTools = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "khive_gateway_dropped_tools_total", Help: "Built-in tools dropped for targets that cannot run them, by endpoint and tool type.",
 	}, []string{"endpoint", "type"})
-	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown, m.droppedTools)
+	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown, m.droppedTools,
+		// The Go runtime's and the process's own series (go_*, process_*),
+		// as every Go service exports them.
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil && store.Health().Shared {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -58,6 +58,7 @@ type Server struct {
 
 	upModels *upstreamModels
 	tracer   trace.Tracer
+	tracing  *tracing
 	items    items // output items of translated responses, for item_reference
 }
 
@@ -115,6 +116,7 @@ func newServer(p params) (*Server, error) {
 		})
 	}
 	tp, mp := p.TracerProvider, p.MeterProvider
+	s.tracing = &tracing{explicit: tp != nil || mp != nil}
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
@@ -124,9 +126,11 @@ func newServer(p params) (*Server, error) {
 	s.tracer = tp.Tracer("github.com/khive-go/khive/app/gateway")
 	// A server span per request, W3C trace context taken from the client:
 	// the endpoints' spans are its children, and traceparent goes upstream.
-	handler := otelhttp.NewHandler(s.handler(), "gateway", otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp),
+	// Without a provider that records, none of it: the plain handler.
+	plain := s.handler()
+	handler := s.tracing.traced(otelhttp.NewHandler(plain, "gateway", otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(mp),
 		otelhttp.WithPropagators(propagation.TraceContext{}),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })), plain)
 	s.srv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

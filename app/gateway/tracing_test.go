@@ -8,11 +8,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/fx"
 
 	"github.com/khive-go/khive/khivetest"
@@ -80,4 +82,47 @@ func spanNames(m map[string][]sdktrace.ReadOnlySpan) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Without a tracer provider the gateway makes no spans (no otelhttp, no
+// target span), yet a client's traceparent still reaches the upstream;
+// a global provider set afterwards is followed from the next request on.
+func TestUntracedGatewayPassesTraceContextAndFollowsTheGlobalProvider(t *testing.T) {
+	e := newEnv(t)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	status, _, body := e.post("/v1/chat/completions", `{"model":"up/gpt-x","messages":[{"role":"user","content":"x"}]}`,
+		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	require.Equal(t, http.StatusOK, status, body)
+	assert.Equal(t, "00-"+traceID+"-00f067aa0ba902b7-01", e.ups["up"].Last().Header.Get("Traceparent"),
+		"the client's own span is the upstream's parent: the gateway made none")
+
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	otel.SetTracerProvider(tp)
+	t.Cleanup(func() {
+		otel.SetTracerProvider(noop.NewTracerProvider())
+		_ = tp.Shutdown(context.Background()) // the endpoints' tracers keep it: it records no more
+	})
+	status, _, body = e.post("/v1/chat/completions", `{"model":"up/gpt-x","messages":[{"role":"user","content":"x"}]}`,
+		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	require.Equal(t, http.StatusOK, status, body)
+	var names []string
+	for _, s := range rec.Ended() {
+		names = append(names, s.Name())
+	}
+	assert.Contains(t, names, "POST /v1/chat/completions", "the server span, now that a provider records")
+	assert.Contains(t, names, "target up")
+	got := e.ups["up"].Last().Header.Get("Traceparent")
+	assert.True(t, strings.HasPrefix(got, "00-"+traceID+"-"), got)
+	assert.NotContains(t, got, "00f067aa0ba902b7", "a gateway span is the upstream's parent now")
+
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	n := len(rec.Ended())
+	status, _, _ = e.post("/v1/chat/completions", `{"model":"up/gpt-x","messages":[{"role":"user","content":"x"}]}`)
+	require.Equal(t, http.StatusOK, status)
+	for _, s := range rec.Ended()[n:] {
+		// (The endpoint's tracer, taken from the global before, keeps the
+		// provider it was first given: otel delegates once.)
+		assert.NotContains(t, []string{"POST /v1/chat/completions", "target up"}, s.Name(), "a noop provider: no gateway spans again")
+	}
 }

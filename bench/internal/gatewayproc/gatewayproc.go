@@ -42,14 +42,14 @@ func Start(config string, logTo io.Writer, env ...string) *Gateway {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	g := &Gateway{Addr: freeAddr(), dir: dir}
+	g := &Gateway{Addr: FreeAddr(), dir: dir}
 	g.cmd = exec.Command(bin, "-config", cfgPath, "-listen", g.Addr)
 	g.cmd.Stderr = logTo
 	g.cmd.Env = append(os.Environ(), env...)
 	if err := g.cmd.Start(); err != nil {
 		log.Fatal(err)
 	}
-	waitReady("http://" + g.Addr + "/readyz")
+	WaitReady("http://" + g.Addr + "/readyz")
 	return g
 }
 
@@ -89,7 +89,8 @@ func procField(pid int, name string) string {
 	return "unknown"
 }
 
-func freeAddr() string {
+// FreeAddr is a loopback address with a free port.
+func FreeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -98,7 +99,8 @@ func freeAddr() string {
 	return l.Addr().String()
 }
 
-func waitReady(url string) {
+// WaitReady waits, 10 s at most, for url to answer 200.
+func WaitReady(url string) {
 	for range 200 {
 		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
@@ -108,5 +110,5 @@ func waitReady(url string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	log.Fatal("the gateway did not become ready")
+	log.Fatalf("%s did not become ready", url)
 }

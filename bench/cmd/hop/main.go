@@ -1,0 +1,397 @@
+// Command hop measures what one hop through the gateway costs against the
+// physical floor: the gateway (`go build ./app`, its own process), a bare
+// httputil.ReverseProxy (its own process: this binary re-run as one) and a
+// direct call, against one loopback upstream (khivetest, in this process,
+// with a fixed latency), open loop at each rate (every request sent at its
+// scheduled time), in rounds that interleave the targets so that drift on
+// the machine hits all of them alike. Per target and rate it reports, as
+// medians of the rounds: CPU per request of the hop's process (utime+stime
+// from /proc, over the requests it served), p50 and p99 from each
+// request's scheduled time, and allocations per request (the process's
+// go_memstats_mallocs_total). The gateway runs once with the default
+// config and once with each feature switched on alone (client keys on the
+// memory store, keys on Redis, OTLP export to a loopback collector, the
+// access log off), so each feature's cost is its own row.
+//
+//	cd bench && go run ./cmd/hop [-rates 1000,3000] [-duration 2s] [-rounds 5]
+//
+// Redis rows need redis-server on PATH (skipped otherwise).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/khive-go/khive/bench/internal/gatewayproc"
+	"github.com/khive-go/khive/bench/internal/stats"
+	"github.com/khive-go/khive/khivetest"
+)
+
+const body = `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
+
+// clientKey is the gateway's client key in the rows that configure keys.
+const clientKey = "sk-khive-bench-client"
+
+func main() {
+	floorUpstream := flag.String("floor-upstream", "", "internal: run as the ReverseProxy floor to this upstream")
+	floorListen := flag.String("floor-listen", "", "internal: the floor's listen address")
+	rates := flag.String("rates", "1000,3000", "requests per second")
+	duration := flag.Duration("duration", 2*time.Second, "load per target, rate and round")
+	rounds := flag.Int("rounds", 5, "rounds (targets interleaved in each)")
+	upLatency := flag.Duration("upstream-latency", time.Millisecond, "the fake upstream's fixed latency")
+	only := flag.String("only", "", "comma-separated target names to run (default all)")
+	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF)")
+	flag.Parse()
+	if *floorUpstream != "" {
+		serveFloor(*floorUpstream, *floorListen)
+		return
+	}
+
+	up := khivetest.New()
+	defer up.Close()
+	up.SetLatency(*upLatency)
+	collector := otlpCollector()
+	defer collector.Close()
+
+	// The targets, each started only when selected.
+	specs := []struct {
+		name  string
+		start func() *target
+	}{
+		{"direct", func() *target { return &target{name: "direct", url: up.BaseURL() + "/chat/completions", stop: func() {}} }},
+		{"ReverseProxy (floor)", func() *target { return startFloor(up.URL) }},
+		{"khive default", func() *target {
+			var env []string
+			if *pprofAddr != "" {
+				env = append(env, "KHIVE_PPROF="+*pprofAddr)
+			}
+			return startGateway("khive default", up.BaseURL(), "", env...)
+		}},
+		{"khive + keys (memory)", func() *target { return startGateway("khive + keys (memory)", up.BaseURL(), keysConfig("")) }},
+		{"khive + keys (redis)", func() *target {
+			rs := startRedis()
+			if rs == nil {
+				log.Print("redis-server not on PATH: no Redis row")
+				return nil
+			}
+			t := startGateway("khive + keys (redis)", up.BaseURL(), keysConfig(fmt.Sprintf("  store: {type: redis, url: \"redis://%s\"}\n", rs.addr)))
+			stopGateway := t.stop
+			t.stop = func() { stopGateway(); rs.stop() }
+			return t
+		}},
+		{"khive + OTLP export", func() *target {
+			return startGateway("khive + OTLP export", up.BaseURL(), fmt.Sprintf("  telemetry: {otlp_endpoint: \"http://%s\"}\n", collector.Listener.Addr()))
+		}},
+		{"khive, access log off", func() *target { return startGateway("khive, access log off", up.BaseURL(), "  access_log: false\n") }},
+	}
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+	for _, sp := range specs {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), sp.name) {
+			continue
+		}
+		if t := sp.start(); t != nil {
+			targets = append(targets, t)
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}}
+	fmt.Printf("upstream latency %v; %d rounds of %v per target and rate, targets interleaved; medians of the rounds\n\n", *upLatency, *rounds, *duration)
+	for _, rs := range strings.Split(*rates, ",") {
+		rate, err := strconv.Atoi(rs)
+		if err != nil {
+			log.Fatalf("-rates: %v", err)
+		}
+		for _, t := range targets { // warm up: connections, JIT of nothing, the GC's pacing
+			load(client, t, rate, time.Second)
+		}
+		results := map[*target][]round{}
+		for range *rounds {
+			for _, t := range targets {
+				results[t] = append(results[t], load(client, t, rate, *duration))
+			}
+		}
+		report(rate, targets, results)
+	}
+}
+
+// target is one thing the load goes to: a URL and, for a hop, its process.
+type target struct {
+	name    string
+	url     string
+	pid     int    // the hop's process; 0 for direct
+	metrics string // its Prometheus endpoint, for allocations
+	stop    func()
+}
+
+// round is one load's figures.
+type round struct {
+	cpuPerReq     time.Duration // 0 for direct
+	p50, p99      time.Duration
+	allocsPerReq  float64
+	errors, total int
+}
+
+// load sends rate requests a second to t for d, open loop, and measures.
+func load(client *http.Client, t *target, rate int, d time.Duration) round {
+	n := int(d.Seconds() * float64(rate))
+	lat := make([]time.Duration, n)
+	var mu sync.Mutex
+	var errs int
+	cpu0, allocs0 := t.cpu(), t.allocs()
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		wg.Go(func() {
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, t.url, bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+clientKey)
+			resp, err := client.Do(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			lat[i] = time.Since(at)
+			if err != nil {
+				mu.Lock()
+				errs++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	cpu1, allocs1 := t.cpu(), t.allocs()
+	s := stats.Of(lat)
+	r := round{p50: s.P50, p99: s.P99, errors: errs, total: n}
+	if t.pid != 0 {
+		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(n)
+		r.allocsPerReq = (allocs1 - allocs0) / float64(n)
+	}
+	return r
+}
+
+// cpu is the process's user and system CPU so far.
+func (t *target) cpu() time.Duration {
+	if t.pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The command may hold spaces; the fields after its ')' are fixed.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 for /proc.
+const clockTicks = 100
+
+// allocs is the process's heap allocations so far.
+func (t *target) allocs() float64 {
+	if t.metrics == "" {
+		return 0
+	}
+	resp, err := http.Get(t.metrics)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	log.Fatalf("%s: no go_memstats_mallocs_total", t.metrics)
+	return 0
+}
+
+func report(rate int, targets []*target, results map[*target][]round) {
+	med := func(t *target, f func(round) float64) float64 {
+		var v []float64
+		for _, r := range results[t] {
+			v = append(v, f(r))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	cpu := func(r round) float64 { return float64(r.cpuPerReq) / float64(time.Microsecond) }
+	p50 := func(r round) float64 { return float64(r.p50) / float64(time.Microsecond) }
+	p99 := func(r round) float64 { return float64(r.p99) / float64(time.Microsecond) }
+	var floor, def *target
+	for _, t := range targets {
+		switch t.name {
+		case "ReverseProxy (floor)":
+			floor = t
+		case "khive default":
+			def = t
+		}
+	}
+	fmt.Printf("### %d requests/s\n\n", rate)
+	fmt.Println("| target | CPU µs/request | ÷ floor | vs default | p50 | p99 | p99 ÷ floor | allocs/request | errors |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range targets {
+		c, q50, q99 := med(t, cpu), med(t, p50), med(t, p99)
+		ratio, vsDefault, p99Ratio := "", "", ""
+		if floor != nil && t.pid != 0 {
+			ratio = fmt.Sprintf("%.2f×", c/med(floor, cpu))
+		}
+		if floor != nil {
+			p99Ratio = fmt.Sprintf("%.2f×", q99/med(floor, p99))
+		}
+		if def != nil && t != def && strings.HasPrefix(t.name, "khive") {
+			vsDefault = fmt.Sprintf("%+.0f µs", c-med(def, cpu))
+		}
+		var errs, total int
+		for _, r := range results[t] {
+			errs, total = errs+r.errors, total+r.total
+		}
+		cpuText := "—"
+		allocText := "—"
+		if t.pid != 0 {
+			cpuText = fmt.Sprintf("%.0f", c)
+			allocText = fmt.Sprintf("%.0f", med(t, func(r round) float64 { return r.allocsPerReq }))
+		}
+		fmt.Printf("| %s | %s | %s | %s | %.0f µs | %.0f µs | %s | %s | %d of %d |\n",
+			t.name, cpuText, ratio, vsDefault, q50, q99, p99Ratio, allocText, errs, total)
+	}
+	fmt.Println()
+}
+
+// startGateway starts a gateway process whose config is the default's
+// plus extra lines under gateway:, its access log discarded.
+func startGateway(name, upstream, extra string, env ...string) *target {
+	cfg := fmt.Sprintf(`
+endpoints:
+  up:
+    provider: openai
+    endpoint: chat
+    base_url: %s
+    api_key: sk-bench
+    limits: {max_concurrency: 4096, queue_size: 4096}
+gateway:
+  models_refresh: -1s
+%s`, upstream, extra)
+	g := gatewayproc.Start(cfg, io.Discard, env...)
+	return &target{name: name, url: "http://" + g.Addr + "/v1/chat/completions", pid: g.Pid(),
+		metrics: "http://" + g.Addr + "/metrics", stop: sync.OnceFunc(g.Stop)}
+}
+
+// keysConfig is one client key without limits, and store lines.
+func keysConfig(store string) string {
+	return fmt.Sprintf("  keys: [{name: bench, key: %s}]\n%s", clientKey, store)
+}
+
+// startFloor runs this binary as a bare ReverseProxy to upstream.
+func startFloor(upstream string) *target {
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := gatewayproc.FreeAddr()
+	cmd := exec.Command(self, "-floor-upstream", upstream, "-floor-listen", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	gatewayproc.WaitReady("http://" + addr + "/metrics")
+	return &target{name: "ReverseProxy (floor)", url: "http://" + addr + "/v1/chat/completions", pid: cmd.Process.Pid,
+		metrics: "http://" + addr + "/metrics", stop: sync.OnceFunc(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })}
+}
+
+// serveFloor is the floor: httputil.ReverseProxy with a transport sized
+// like the gateway's, and the Go runtime's metrics at /metrics.
+func serveFloor(upstream, listen string) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 90 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", rp)
+	mux.Handle("GET /metrics", promhttp.Handler()) // the Go runtime's metrics among them
+	log.Fatal(http.ListenAndServe(listen, mux))
+}
+
+// otlpCollector accepts OTLP/HTTP exports and drops them (an empty
+// protobuf message is a valid export response).
+func otlpCollector() *httpServer {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = s.Serve(l) }()
+	return &httpServer{Server: s, Listener: l}
+}
+
+type httpServer struct {
+	*http.Server
+	Listener net.Listener
+}
+
+// redisServer is a redis-server on a free loopback port.
+type redisServer struct {
+	addr string
+	stop func()
+}
+
+func startRedis() *redisServer {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil
+	}
+	addr := gatewayproc.FreeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &redisServer{addr: addr, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}
+}
+
