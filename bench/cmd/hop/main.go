@@ -76,7 +76,9 @@ func main() {
 		name  string
 		start func() *target
 	}{
-		{"direct", func() *target { return &target{name: "direct", url: up.BaseURL() + "/chat/completions", stop: func() {}} }},
+		{"direct", func() *target {
+			return &target{name: "direct", url: up.BaseURL() + "/chat/completions", stop: func() {}}
+		}},
 		{"ReverseProxy (floor)", func() *target { return startFloor(up.URL) }},
 		{"khive default", func() *target {
 			var env []string
@@ -394,4 +396,3 @@ func startRedis() *redisServer {
 	}
 	return &redisServer{addr: addr, stop: func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }}
 }
-
