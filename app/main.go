@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -48,7 +49,9 @@ func run(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log := newLogger(zapcore.Lock(os.Stderr))
+	out := &zapcore.BufferedWriteSyncer{WS: zapcore.Lock(os.Stderr), Size: 256 << 10, FlushInterval: time.Second}
+	defer func() { _ = out.Stop() }() // flushes what is buffered
+	log := newLogger(out)
 	defer func() { _ = log.Sync() }()
 	defer ignoreHangups(log)()
 	stopPprof, err := servePprof(log)
@@ -158,9 +161,37 @@ func ignoreHangups(log *zap.Logger) (stop func()) {
 
 // newLogger is the gateway's logger: JSON at Info to w, never sampled (zap's
 // production preset samples, which would drop access-log lines under load).
+// w buffers (the access log writes a line per request): a line at Warn or
+// above is flushed at once, the rest within a second and at exit.
 func newLogger(w zapcore.WriteSyncer) *zap.Logger {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, w, zap.InfoLevel), zap.AddCaller(), zap.ErrorOutput(w))
+	return zap.New(flushAbove{zapcore.NewCore(enc, w, zap.InfoLevel), zapcore.WarnLevel}, zap.AddCaller(), zap.ErrorOutput(w))
+}
+
+// flushAbove is a core that syncs its writer after each entry at level
+// or above, so that warnings and errors do not wait in a buffer.
+type flushAbove struct {
+	zapcore.Core
+	level zapcore.Level
+}
+
+func (c flushAbove) With(fields []zapcore.Field) zapcore.Core {
+	return flushAbove{c.Core.With(fields), c.level}
+}
+
+func (c flushAbove) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c flushAbove) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	err := c.Core.Write(e, fields)
+	if e.Level >= c.level {
+		err = errors.Join(err, c.Core.Sync())
+	}
+	return err
 }
 
 // loadFile reads the config file, or builds the default and logs what it

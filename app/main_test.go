@@ -19,6 +19,7 @@ import (
 	"go.uber.org/fx/fxtest"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/khive-go/khive"
@@ -120,9 +121,11 @@ func TestAccessLogIsNeverSampled(t *testing.T) {
 	ec := khive.EndpointConfig{Endpoint: "chat"}
 	ec.Provider, ec.BaseURL, ec.APIKey = "openai", up.BaseURL(), endpoint.NewSecret("k")
 	sink := &syncBuffer{}
+	// Buffered as run buffers it, flushed only at the end.
+	out := &zapcore.BufferedWriteSyncer{WS: sink, Size: 256 << 10, FlushInterval: time.Hour}
 	var srv *gateway.Server
 	app := fxtest.New(t, fx.Supply(khive.Config{Endpoints: map[string]khive.EndpointConfig{"up": ec}},
-		gateway.Config{Listen: "127.0.0.1:0"}, newLogger(sink)),
+		gateway.Config{Listen: "127.0.0.1:0"}, newLogger(out)),
 		fx.NopLogger, khive.Module, gateway.Module, fx.Populate(&srv))
 	app.RequireStart()
 	defer app.RequireStop()
@@ -149,7 +152,29 @@ func TestAccessLogIsNeverSampled(t *testing.T) {
 	}
 	wg.Wait()
 	require.Zero(t, failed.Load())
-	assert.Equal(t, n, strings.Count(sink.String(), `"msg":"request"`), "one access-log line per request, however fast they come")
+	require.NoError(t, out.Stop())
+	assert.Equal(t, n, strings.Count(sink.String(), `"msg":"request"`), "one access-log line per request, however fast they come, none lost in the buffer")
+	for _, line := range strings.Split(sink.String(), "\n") {
+		if strings.Contains(line, `"msg":"request"`) {
+			assert.NotContains(t, line, `"caller"`, "no caller captured per access-log line")
+		}
+	}
+}
+
+// The log is buffered, but a warning or an error is written at once,
+// with what was buffered before it.
+func TestWarningsAreNotLeftInTheBuffer(t *testing.T) {
+	sink := &syncBuffer{}
+	out := &zapcore.BufferedWriteSyncer{WS: sink, Size: 256 << 10, FlushInterval: time.Hour}
+	defer out.Stop()
+	log := newLogger(out).With(zap.String("component", "test"))
+	log.Info("routine")
+	assert.Empty(t, sink.String(), "an Info line waits in the buffer")
+	log.Warn("trouble")
+	assert.Contains(t, sink.String(), `"msg":"routine"`)
+	assert.Contains(t, sink.String(), `"msg":"trouble"`)
+	assert.Contains(t, sink.String(), `"caller"`, "other lines keep their caller")
+	assert.Contains(t, sink.String(), `"component":"test"`)
 }
 
 // SIGHUP neither kills the gateway nor goes unnoticed.

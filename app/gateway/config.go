@@ -33,6 +33,10 @@ type Config struct {
 	// refused, for this long before the listener closes, so load balancers
 	// see the gateway leave (default 0).
 	DrainDelay time.Duration `yaml:"drain_delay"`
+	// AccessLog, set to false, turns the access log (a "request" line at
+	// Info per request) off; it is on by default. Its lines carry no
+	// caller.
+	AccessLog *bool `yaml:"access_log"`
 	// AnthropicMaxTokens is the max_tokens sent to Anthropic when an OpenAI
 	// request gives none (default 4096).
 	AnthropicMaxTokens int `yaml:"anthropic_max_tokens"`

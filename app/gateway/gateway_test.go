@@ -264,3 +264,23 @@ func TestHealthReadyAndMetrics(t *testing.T) {
 	assert.Equal(t, "fast", f["model"])
 	assert.Equal(t, "up", f["endpoint"])
 }
+
+// The access log is a line per request, without a caller; access_log:
+// false turns it off (metrics still count the request).
+func TestAccessLogSwitch(t *testing.T) {
+	body := `{"model":"up/gpt-x","messages":[{"role":"user","content":"x"}]}`
+	e := newEnv(t)
+	status, _, _ := e.post("/v1/chat/completions", body)
+	require.Equal(t, http.StatusOK, status)
+	lines := e.logs.FilterMessage("request").All()
+	require.Len(t, lines, 1)
+	assert.False(t, lines[0].Caller.Defined, "no caller captured")
+
+	off := false
+	e = newEnv(t, func(_ *khive.Config, g *gateway.Config) { g.AccessLog = &off })
+	status, _, _ = e.post("/v1/chat/completions", body)
+	require.Equal(t, http.StatusOK, status)
+	assert.Zero(t, e.logs.FilterMessage("request").Len())
+	_, metrics := e.get("/metrics")
+	assert.Contains(t, metrics, `khive_gateway_requests_total{endpoint="up",model="up",route="chat",status="200"} 1`)
+}

@@ -276,7 +276,10 @@ func (s *Server) record(q *request, status int) {
 			s.metrics.keyTokens.WithLabelValues(key.Name(), model, "output").Add(float64(x.outTokens))
 		}
 	}
-	s.log.Info("request",
+	if s.access == nil {
+		return
+	}
+	s.access.Info("request",
 		zap.String("method", q.r.Method), zap.String("route", q.route), zap.String("model", truncate(x.model)),
 		zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
 		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut),

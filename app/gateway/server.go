@@ -59,6 +59,7 @@ type Server struct {
 	upModels *upstreamModels
 	tracer   trace.Tracer
 	tracing  *tracing
+	access   *zap.Logger // the access log; nil when it is off
 	items    items // output items of translated responses, for item_reference
 }
 
@@ -104,6 +105,10 @@ func newServer(p params) (*Server, error) {
 		bodies:  &bodyBudget{limit: cfg.MaxInflightBodyBytes},
 	}
 	s.items = items{store: p.Store, log: s.log}
+	if cfg.AccessLog == nil || *cfg.AccessLog {
+		// A line per request: its caller would be the same line each time.
+		s.access = s.log.WithOptions(zap.WithCaller(false))
+	}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)
 	if p.Store.Health().Shared {
