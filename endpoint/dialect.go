@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/jsonscan"
 	"github.com/khive-go/khive/ratelimit"
 )
 
@@ -141,40 +142,36 @@ func (GenericDialect) Usage(body []byte) int { return usedTokens(body) }
 // input_tokens_details, or Anthropic's cache_read_input_tokens and
 // cache_creation_input_tokens, which its input_tokens leaves out).
 func (GenericDialect) Answer(body []byte) Answer {
-	var a struct {
-		ID      string `json:"id"`
-		Model   string `json:"model"`
-		Choices []struct {
-			FinishReason *string `json:"finish_reason"`
-		} `json:"choices"`
-		StopReason *string `json:"stop_reason"`
-		Usage      *struct {
-			PromptTokens     *int `json:"prompt_tokens"`
-			CompletionTokens *int `json:"completion_tokens"`
-			InputTokens      *int `json:"input_tokens"`
-			OutputTokens     *int `json:"output_tokens"`
-			PromptDetails    *struct {
-				CachedTokens int `json:"cached_tokens"`
-			} `json:"prompt_tokens_details"`
-			InputDetails *struct {
-				CachedTokens int `json:"cached_tokens"`
-			} `json:"input_tokens_details"`
-			CacheRead  *int `json:"cache_read_input_tokens"`
-			CacheWrite *int `json:"cache_creation_input_tokens"`
-		} `json:"usage"`
-	}
+	// One pass over the answer, its text skipped: only the usage object,
+	// small, is decoded.
 	out := Answer{InputTokens: -1, OutputTokens: -1}
-	if json.Unmarshal(body, &a) != nil {
-		return out
-	}
-	out.ID, out.Model = a.ID, a.Model
-	for _, c := range a.Choices {
-		if c.FinishReason != nil {
-			out.FinishReasons = append(out.FinishReasons, *c.FinishReason)
+	var usage []byte
+	err := jsonscan.Members(body, func(key []byte, start, end int) bool {
+		v := body[start:end]
+		switch string(key) {
+		case "id":
+			out.ID, _ = jsonscan.String(v)
+		case "model":
+			out.Model, _ = jsonscan.String(v)
+		case "choices":
+			out.FinishReasons = finishReasons(v, out.FinishReasons)
+		case "stop_reason":
+			if r, ok := jsonscan.String(v); ok {
+				out.FinishReasons = append(out.FinishReasons, r)
+			}
+		case "usage":
+			usage = v
 		}
+		return true
+	})
+	if err != nil {
+		return Answer{InputTokens: -1, OutputTokens: -1}
 	}
-	if a.StopReason != nil {
-		out.FinishReasons = append(out.FinishReasons, *a.StopReason)
+	var a struct {
+		Usage *answerUsage
+	}
+	if len(usage) > 0 && json.Unmarshal(usage, &a.Usage) != nil {
+		return Answer{InputTokens: -1, OutputTokens: -1}
 	}
 	if u := a.Usage; u != nil {
 		switch {
@@ -203,6 +200,40 @@ func (GenericDialect) Answer(body []byte) Answer {
 			out.OutputTokens = 0
 		}
 	}
+	return out
+}
+
+// answerUsage is the usage object of an answer, in either family's names.
+type answerUsage struct {
+	PromptTokens     *int `json:"prompt_tokens"`
+	CompletionTokens *int `json:"completion_tokens"`
+	InputTokens      *int `json:"input_tokens"`
+	OutputTokens     *int `json:"output_tokens"`
+	PromptDetails    *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+	InputDetails *struct {
+		CachedTokens int `json:"cached_tokens"`
+	} `json:"input_tokens_details"`
+	CacheRead  *int `json:"cache_read_input_tokens"`
+	CacheWrite *int `json:"cache_creation_input_tokens"`
+}
+
+// finishReasons appends the finish_reason of each choice that has one.
+func finishReasons(choices []byte, out []string) []string {
+	_ = jsonscan.Elements(choices, func(start, end int) bool {
+		choice := choices[start:end]
+		_ = jsonscan.Members(choice, func(key []byte, s, e int) bool {
+			if string(key) != "finish_reason" {
+				return true
+			}
+			if r, ok := jsonscan.String(choice[s:e]); ok {
+				out = append(out, r)
+			}
+			return false
+		})
+		return true
+	})
 	return out
 }
 

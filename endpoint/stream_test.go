@@ -300,3 +300,19 @@ func TestGenericDialectReadsCachedInput(t *testing.T) {
 	assert.Equal(t, 300, responses.CachedInputTokens)
 	assert.Zero(t, responses.CacheWriteTokens)
 }
+
+// Answer reads id, model, each choice's finish_reason, stop_reason and the
+// usage, whatever the text between them holds; what is not an object
+// gives no usage.
+func TestGenericDialectAnswerScansPastTheText(t *testing.T) {
+	a := endpoint.GenericDialect{}.Answer([]byte(`{"id":"chatcmpl-\"1","object":"chat.completion","model":"m",
+		"choices":[{"index":0,"message":{"role":"assistant","content":"a \"usage\": {\"prompt_tokens\": 99} and } ] {"},"finish_reason":"stop"},
+		{"index":1,"message":{"content":null},"finish_reason":null},{"index":2,"finish_reason":"length"}],
+		"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`))
+	assert.Equal(t, endpoint.Answer{ID: `chatcmpl-"1`, Model: "m", FinishReasons: []string{"stop", "length"}, InputTokens: 7, OutputTokens: 3}, a)
+	for _, bad := range []string{``, `[]`, `{"usage":{"prompt_tokens":7`, `{"usage":"x"}`, `not json`} {
+		a := endpoint.GenericDialect{}.Answer([]byte(bad))
+		assert.Equal(t, -1, a.InputTokens, bad)
+		assert.Equal(t, -1, a.OutputTokens, bad)
+	}
+}

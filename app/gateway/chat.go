@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/khive-go/khive/internal/jsonscan"
 	"github.com/khive-go/khive/providers"
 	"github.com/khive-go/khive/providers/anthropic"
 	"github.com/khive-go/khive/providers/openai"
@@ -57,7 +58,7 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 		if m.value[0] != '[' {
 			return nil, badRequest("messages", "messages must be an array")
 		}
-		c.hasMessages = m.value[skipSpace(m.value, 1)] != ']'
+		c.hasMessages = m.value[jsonscan.SkipSpace(m.value, 1)] != ']'
 	}
 	if v, ok := fields["stream"]; ok {
 		_ = json.Unmarshal(v.value, &c.stream)

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
+
+	"github.com/khive-go/khive/internal/jsonscan"
 )
 
 // member is one top-level member's value: its bytes, and where they lie in
@@ -19,85 +20,21 @@ var errNotObject = errors.New("the JSON body must be an object")
 // topFields reads the top-level members of a JSON object in one pass,
 // keeping the values of the keys in want (the last, should a key repeat)
 // and decoding none: the cost is linear in the body, however many members
-// it has. raw must be valid JSON (json.Valid).
+// it has.
 func topFields(raw []byte, want ...string) (map[string]member, error) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return nil, errNotObject
-	}
 	out := make(map[string]member, len(want))
-	for i = skipSpace(raw, i+1); i < len(raw) && raw[i] != '}'; {
-		kEnd := skipString(raw, i)
-		key := raw[i+1 : kEnd-1]
-		if slices.Contains(key, '\\') { // an escaped key: rare, decoded
-			var k string
-			_ = json.Unmarshal(raw[i:kEnd], &k)
-			key = []byte(k)
-		}
-		i = skipSpace(raw, kEnd) + 1 // past ':'
-		start := skipSpace(raw, i)
-		end := skipValue(raw, start)
+	err := jsonscan.Members(raw, func(key []byte, start, end int) bool {
 		for _, w := range want {
 			if string(key) == w { // compared without a copy
 				out[w] = member{value: raw[start:end], start: start, end: end}
 			}
 		}
-		i = skipSpace(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
+		return true
+	})
+	if err != nil {
+		return nil, errNotObject
 	}
 	return out, nil
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] ('"').
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
-		i++
-	}
-	return i
 }
 
 // withValue returns raw with the member m's value replaced by v: the rest

@@ -1,10 +1,10 @@
 package anthropic
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/internal/jsonscan"
 )
 
 // Dialect is what an endpoint knows of Anthropic's wire format: the generic
@@ -31,24 +31,30 @@ func (dialect) Overloaded(status int) bool {
 // is nested and carries the input tokens) as the message it starts, and a
 // message_delta event's stop_reason (in its delta) and usage.
 func (dialect) Answer(body []byte) endpoint.Answer {
-	var ev struct {
-		Type    string          `json:"type"`
-		Message json.RawMessage `json:"message"`
-		Delta   struct {
-			StopReason *string `json:"stop_reason"`
-		} `json:"delta"`
-	}
-	if json.Unmarshal(body, &ev) != nil {
-		return endpoint.GenericDialect{}.Answer(body)
-	}
-	switch {
-	case ev.Type == "message_start" && len(ev.Message) > 0:
-		body = ev.Message
-	case ev.Type == "message_delta":
-		a := endpoint.GenericDialect{}.Answer(body)
-		if ev.Delta.StopReason != nil {
-			a.FinishReasons = append(a.FinishReasons, *ev.Delta.StopReason)
+	var typ string
+	var message, delta []byte
+	_ = jsonscan.Members(body, func(key []byte, start, end int) bool {
+		switch string(key) {
+		case "type":
+			typ, _ = jsonscan.String(body[start:end])
+		case "message":
+			message = body[start:end]
+		case "delta":
+			delta = body[start:end]
 		}
+		return true
+	})
+	switch {
+	case typ == "message_start" && len(message) > 0:
+		body = message
+	case typ == "message_delta":
+		a := endpoint.GenericDialect{}.Answer(body)
+		_ = jsonscan.Members(delta, func(key []byte, start, end int) bool {
+			if r, ok := jsonscan.String(delta[start:end]); ok && string(key) == "stop_reason" {
+				a.FinishReasons = append(a.FinishReasons, r)
+			}
+			return true
+		})
 		return a
 	}
 	return endpoint.GenericDialect{}.Answer(body)
