@@ -60,7 +60,7 @@ type Server struct {
 	tracer   trace.Tracer
 	tracing  *tracing
 	access   *zap.Logger // the access log; nil when it is off
-	items    items // output items of translated responses, for item_reference
+	items    items       // output items of translated responses, for item_reference
 }
 
 // params are newServer's inputs. Depending on the Registry and the shared
