@@ -3,6 +3,7 @@ package endpoint
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,13 +165,13 @@ func (GenericDialect) Answer(body []byte) Answer {
 		}
 		return true
 	})
-	if err != nil {
-		return Answer{InputTokens: -1, OutputTokens: -1}
-	}
 	var a struct {
 		Usage *answerUsage
 	}
-	if len(usage) > 0 && json.Unmarshal(usage, &a.Usage) != nil {
+	if err == nil && len(usage) > 0 {
+		a.Usage, err = readUsage(usage)
+	}
+	if err != nil {
 		return Answer{InputTokens: -1, OutputTokens: -1}
 	}
 	if u := a.Usage; u != nil {
@@ -203,20 +204,67 @@ func (GenericDialect) Answer(body []byte) Answer {
 	return out
 }
 
-// answerUsage is the usage object of an answer, in either family's names.
+// answerUsage is the usage object of an answer, in either family's names;
+// nil for a count it does not give.
 type answerUsage struct {
-	PromptTokens     *int `json:"prompt_tokens"`
-	CompletionTokens *int `json:"completion_tokens"`
-	InputTokens      *int `json:"input_tokens"`
-	OutputTokens     *int `json:"output_tokens"`
-	PromptDetails    *struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	InputDetails *struct {
-		CachedTokens int `json:"cached_tokens"`
-	} `json:"input_tokens_details"`
-	CacheRead  *int `json:"cache_read_input_tokens"`
-	CacheWrite *int `json:"cache_creation_input_tokens"`
+	PromptTokens, CompletionTokens *int
+	InputTokens, OutputTokens      *int
+	PromptDetails, InputDetails    *struct{ CachedTokens int } // prompt_tokens_details, input_tokens_details
+	CacheRead, CacheWrite          *int                        // Anthropic's cache_read_input_tokens, cache_creation_input_tokens
+}
+
+// readUsage scans a usage object: nil for null, an error for what is not
+// an object.
+func readUsage(raw []byte) (*answerUsage, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	u := &answerUsage{}
+	count := func(v []byte) *int {
+		n, err := strconv.Atoi(string(v)) // no copy: the conversion does not escape
+		if err != nil {
+			return nil
+		}
+		return &n
+	}
+	cached := func(v []byte) *struct{ CachedTokens int } {
+		d := &struct{ CachedTokens int }{}
+		err := jsonscan.Members(v, func(key []byte, start, end int) bool {
+			if string(key) == "cached_tokens" {
+				if n := count(v[start:end]); n != nil {
+					d.CachedTokens = *n
+				}
+			}
+			return true
+		})
+		if err != nil { // null, or not an object
+			return nil
+		}
+		return d
+	}
+	err := jsonscan.Members(raw, func(key []byte, start, end int) bool {
+		v := raw[start:end]
+		switch string(key) {
+		case "prompt_tokens":
+			u.PromptTokens = count(v)
+		case "completion_tokens":
+			u.CompletionTokens = count(v)
+		case "input_tokens":
+			u.InputTokens = count(v)
+		case "output_tokens":
+			u.OutputTokens = count(v)
+		case "prompt_tokens_details":
+			u.PromptDetails = cached(v)
+		case "input_tokens_details":
+			u.InputDetails = cached(v)
+		case "cache_read_input_tokens":
+			u.CacheRead = count(v)
+		case "cache_creation_input_tokens":
+			u.CacheWrite = count(v)
+		}
+		return true
+	})
+	return u, err
 }
 
 // finishReasons appends the finish_reason of each choice that has one.

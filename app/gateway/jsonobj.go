@@ -75,7 +75,8 @@ func readTop(r *http.Request, want ...string) (topBody, *apiError) {
 	b := topBody{raw: raw, fields: fields}
 	if m, ok := fields["model"]; ok {
 		b.modelAt = m
-		if json.Unmarshal(m.value, &b.model) != nil {
+		var ok bool
+		if b.model, ok = jsonscan.String(m.value); !ok {
 			return topBody{}, badRequest("model", "model must be a string")
 		}
 	}
