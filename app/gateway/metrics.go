@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -24,6 +26,32 @@ type metrics struct {
 	// droppedTools counts built-in tools left out for targets that cannot
 	// run them (unsupported_tools: drop).
 	droppedTools *prometheus.CounterVec
+
+	// The request path's series, resolved once per label set (a vec's
+	// lookup hashes and checks its labels on every call).
+	requestsBy  handles[[4]string, prometheus.Counter] // route, model, endpoint, status
+	totalBy     handles[string, prometheus.Observer]   // route
+	upstreamBy  handles[string, prometheus.Observer]   // endpoint
+	spendBy     handles[[2]string, prometheus.Counter] // key, model
+	unknownBy   handles[[2]string, prometheus.Counter] // key, model
+	keyReqsBy   handles[[3]string, prometheus.Counter] // key, model, status
+	keyTokensBy handles[[3]string, prometheus.Counter] // key, model, direction
+}
+
+// handles caches a vec's children by their label values. The label sets
+// are bounded as the vec's own are: the gateway labels by alias, endpoint
+// and key name, never by what a client sends.
+type handles[K comparable, M any] struct {
+	m   sync.Map // K -> M
+	new func(K) M
+}
+
+func (h *handles[K, M]) get(k K) M {
+	if v, ok := h.m.Load(k); ok {
+		return v.(M)
+	}
+	v, _ := h.m.LoadOrStore(k, h.new(k))
+	return v.(M)
 }
 
 func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics {
@@ -59,6 +87,13 @@ func newMetrics(endpoints []*endpoint.Endpoint, store admission.Store) *metrics 
 	m.droppedTools = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "khive_gateway_dropped_tools_total", Help: "Built-in tools dropped for targets that cannot run them, by endpoint and tool type.",
 	}, []string{"endpoint", "type"})
+	m.requestsBy.new = func(l [4]string) prometheus.Counter { return m.requests.WithLabelValues(l[:]...) }
+	m.totalBy.new = func(route string) prometheus.Observer { return m.total.WithLabelValues(route) }
+	m.upstreamBy.new = func(ep string) prometheus.Observer { return m.upstream.WithLabelValues(ep) }
+	m.spendBy.new = func(l [2]string) prometheus.Counter { return m.spend.WithLabelValues(l[:]...) }
+	m.unknownBy.new = func(l [2]string) prometheus.Counter { return m.spendUnknown.WithLabelValues(l[:]...) }
+	m.keyReqsBy.new = func(l [3]string) prometheus.Counter { return m.keyRequests.WithLabelValues(l[:]...) }
+	m.keyTokensBy.new = func(l [3]string) prometheus.Counter { return m.keyTokens.WithLabelValues(l[:]...) }
 	m.reg.MustRegister(m.requests, m.total, m.upstream, m.inFlight, m.keyRequests, m.keyTokens, m.spend, m.spendUnknown, m.droppedTools,
 		// The Go runtime's and the process's own series (go_*, process_*),
 		// as every Go service exports them.

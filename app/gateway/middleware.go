@@ -257,23 +257,24 @@ func (s *Server) finish(q *request, aerr *apiError) {
 func (s *Server) record(q *request, status int) {
 	x, d := q.x, time.Since(q.start)
 	model := s.router.labelFor(x.model)
-	s.metrics.requests.WithLabelValues(q.route, model, x.endpoint, strconv.Itoa(status)).Inc()
-	s.metrics.total.WithLabelValues(q.route).Observe(d.Seconds())
+	m, code := s.metrics, statusLabel(status)
+	m.requestsBy.get([4]string{q.route, model, x.endpoint, code}).Inc()
+	m.totalBy.get(q.route).Observe(d.Seconds())
 	if x.endpoint != "" {
-		s.metrics.upstream.WithLabelValues(x.endpoint).Observe(x.upstream.Seconds())
+		m.upstreamBy.get(x.endpoint).Observe(x.upstream.Seconds())
 	}
 	if x.costBasis == costUnknown {
-		s.metrics.spendUnknown.WithLabelValues(keyLabel(x.key), model).Inc()
+		m.unknownBy.get([2]string{keyLabel(x.key), model}).Inc()
 	} else if x.costBasis != "" {
-		s.metrics.spend.WithLabelValues(keyLabel(x.key), model).Add(x.costUSD)
+		m.spendBy.get([2]string{keyLabel(x.key), model}).Add(x.costUSD)
 	}
 	if key := x.key; key != nil {
-		s.metrics.keyRequests.WithLabelValues(key.Name(), model, strconv.Itoa(status)).Inc()
+		m.keyReqsBy.get([3]string{key.Name(), model, code}).Inc()
 		if x.inTokens > 0 {
-			s.metrics.keyTokens.WithLabelValues(key.Name(), model, "input").Add(float64(x.inTokens))
+			m.keyTokensBy.get([3]string{key.Name(), model, "input"}).Add(float64(x.inTokens))
 		}
 		if x.outTokens > 0 {
-			s.metrics.keyTokens.WithLabelValues(key.Name(), model, "output").Add(float64(x.outTokens))
+			m.keyTokensBy.get([3]string{key.Name(), model, "output"}).Add(float64(x.outTokens))
 		}
 	}
 	if s.access == nil {
@@ -284,6 +285,18 @@ func (s *Server) record(q *request, status int) {
 		zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
 		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut),
 		zap.Float64("cost_usd", x.costUSD), zap.String("cost", x.costBasis))
+}
+
+// statusLabel is a status code as a label, without formatting the common
+// ones.
+func statusLabel(status int) string {
+	switch status {
+	case http.StatusOK:
+		return "200"
+	case http.StatusTooManyRequests:
+		return "429"
+	}
+	return strconv.Itoa(status)
 }
 
 // keyLabel is a key's metrics label: its name, "" without auth.
