@@ -9,7 +9,9 @@ import (
 
 // BenchmarkChat sends chat completions through the gateway, one at a time,
 // and straight to the fake upstream as the baseline; "gateway-anthropic" is
-// the same request routed to an Anthropic endpoint (translated both ways).
+// the same request routed to an Anthropic endpoint (translated both ways),
+// "gateway-responses" a Responses API request for the chat endpoint
+// (translated to chat and back).
 //
 //	go test -run XXX -bench Chat -benchmem ./app/gateway/
 func BenchmarkChat(b *testing.B) {
@@ -34,6 +36,13 @@ func BenchmarkChat(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			sendBody(b, client, e.url("/v1/chat/completions"), clientKey, anthropicBody)
+		}
+	})
+	responsesBody := `{"model":"up/gpt-4o-mini","input":"hello there"}`
+	b.Run("gateway-responses", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sendBody(b, client, e.url("/v1/responses"), clientKey, responsesBody)
 		}
 	})
 }
