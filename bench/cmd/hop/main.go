@@ -5,8 +5,8 @@
 // with a fixed latency), open loop at each rate (every request sent at its
 // scheduled time), in rounds that interleave the targets so that drift on
 // the machine hits all of them alike. Per target and rate it reports, as
-// medians of the rounds: CPU per request of the hop's process (utime+stime
-// from /proc, over the requests it served), p50 and p99 from each
+// medians of the rounds: CPU per request of the hop's process (its
+// threads' run time from /proc, over the requests it served), p50 and p99 from each
 // request's scheduled time, and allocations per request (the process's
 // go_memstats_mallocs_total). The gateway runs once with the default
 // config and once with each feature switched on alone (client keys on the
@@ -200,24 +200,29 @@ func load(client *http.Client, t *target, rate int, d time.Duration) round {
 	return r
 }
 
-// cpu is the process's user and system CPU so far.
+// cpu is the CPU the process's threads have run so far: the sum of each
+// thread's time on a CPU from /proc/PID/task/*/schedstat (nanoseconds;
+// /proc/PID/stat counts in 10 ms ticks, too coarse for a round). Go keeps
+// its threads, so none of the time is lost with an exited one.
 func (t *target) cpu() time.Duration {
 	if t.pid == 0 {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.pid))
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", t.pid))
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The command may hold spaces; the fields after its ')' are fixed.
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	var total time.Duration
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", t.pid, task.Name()))
+		if err != nil {
+			continue // the thread ended between the two reads
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		total += time.Duration(ns)
+	}
+	return total
 }
-
-// clockTicks is USER_HZ, which Linux fixes at 100 for /proc.
-const clockTicks = 100
 
 // allocs is the process's heap allocations so far.
 func (t *target) allocs() float64 {
