@@ -63,7 +63,7 @@ func readTop(r *http.Request, want ...string) (topBody, *apiError) {
 	if aerr != nil {
 		return topBody{}, aerr
 	}
-	if !json.Valid(raw) {
+	if !jsonscan.Valid(raw) {
 		var v any
 		err := json.Unmarshal(raw, &v) // its message says where
 		return topBody{}, badRequest("", "could not parse the JSON body: %v", err)

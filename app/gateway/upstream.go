@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/internal/jsonscan"
 	"go.uber.org/zap"
 )
 
@@ -22,7 +22,7 @@ func (s *Server) callAndWrite(ctx context.Context, w http.ResponseWriter, rt rou
 	body := resp.Body
 	if convert != nil {
 		body, err = convert(resp.Body)
-	} else if !json.Valid(body) {
+	} else if !jsonscan.Valid(body) {
 		err = errMalformed
 	}
 	if err != nil {
