@@ -209,10 +209,8 @@ func (s *Server) handle(q *request, h handlerFunc) *apiError {
 	}
 	ctx, cancel := context.WithTimeout(q.r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	stopCut := context.AfterFunc(s.cutCtx, cancel)
-	defer stopCut()
 	aerr := h(q.w, q.r.WithContext(ctx), q.x)
-	if aerr != nil && s.cutCtx.Err() != nil && q.r.Context().Err() == nil {
+	if aerr != nil && s.cutCtx.Err() != nil && !clientLeft(q.r) {
 		// Cut by the gateway's own shutdown, not failed upstream.
 		aerr = drainingError()
 	}
@@ -229,7 +227,7 @@ func (s *Server) finish(q *request, aerr *apiError) {
 	// A client that went away (disconnected, or gave up) is not an
 	// upstream failure: its call was cancelled, nothing is written, and
 	// the log and metrics say 499 as nginx does.
-	clientGone := r.Context().Err() != nil && (q.body == nil || !q.body.timedOut) && x.cut == "" && !x.complete
+	clientGone := clientLeft(r) && (q.body == nil || !q.body.timedOut) && x.cut == "" && !x.complete
 	unread := q.hasBody && (q.body == nil || !q.body.done)
 	if aerr != nil && !rw.wrote && !clientGone {
 		if unread {
@@ -297,6 +295,13 @@ func statusLabel(status int) string {
 		return "429"
 	}
 	return strconv.Itoa(status)
+}
+
+// clientLeft reports whether r's context ended because its client went
+// away (net/http cancels it when the connection closes) rather than by
+// the gateway's shutdown cut, which every request's context derives from.
+func clientLeft(r *http.Request) bool {
+	return r.Context().Err() != nil && context.Cause(r.Context()) != errShutdown
 }
 
 // keyLabel is a key's metrics label: its name, "" without auth.

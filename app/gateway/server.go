@@ -109,7 +109,8 @@ func newServer(p params) (*Server, error) {
 		// A line per request: its caller would be the same line each time.
 		s.access = s.log.WithOptions(zap.WithCaller(false))
 	}
-	s.cutCtx, s.cut = context.WithCancel(context.Background())
+	cutCtx, cancelCut := context.WithCancelCause(context.Background())
+	s.cutCtx, s.cut = cutCtx, func() { cancelCut(errShutdown) }
 	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)
 	if p.Store.Health().Shared {
 		// Adaptive endpoints claim their replica's share of what the
@@ -137,7 +138,11 @@ func newServer(p params) (*Server, error) {
 		otelhttp.WithPropagators(propagation.TraceContext{}),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })), plain)
 	s.srv = &http.Server{
-		Handler:           handler,
+		Handler: handler,
+		// Every connection's context, and so every request's, is cut with
+		// cutCtx (its cause errShutdown): one registration per connection,
+		// none per request.
+		BaseContext:       func(net.Listener) context.Context { return s.cutCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          zap.NewStdLog(s.log),
