@@ -51,19 +51,19 @@ func readChat(r *http.Request) (*chatFields, *apiError) {
 		return nil, aerr
 	}
 	c := &chatFields{raw: b.raw, modelAt: b.modelAt, modelName: b.model}
-	fields := b.fields
+	fields := &b.fields
 	c.outBound = intField(fields, "max_completion_tokens", intField(fields, "max_tokens", -1))
-	if m, ok := fields["messages"]; ok {
+	if m, ok := fields.get("messages"); ok {
 		// Valid JSON already: an array is '[' and, unless empty, more.
 		if m.value[0] != '[' {
 			return nil, badRequest("messages", "messages must be an array")
 		}
 		c.hasMessages = m.value[jsonscan.SkipSpace(m.value, 1)] != ']'
 	}
-	if v, ok := fields["stream"]; ok {
+	if v, ok := fields.get("stream"); ok {
 		_ = json.Unmarshal(v.value, &c.stream)
 	}
-	if v, ok := fields["stream_options"]; ok {
+	if v, ok := fields.get("stream_options"); ok {
 		var so openai.StreamOptions
 		_ = json.Unmarshal(v.value, &so)
 		c.includeUsage = so.IncludeUsage

@@ -21,7 +21,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, x *exchange
 	if aerr != nil {
 		return aerr
 	}
-	switch m, ok := b.fields["messages"]; {
+	switch m, ok := b.fields.get("messages"); {
 	case b.model == "":
 		return badRequest("model", "model: Field required")
 	case !ok || m.value[0] != '[':
@@ -37,7 +37,8 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, x *exchange
 		if rt.kind != providers.KindMessages {
 			n := 0
 			for _, f := range []string{"system", "messages", "tools"} {
-				n += len(b.fields[f].value)
+				m, _ := b.fields.get(f)
+				n += len(m.value)
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("X-Khive-Endpoint", rt.ep.Name())

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/khive-go/khive/internal/jsonscan"
 )
@@ -17,22 +18,49 @@ type member struct {
 
 var errNotObject = errors.New("the JSON body must be an object")
 
+// maxWanted is how many members a read can ask for (besides model).
+const maxWanted = 7
+
+// members are the top-level members a body was read for, found in place:
+// the model's, and those of the names asked for, by name. It holds them
+// inline, so that reading a request allocates no map.
+type members struct {
+	names []string
+	vals  [maxWanted]member
+	model member
+}
+
+// get is the member named name (one of those asked for), and whether the
+// body has it.
+func (m *members) get(name string) (member, bool) {
+	for i, n := range m.names {
+		if n == name {
+			return m.vals[i], m.vals[i].value != nil
+		}
+	}
+	return member{}, false
+}
+
 // topFields reads the top-level members of a JSON object in one pass,
-// keeping the values of the keys in want (the last, should a key repeat)
-// and decoding none: the cost is linear in the body, however many members
-// it has.
-func topFields(raw []byte, want ...string) (map[string]member, error) {
-	out := make(map[string]member, len(want))
+// keeping the model's value and those of the keys in want (the last,
+// should a key repeat; at most maxWanted keys) and decoding none: the cost
+// is linear in the body, however many members it has.
+func topFields(raw []byte, want ...string) (members, error) {
+	out := members{names: want[:min(len(want), maxWanted)]}
 	err := jsonscan.Members(raw, func(key []byte, start, end int) bool {
-		for _, w := range want {
-			if string(key) == w { // compared without a copy
-				out[w] = member{value: raw[start:end], start: start, end: end}
+		m := member{value: raw[start:end], start: start, end: end}
+		if string(key) == "model" { // compared without a copy
+			out.model = m
+		}
+		for i, w := range out.names {
+			if string(key) == w {
+				out.vals[i] = m
 			}
 		}
 		return true
 	})
 	if err != nil {
-		return nil, errNotObject
+		return members{}, errNotObject
 	}
 	return out, nil
 }
@@ -52,7 +80,7 @@ type topBody struct {
 	raw     []byte
 	model   string
 	modelAt member
-	fields  map[string]member
+	fields  members
 }
 
 // readTop reads the request's body and finds its model and the fields in
@@ -68,12 +96,12 @@ func readTop(r *http.Request, want ...string) (topBody, *apiError) {
 		err := json.Unmarshal(raw, &v) // its message says where
 		return topBody{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
-	fields, err := topFields(raw, append(want, "model")...)
+	fields, err := topFields(raw, want...)
 	if err != nil {
 		return topBody{}, badRequest("", "could not parse the JSON body: %v", err)
 	}
 	b := topBody{raw: raw, fields: fields}
-	if m, ok := fields["model"]; ok {
+	if m := fields.model; m.value != nil {
 		b.modelAt = m
 		var ok bool
 		if b.model, ok = jsonscan.String(m.value); !ok {
@@ -85,13 +113,13 @@ func readTop(r *http.Request, want ...string) (topBody, *apiError) {
 
 // intField is the whole number at name in fields, or def when it is
 // absent or not one.
-func intField(fields map[string]member, name string, def int) int {
-	v, ok := fields[name]
+func intField(fields *members, name string, def int) int {
+	v, ok := fields.get(name)
 	if !ok {
 		return def
 	}
-	var n int
-	if json.Unmarshal(v.value, &n) != nil || n < 0 {
+	n, err := strconv.Atoi(string(v.value)) // no copy: the conversion does not escape
+	if err != nil || n < 0 {
 		return def
 	}
 	return n

@@ -11,15 +11,23 @@ import (
 func TestTopFieldsAndSplice(t *testing.T) {
 	raw := []byte(` { "z": [1, {"model": "inner"}, "]"], "model" : "client\"s" ,"s\u0074ream":true, "x":{"a":"}"}, "n": -1.5e3 ,"model":"last"} `)
 	require.True(t, json.Valid(raw))
-	f, err := topFields(raw, "model", "stream", "n", "missing")
+	f, err := topFields(raw, "stream", "n", "missing", "z")
 	require.NoError(t, err)
-	assert.Equal(t, `"last"`, string(f["model"].value), "the last of a repeated key, as decoders take it")
-	assert.Equal(t, `true`, string(f["stream"].value), "an escaped key is read as its decoded name")
-	assert.Equal(t, `-1.5e3`, string(f["n"].value))
-	assert.NotContains(t, f, "missing")
-	assert.NotContains(t, f, "z", "only the keys asked for are kept")
+	assert.Equal(t, `"last"`, string(f.model.value), "the last of a repeated key, as decoders take it")
+	get := func(name string) string {
+		m, ok := f.get(name)
+		if !ok {
+			return "(none)"
+		}
+		return string(m.value)
+	}
+	assert.Equal(t, `true`, get("stream"), "an escaped key is read as its decoded name")
+	assert.Equal(t, `-1.5e3`, get("n"))
+	assert.Equal(t, "(none)", get("missing"))
+	assert.Equal(t, `[1, {"model": "inner"}, "]"]`, get("z"))
+	assert.Equal(t, "(none)", get("x"), "only the keys asked for are kept")
 
-	out := withValue(raw, f["model"], []byte(`"target"`))
+	out := withValue(raw, f.model, []byte(`"target"`))
 	assert.Equal(t, ` { "z": [1, {"model": "inner"}, "]"], "model" : "client\"s" ,"s\u0074ream":true, "x":{"a":"}"}, "n": -1.5e3 ,"model":"target"} `, string(out),
 		"everything else byte for byte: order, spacing, escapes, nested models")
 

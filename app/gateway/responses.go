@@ -41,15 +41,15 @@ func readResponses(s *Server, r *http.Request, x *exchange) (clientRequest, *api
 	}
 	q := &responsesRequest{raw: b.raw, modelAt: b.modelAt, modelName: b.model,
 		tr: s.translation(), items: s.items, key: x.key, ctx: r.Context()}
-	fields := b.fields
+	fields := &b.fields
 	q.outBound = intField(fields, "max_output_tokens", -1)
 	if q.modelName == "" {
 		return nil, badRequest("model", "you must provide a model parameter")
 	}
-	if _, ok := fields["input"]; !ok {
+	if _, ok := fields.get("input"); !ok {
 		return nil, badRequest("input", "you must provide an input")
 	}
-	if v, ok := fields["stream"]; ok {
+	if v, ok := fields.get("stream"); ok {
 		_ = json.Unmarshal(v.value, &q.stream)
 	}
 	return q, nil

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -59,6 +60,7 @@ func main() {
 	upLatency := flag.Duration("upstream-latency", time.Millisecond, "the fake upstream's fixed latency")
 	only := flag.String("only", "", "comma-separated target names to run (default all)")
 	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF)")
+	gatewayEnv := flag.String("gateway-env", "", "comma-separated K=V for every gateway process (GOGC=200, say)")
 	flag.Parse()
 	if *floorUpstream != "" {
 		serveFloor(*floorUpstream, *floorListen)
@@ -71,6 +73,11 @@ func main() {
 	collector := otlpCollector()
 	defer collector.Close()
 
+	var extraEnv []string
+	if *gatewayEnv != "" {
+		extraEnv = strings.Split(*gatewayEnv, ",")
+	}
+	gw := func(name, extra string) *target { return startGateway(name, up.BaseURL(), extra, extraEnv...) }
 	// The targets, each started only when selected.
 	specs := []struct {
 		name  string
@@ -81,28 +88,28 @@ func main() {
 		}},
 		{"ReverseProxy (floor)", func() *target { return startFloor(up.URL) }},
 		{"khive default", func() *target {
-			var env []string
+			env := extraEnv
 			if *pprofAddr != "" {
 				env = append(env, "KHIVE_PPROF="+*pprofAddr)
 			}
 			return startGateway("khive default", up.BaseURL(), "", env...)
 		}},
-		{"khive + keys (memory)", func() *target { return startGateway("khive + keys (memory)", up.BaseURL(), keysConfig("")) }},
+		{"khive + keys (memory)", func() *target { return gw("khive + keys (memory)", keysConfig("")) }},
 		{"khive + keys (redis)", func() *target {
 			rs := startRedis()
 			if rs == nil {
 				log.Print("redis-server not on PATH: no Redis row")
 				return nil
 			}
-			t := startGateway("khive + keys (redis)", up.BaseURL(), keysConfig(fmt.Sprintf("  store: {type: redis, url: \"redis://%s\"}\n", rs.addr)))
+			t := gw("khive + keys (redis)", keysConfig(fmt.Sprintf("  store: {type: redis, url: \"redis://%s\"}\n", rs.addr)))
 			stopGateway := t.stop
 			t.stop = func() { stopGateway(); rs.stop() }
 			return t
 		}},
 		{"khive + OTLP export", func() *target {
-			return startGateway("khive + OTLP export", up.BaseURL(), fmt.Sprintf("  telemetry: {otlp_endpoint: \"http://%s\"}\n", collector.Listener.Addr()))
+			return gw("khive + OTLP export", fmt.Sprintf("  telemetry: {otlp_endpoint: \"http://%s\"}\n", collector.Listener.Addr()))
 		}},
-		{"khive, access log off", func() *target { return startGateway("khive, access log off", up.BaseURL(), "  access_log: false\n") }},
+		{"khive, access log off", func() *target { return gw("khive, access log off", "  access_log: false\n") }},
 	}
 	var targets []*target
 	defer func() {
@@ -242,8 +249,7 @@ func (t *target) allocs() float64 {
 			return f
 		}
 	}
-	log.Fatalf("%s: no go_memstats_mallocs_total", t.metrics)
-	return 0
+	return math.NaN() // a gateway without the Go collector (builds before 2026-12-01)
 }
 
 func report(rate int, targets []*target, results map[*target][]round) {
