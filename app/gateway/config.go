@@ -197,24 +197,21 @@ func (c Config) Validate(endpoints map[string]endpoint.Config) error {
 	if c.BudgetMaxTokens < 0 {
 		bad("budget_max_tokens", "must be >= 0")
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.UnsupportedTools)) {
-		_, isAlias := c.Models[name]
-		if _, ok := endpoints[name]; !ok && !isAlias {
-			bad("unsupported_tools."+name, "no endpoint or alias %q", name)
-		}
-		if v := c.UnsupportedTools[name]; v != "refuse" && v != "drop" {
-			bad("unsupported_tools."+name, "want refuse or drop, got %q", v)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(c.Reasoning)) {
-		_, isAlias := c.Models[name]
-		if _, ok := endpoints[name]; !ok && !isAlias {
-			bad("reasoning."+name, "no endpoint or alias %q", name)
-		}
-		if v := c.Reasoning[name]; v != "map" && v != "drop" {
-			bad("reasoning."+name, "want map or drop, got %q", v)
+	// A translation setting by alias or endpoint: the name must be one,
+	// the value one of two.
+	policy := func(field string, m map[string]string, a, b string) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			_, isAlias := c.Models[name]
+			if _, ok := endpoints[name]; !ok && !isAlias {
+				bad(field+"."+name, "no endpoint or alias %q", name)
+			}
+			if v := m[name]; v != a && v != b {
+				bad(field+"."+name, "want %s or %s, got %q", a, b, v)
+			}
 		}
 	}
+	policy("unsupported_tools", c.UnsupportedTools, "refuse", "drop")
+	policy("reasoning", c.Reasoning, "map", "drop")
 	for i, alias := range c.Sticky {
 		if _, ok := c.Models[alias]; !ok {
 			bad(fmt.Sprintf("sticky[%d]", i), "no alias %q in models", alias)

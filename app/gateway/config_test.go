@@ -47,6 +47,18 @@ func TestGatewayConfigValidate(t *testing.T) {
 	assert.NoError(t, gateway.Config{Listen: "127.0.0.1:0"}.Validate(eps), "no keys on loopback is allowed")
 	assert.NoError(t, gateway.Config{Listen: "0.0.0.0:80", Keys: admission.Keys("k")}.Validate(eps))
 	assert.ErrorContains(t, gateway.Config{Listen: "nope"}.Validate(eps), "gateway.listen: want host:port")
+
+	err = gateway.Config{Listen: "127.0.0.1:0", Models: map[string][]gateway.Target{"fast": {{Endpoint: "up", Model: "m"}}},
+		UnsupportedTools: map[string]string{"up": "drop", "ghost": "drop", "fast": "keep"},
+		Reasoning:        map[string]string{"fast": "map", "up": "maybe", "nowhere": "drop"}}.Validate(eps)
+	for _, want := range []string{
+		`gateway.unsupported_tools.ghost: no endpoint or alias "ghost"`, `gateway.unsupported_tools.fast: want refuse or drop, got "keep"`,
+		`gateway.reasoning.up: want map or drop, got "maybe"`, `gateway.reasoning.nowhere: no endpoint or alias "nowhere"`,
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+	assert.NotContains(t, err.Error(), "unsupported_tools.up")
+	assert.NotContains(t, err.Error(), "reasoning.fast")
 }
 
 func keys[V any](m map[string]V) []string {

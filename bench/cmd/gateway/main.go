@@ -11,8 +11,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,10 +20,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/khive-go/khive/bench/internal/gatewayproc"
+	"github.com/khive-go/khive/bench/internal/openloop"
 	"github.com/khive-go/khive/bench/internal/stats"
 	"github.com/khive-go/khive/khivetest"
 )
@@ -55,17 +53,7 @@ func main() {
 		env = append(env, "GOGC="+*gogc)
 	}
 	// The access log (stderr): duration and upstream_duration per request.
-	gw := gatewayproc.Start(fmt.Sprintf(`
-endpoints:
-  up:
-    provider: openai
-    endpoint: chat
-    base_url: %s
-    api_key: sk-bench
-    limits: {max_concurrency: 4096, queue_size: 4096}
-gateway:
-  models_refresh: -1s
-`, up.BaseURL()), logFile, env...)
+	gw := gatewayproc.Start(gatewayproc.UpstreamConfig(up.BaseURL(), ""), logFile, env...)
 	defer gw.Stop()
 	addr := gw.Addr
 
@@ -92,37 +80,7 @@ gateway:
 // run sends rate requests per second for d, open loop, and summarises the
 // latencies measured from each request's scheduled time.
 func run(client *http.Client, url string, rate int, d time.Duration) (stats.Summary, int) {
-	n := int(d.Seconds() * float64(rate))
-	lat := make([]time.Duration, n)
-	var errs int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		wg.Go(func() {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader([]byte(body)))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer sk-bench")
-			resp, err := client.Do(req)
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			lat[i] = time.Since(at)
-			if err != nil {
-				mu.Lock()
-				errs++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	lat, errs := openloop.Post(client, url, "sk-bench", body, rate, d)
 	s := stats.Of(lat)
 	round := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
 	s.Mean, s.P50, s.P99 = round(s.Mean), round(s.P50), round(s.P99)

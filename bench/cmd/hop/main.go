@@ -20,8 +20,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -42,6 +40,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/khive-go/khive/bench/internal/gatewayproc"
+	"github.com/khive-go/khive/bench/internal/openloop"
 	"github.com/khive-go/khive/bench/internal/stats"
 	"github.com/khive-go/khive/khivetest"
 )
@@ -165,44 +164,14 @@ type round struct {
 
 // load sends rate requests a second to t for d, open loop, and measures.
 func load(client *http.Client, t *target, rate int, d time.Duration) round {
-	n := int(d.Seconds() * float64(rate))
-	lat := make([]time.Duration, n)
-	var mu sync.Mutex
-	var errs int
 	cpu0, allocs0 := t.cpu(), t.allocs()
-	var wg sync.WaitGroup
-	interval := time.Second / time.Duration(rate)
-	start := time.Now()
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		wg.Go(func() {
-			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, t.url, bytes.NewReader([]byte(body)))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+clientKey)
-			resp, err := client.Do(req)
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			lat[i] = time.Since(at)
-			if err != nil {
-				mu.Lock()
-				errs++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	lat, errs := openloop.Post(client, t.url, clientKey, body, rate, d)
 	cpu1, allocs1 := t.cpu(), t.allocs()
 	s := stats.Of(lat)
-	r := round{p50: s.P50, p99: s.P99, errors: errs, total: n}
+	r := round{p50: s.P50, p99: s.P99, errors: errs, total: len(lat)}
 	if t.pid != 0 {
-		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(n)
-		r.allocsPerReq = (allocs1 - allocs0) / float64(n)
+		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(len(lat))
+		r.allocsPerReq = (allocs1 - allocs0) / float64(len(lat))
 	}
 	return r
 }
@@ -307,18 +276,7 @@ func report(rate int, targets []*target, results map[*target][]round) {
 // startGateway starts a gateway process whose config is the default's
 // plus extra lines under gateway:, its access log discarded.
 func startGateway(name, upstream, extra string, env ...string) *target {
-	cfg := fmt.Sprintf(`
-endpoints:
-  up:
-    provider: openai
-    endpoint: chat
-    base_url: %s
-    api_key: sk-bench
-    limits: {max_concurrency: 4096, queue_size: 4096}
-gateway:
-  models_refresh: -1s
-%s`, upstream, extra)
-	g := gatewayproc.Start(cfg, io.Discard, env...)
+	g := gatewayproc.Start(gatewayproc.UpstreamConfig(upstream, extra), io.Discard, env...)
 	return &target{name: name, url: "http://" + g.Addr + "/v1/chat/completions", pid: g.Pid(),
 		metrics: "http://" + g.Addr + "/metrics", stop: sync.OnceFunc(g.Stop)}
 }

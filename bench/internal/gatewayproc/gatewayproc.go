@@ -53,6 +53,23 @@ func Start(config string, logTo io.Writer, env ...string) *Gateway {
 	return g
 }
 
+// UpstreamConfig is the benchmarks' gateway config: one chat endpoint "up"
+// at baseURL, its limits out of the way, no model-list refreshes, and
+// extra lines under gateway: (each indented by two spaces).
+func UpstreamConfig(baseURL, extra string) string {
+	return fmt.Sprintf(`
+endpoints:
+  up:
+    provider: openai
+    endpoint: chat
+    base_url: %s
+    api_key: sk-bench
+    limits: {max_concurrency: 4096, queue_size: 4096}
+gateway:
+  models_refresh: -1s
+%s`, baseURL, extra)
+}
+
 // Stop interrupts the gateway, waits for it and removes its files.
 func (g *Gateway) Stop() {
 	_ = g.cmd.Process.Signal(os.Interrupt)
