@@ -108,7 +108,7 @@ func main() {
 		{"khive + OTLP export", func() *target {
 			return gw("khive + OTLP export", fmt.Sprintf("  telemetry: {otlp_endpoint: \"http://%s\"}\n", collector.Listener.Addr()))
 		}},
-		{"khive, access log off", func() *target { return gw("khive, access log off", "  access_log: false\n") }},
+		{"khive without access log", func() *target { return gw("khive without access log", "  access_log: false\n") }},
 	}
 	var targets []*target
 	defer func() {
