@@ -281,9 +281,12 @@ func startGateway(name, upstream, extra string, env ...string) *target {
 		metrics: "http://" + g.Addr + "/metrics", stop: sync.OnceFunc(g.Stop)}
 }
 
-// keysConfig is one client key without limits, and store lines.
+// keysConfig is one client key with limits, and store lines.
 func keysConfig(store string) string {
-	return fmt.Sprintf("  keys: [{name: bench, key: %s}]\n%s", clientKey, store)
+	// Limits far above the load, so that every request is admitted by the
+	// store (a rate and a concurrency slot: on Redis, its round trips)
+	// and none refused.
+	return fmt.Sprintf("  keys: [{name: bench, key: %s, requests_per_minute: 100000000, tokens_per_minute: 1000000000, max_concurrency: 100000}]\n%s", clientKey, store)
 }
 
 // startFloor runs this binary as a bare ReverseProxy to upstream.
