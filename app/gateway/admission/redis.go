@@ -233,6 +233,11 @@ func (s *redisStore) recovered() {
 // Admit implements Store: its concurrency in Redis, then its rates in
 // Redis, all or none (tokens as estimated).
 func (s *redisStore) Admit(ctx context.Context, k *Key, tokens int) (*Lease, error) {
+	if k.maxConc > 0 && len(k.limits) > 0 && !s.failing.Load() {
+		if l, decided, err := s.admitAtOnce(ctx, k, tokens); decided {
+			return l, err
+		}
+	}
 	member, n, local, err := s.takeSlot(ctx, k)
 	if err == nil {
 		if err = k.acquireUpTo(n); err != nil {
@@ -254,6 +259,45 @@ func (s *redisStore) Admit(ctx context.Context, k *Key, tokens int) (*Lease, err
 		return nil, err
 	}
 	return &Lease{k: k, tokens: tokens, member: member, store: s}, nil
+}
+
+// admitAtOnce takes k's slot and books its rates in one round trip
+// (admitScript). It has not decided (false) when Redis failed: the caller
+// then decides as takeSlot and rates do while Redis fails.
+func (s *redisStore) admitAtOnce(ctx context.Context, k *Key, tokens int) (*Lease, bool, error) {
+	if err := k.acquireUpTo(k.maxConc); err != nil {
+		return nil, true, err
+	}
+	member := s.id + ":" + strconv.FormatUint(s.seq.Add(1), 10)
+	slot := s.slotKey(k)
+	rateKeys, rateArgs := s.gcraArgs(k.limits, func(l *limit) int { return l.cost(tokens) })
+	keys := append([]string{slot}, rateKeys...)
+	args := append([]any{k.maxConc, s.cfg.LeaseTTL.Milliseconds(), member}, rateArgs...)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	res, err := admitScript.Run(rctx, s.rdb, keys, args...).Int64Slice()
+	cancel()
+	if err != nil {
+		k.release()
+		// The script may have run after the gateway stopped waiting: the
+		// slot is removed when Redis answers again (and expires anyway).
+		s.slots.lose(slot, member)
+		if ctx.Err() != nil {
+			return nil, true, fmt.Errorf("admission of key %s: %w", k.name, ctx.Err())
+		}
+		s.failed(err)
+		return nil, false, nil
+	}
+	s.recovered()
+	switch {
+	case len(res) == 3 && res[0] == 1:
+		s.slots.hold(slot, member)
+		return &Lease{k: k, tokens: tokens, member: member, store: s}, true, nil
+	case len(res) == 3 && res[0] == 0 && res[1] > 0 && int(res[1]) <= len(k.limits):
+		k.release()
+		return nil, true, &LimitError{Key: k.name, Limit: k.limits[res[1]-1].field, RetryAfter: time.Duration(res[2]) * time.Microsecond}
+	}
+	k.release()
+	return nil, true, k.tooMany()
 }
 
 func (s *redisStore) end(l *Lease, extra int) {
@@ -379,18 +423,25 @@ func (s *redisStore) charge(k *Key, tokens int) {
 // runGCRA runs the script over limits with each one's cost; book takes
 // them whatever the wait.
 func (s *redisStore) runGCRA(ctx context.Context, limits []*limit, book bool, cost func(*limit) int) ([]int64, error) {
-	keys := make([]string, len(limits))
-	args := make([]any, 1, 1+3*len(limits))
-	args[0] = 0
+	keys, rateArgs := s.gcraArgs(limits, cost)
+	args := append([]any{0}, rateArgs...)
 	if book {
 		args[0] = 1
 	}
+	return gcra.Run(ctx, s.rdb, keys, args...).Int64Slice()
+}
+
+// gcraArgs are limits' keys and, per limit, its interval, tolerance (µs)
+// and cost, as gcra and admitScript take them.
+func (s *redisStore) gcraArgs(limits []*limit, cost func(*limit) int) ([]string, []any) {
+	keys := make([]string, len(limits))
+	args := make([]any, 0, 3*len(limits))
 	for i, l := range limits {
 		keys[i] = s.cfg.Prefix + l.id
 		iv := l.interval()
 		args = append(args, max(1, iv.Microseconds()), max(1, (iv*time.Duration(l.burst)).Microseconds()), cost(l))
 	}
-	return gcra.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	return keys, args
 }
 
 // limiterOf is l's fallback while Redis fails: its rate and burst divided

@@ -72,6 +72,39 @@ end
 return {1, which, worst}
 `)
 
+// admitScript is slotScript and gcra in one round trip, for a key with
+// both a concurrency limit and rates: KEYS[1] holds the leases, KEYS[2..]
+// the rates' arrival times. ARGV: the slots, the lease's TTL (ms), its
+// member, then per rate its interval, tolerance and cost (µs, µs, cells).
+// A full key refuses first, as slotScript does before gcra runs; a
+// refusal takes nothing. It returns {1, which, wait} when admitted (slot
+// leased, rates booked), {2, 0, 0} when the slots are all taken, {0,
+// which, wait} when a rate refuses (the longest wait's limit, 1-based).
+var admitScript = redis.NewScript(`
+local t = redis.call("TIME")
+local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", nowms)
+if redis.call("ZCARD", KEYS[1]) >= tonumber(ARGV[1]) then return {2, 0, 0} end
+local tats, worst, which = {}, 0, 0
+for i = 2, #KEYS do
+  local j = i - 1
+  local interval, tolerance, cost = tonumber(ARGV[3*j+1]), tonumber(ARGV[3*j+2]), tonumber(ARGV[3*j+3])
+  local tat = tonumber(redis.call("GET", KEYS[i]) or "0")
+  if tat < now then tat = now end
+  tats[i] = tat + interval * cost
+  local wait = tats[i] - tolerance - now
+  if wait > worst then worst, which = wait, j end
+end
+if worst > 0 then return {0, which, worst} end
+for i = 2, #KEYS do
+  redis.call("SET", KEYS[i], string.format("%.0f", tats[i]), "PX", math.ceil((tats[i] - now) / 1000) + 1)
+end
+redis.call("ZADD", KEYS[1], nowms + tonumber(ARGV[2]), ARGV[3])
+redis.call("PEXPIRE", KEYS[1], tonumber(ARGV[2]))
+return {1, which, worst}
+`)
+
 // ungcra gives back what a booked reservation took: ARGV[i] µs off
 // KEYS[i]'s theoretical arrival time.
 var ungcra = redis.NewScript(`

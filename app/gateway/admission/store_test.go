@@ -3,10 +3,12 @@ package admission
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -282,4 +284,51 @@ func errorsOf(err error) []string {
 		}
 	}
 	return out
+}
+
+// A key with a concurrency limit and rates is admitted in one round trip
+// (its slot and its rates in one script), and a refusal, by either, takes
+// neither in Redis.
+func TestRedisAdmitsSlotAndRatesInOneRoundTrip(t *testing.T) {
+	m := miniredis.RunT(t)
+	s, _ := openRedis(t, StoreConfig{URL: "redis://" + m.Addr()})
+	ctx := context.Background()
+	k := key(t, ClientKey{Name: "both", RequestsPerMinute: 120, MaxConcurrency: 1}) // burst 2 requests, 1 slot
+	l, err := s.Admit(ctx, k, 1)
+	require.NoError(t, err)
+	l.End(0)
+	trips := &countTrips{}
+	s.rdb.AddHook(trips)
+	l, err = s.Admit(ctx, k, 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), trips.n.Load(), "one round trip: the script")
+
+	_, err = s.Admit(ctx, k, 1)
+	assert.True(t, limitError(t, err).Concurrency(), "the one slot is taken")
+	l.End(0)
+	_, err = s.Admit(ctx, k, 1)
+	assert.Equal(t, "requests_per_minute", limitError(t, err).Limit, "the burst of 2 is spent")
+	members, err := m.ZMembers(s.slotKey(k))
+	if err == nil {
+		assert.Empty(t, members, "the refusals leased no slot")
+	}
+	assert.Zero(t, k.inFlight.Load())
+}
+
+// countTrips counts a client's single-command round trips; pipelines,
+// which only the heartbeat sends, are not counted, so that one firing
+// during a test does not count.
+type countTrips struct{ n atomic.Int64 }
+
+func (c *countTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *countTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *countTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
