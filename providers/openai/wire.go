@@ -108,8 +108,14 @@ type ChatDelta struct {
 	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
 }
 
-// ReasoningText is the delta's reasoning, under either name.
-func (d ChatDelta) ReasoningText() string { return d.ReasoningContent + d.Reasoning }
+// ReasoningText is the delta's reasoning, under either name (one, when a
+// server sends both, as some do while moving from one name to the other).
+func (d ChatDelta) ReasoningText() string {
+	if d.ReasoningContent != "" {
+		return d.ReasoningContent
+	}
+	return d.Reasoning
+}
 
 // ToolCall is one call of a function tool: in an assistant message (a
 // ChatMessage's ToolCalls holds them as JSON), or a fragment of one in a

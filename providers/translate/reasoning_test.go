@@ -281,3 +281,16 @@ func TestChatNonFunctionToolsRefusedOrDroppedForAnthropic(t *testing.T) {
 	require.Len(t, tools, 1)
 	assert.Equal(t, "f", tools[0].(map[string]any)["name"])
 }
+
+// A server that sends its reasoning under both names (some do while moving
+// from reasoning_content to reasoning) has it carried once.
+func TestReasoningUnderBothNamesIsCarriedOnce(t *testing.T) {
+	var text string
+	for _, ev := range feed(&translate.EventsFromChat{},
+		`{"id":"c","model":"m","choices":[{"index":0,"delta":{"reasoning_content":"hm","reasoning":"hm"}}]}`, "[DONE]") {
+		if ev.Event == "content_block_delta" {
+			text += decode[map[string]any](t, ev.Data)["delta"].(map[string]any)["thinking"].(string)
+		}
+	}
+	assert.Equal(t, "hm", text)
+}
