@@ -149,17 +149,10 @@ func (e *env) post(path, body string, headers ...string) (int, http.Header, stri
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-// getWithKey sends an authenticated GET.
+// getWithKey sends a GET with the default client key.
 func (e *env) getWithKey(path string) (int, http.Header, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.url(path), nil)
-	require.NoError(e.t, err)
-	req.Header.Set("Authorization", "Bearer "+clientKey)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(e.t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return e.getAs(clientKey, path)
 }
 
 func (e *env) get(path string) (int, string) {

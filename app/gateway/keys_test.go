@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -125,15 +124,6 @@ func TestClientKeyTokensCountedAndLimited(t *testing.T) {
 
 // keyTokens reads khive_gateway_key_tokens_total for key "team", model "fast".
 func keyTokens(t *testing.T, metrics, direction string) float64 {
-	prefix := `khive_gateway_key_tokens_total{direction="` + direction + `",key="team",model="fast"} `
-	for _, line := range strings.Split(metrics, "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			var f float64
-			_, err := fmt.Sscan(v, &f)
-			require.NoError(t, err)
-			return f
-		}
-	}
-	t.Fatalf("no %s line in /metrics", prefix)
-	return 0
+	t.Helper()
+	return metricValue(t, metrics, `khive_gateway_key_tokens_total{direction="`+direction+`",key="team",model="fast"}`)
 }

@@ -15,16 +15,15 @@ import (
 // does, for the assistant's text of a tool loop's earlier step): keyed by
 // client key and item id, at most itemsKept of them and itemsBytes in all
 // (oldest out first: per process in memory, per store on Redis), each for
-// itemsTTL; an item larger than itemMaxBytes is not kept.
+// ItemsTTL; an item larger than itemMaxBytes is not kept.
 const (
 	itemsKept    = 10_000
 	itemsBytes   = 64 << 20
-	itemsTTL     = time.Hour
 	itemMaxBytes = 1 << 20
 )
 
 // ItemsTTL is how long a kept item can be referenced.
-const ItemsTTL = itemsTTL
+const ItemsTTL = time.Hour
 
 // Item is an output item by its id, as JSON.
 type Item struct {
@@ -71,7 +70,7 @@ func newItemCache() *itemCache {
 func (c *itemCache) keep(k *Key, items []Item) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exp := c.now().Add(itemsTTL)
+	exp := c.now().Add(ItemsTTL)
 	for _, it := range items {
 		if it.ID == "" || len(it.JSON) > itemMaxBytes {
 			continue
@@ -175,7 +174,7 @@ func (s *redisStore) KeepItems(ctx context.Context, k *Key, items []Item) error 
 		return ErrStoreUnavailable
 	}
 	p := s.cfg.Prefix + "items:"
-	args := []any{time.Now().UnixMilli(), itemsTTL.Milliseconds(), s.itemBounds.kept, s.itemBounds.bytes}
+	args := []any{time.Now().UnixMilli(), ItemsTTL.Milliseconds(), s.itemBounds.kept, s.itemBounds.bytes}
 	for _, it := range items {
 		if it.ID != "" && len(it.JSON) <= itemMaxBytes {
 			args = append(args, s.itemKey(k, it.ID), it.JSON)

@@ -61,9 +61,6 @@ func (k *Key) Allows(model string) bool {
 	return false
 }
 
-// limited reports whether the key has any limit a store counts.
-func (k *Key) limited() bool { return k.maxConc > 0 || len(k.limits) > 0 }
-
 // tokenLimit is the key's tokens_per_minute limit, nil when it has none.
 func (k *Key) tokenLimit() *limit {
 	for _, l := range k.limits {
