@@ -1,57 +1,44 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"reflect"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // tracing says whether requests get spans, so that a gateway without a
 // tracer provider pays for none: with a provider in the fx graph, always;
-// with the global one (otel.GetTracerProvider), while it records: probed
-// with one span when first seen, and again whenever the global provider is
-// replaced (otel.SetTracerProvider after the gateway was built is
-// followed). The unset global, and noop providers, make spans that are
-// not valid: no tracing.
+// with the global one (otel.GetTracerProvider, read per request, so that
+// otel.SetTracerProvider after the gateway was built is followed), unless
+// it is unset (otel's internal delegate) or a noop.
 type tracing struct {
 	explicit bool
-	seen     atomic.Pointer[probe]
 }
 
-type probe struct {
-	tp trace.TracerProvider
-	on bool
-}
+// globalUnset is the package of the provider otel.GetTracerProvider
+// returns until one is set.
+const globalUnset = "go.opentelemetry.io/otel/internal/global"
 
 func (t *tracing) on() bool {
-	if t.explicit {
-		return true
-	}
-	tp := otel.GetTracerProvider()
-	if p := t.seen.Load(); p != nil && sameProvider(p.tp, tp) {
-		return p.on
-	}
-	_, span := tp.Tracer("github.com/khive-go/khive/app/gateway").Start(context.Background(), "probe")
-	on := span.SpanContext().IsValid()
-	span.End()
-	t.seen.Store(&probe{tp, on})
-	return on
+	return t.explicit || records(otel.GetTracerProvider())
 }
 
-// sameProvider compares providers, which need not be of comparable types.
-func sameProvider(a, b trace.TracerProvider) bool {
-	if reflect.TypeOf(a) != reflect.TypeOf(b) {
+// records reports whether tp is a provider someone set: not otel's unset
+// global nor a noop.
+func records(tp trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
 		return false
 	}
-	if !reflect.TypeOf(a).Comparable() {
-		return false // probed each time: only providers no one uses are so
+	typ := reflect.TypeOf(tp)
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
 	}
-	return a == b
+	return typ.PkgPath() != globalUnset
 }
 
 // traced serves a request through withSpans while tracing is on, else

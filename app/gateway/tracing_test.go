@@ -111,6 +111,7 @@ func TestUntracedGatewayPassesTraceContextAndFollowsTheGlobalProvider(t *testing
 		names = append(names, s.Name())
 	}
 	assert.Contains(t, names, "POST /v1/chat/completions", "the server span, now that a provider records")
+	assert.NotContains(t, names, "probe", "deciding whether to trace makes no span of its own")
 	assert.Contains(t, names, "target up")
 	got := e.ups["up"].Last().Header.Get("Traceparent")
 	assert.True(t, strings.HasPrefix(got, "00-"+traceID+"-"), got)
