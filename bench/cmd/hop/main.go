@@ -45,7 +45,16 @@ import (
 	"github.com/khive-go/khive/khivetest"
 )
 
-const body = `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
+// body is the chat request sent, with -body-bytes of earlier turns in it.
+var body = `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"hello there"}]}`
+
+// withHistory is body with an earlier exchange of about n bytes before
+// its message, as an agent's request carries its conversation.
+func withHistory(n int) string {
+	turn := strings.Repeat("earlier words of the conversation ", max(1, n/34))
+	return `{"model":"up/gpt-4o-mini","messages":[{"role":"user","content":"` + turn + `"},` +
+		`{"role":"assistant","content":"noted"},{"role":"user","content":"hello there"}]}`
+}
 
 // clientKey is the gateway's client key in the rows that configure keys.
 const clientKey = "sk-khive-bench-client"
@@ -60,10 +69,14 @@ func main() {
 	only := flag.String("only", "", "comma-separated target names to run (default all)")
 	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF)")
 	gatewayEnv := flag.String("gateway-env", "", "comma-separated K=V for every gateway process (GOGC=200, say)")
+	bodyBytes := flag.Int("body-bytes", 0, "earlier turns of about this many bytes in every request (agents send 10-100 KB)")
 	flag.Parse()
 	if *floorUpstream != "" {
 		serveFloor(*floorUpstream, *floorListen)
 		return
+	}
+	if *bodyBytes > 0 {
+		body = withHistory(*bodyBytes)
 	}
 
 	up := khivetest.New()
@@ -126,7 +139,7 @@ func main() {
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}}
-	fmt.Printf("upstream latency %v; %d rounds of %v per target and rate, targets interleaved; medians of the rounds\n\n", *upLatency, *rounds, *duration)
+	fmt.Printf("upstream latency %v; requests of %d bytes; %d rounds of %v per target and rate, targets interleaved; medians of the rounds\n\n", *upLatency, len(body), *rounds, *duration)
 	for _, rs := range strings.Split(*rates, ",") {
 		rate, err := strconv.Atoi(rs)
 		if err != nil {
