@@ -54,6 +54,15 @@ type AdaptiveConfig struct {
 // Token windows admit with a task's estimated Cost and are corrected by the
 // usage the answer reports.
 //
+// Reservations that cannot be granted at once wait in one queue, first come
+// first served, and the head is released when the estimate holds what it
+// asks for. A reservation's wait (DelayFrom) is a forecast at the learned
+// rate, for max_wait; the release itself follows the estimate, which each
+// answer corrects. (A schedule fixed when each reservation was made, moved
+// as a whole by each correction, overran the provider's bucket once the
+// queue was seconds long: moves earlier released requests that a later
+// correction could not recall.)
+//
 // Feed answers through a Lease (Lease.Observe), or call ObserveRateLimit
 // for answers that did not go through the pool. Safe for concurrent use.
 type AdaptiveLimiter struct {
@@ -69,11 +78,18 @@ type AdaptiveLimiter struct {
 	last    time.Time // tokens are as of last
 	resetAt time.Time // fixed window (or unknown refill): refills whole then
 	period  time.Duration
-	until   time.Time     // admission paused until then
-	shift   time.Duration // total pause inserted; moves queued reservations
-	sent    float64       // reserved or sent, not yet answered
-	moved   chan struct{} // closed when queued reservations move earlier
-	share   float64       // this process's part of the bucket (SetShare); 0 = all
+	until   time.Time // admission paused until then
+	sent    float64   // released (sent or about to be), not yet answered
+	share   float64   // this process's part of the bucket (SetShare); 0 = all
+
+	// The queue: reservations not released yet, first come first served.
+	// The head is released when the estimate holds what it asks for, so
+	// a correction moves only the head's time, never a schedule of
+	// hundreds made at an old estimate. enq and deq count what entered
+	// and left the queue; a reservation's end (enq after it entered) less
+	// deq is what must be released before it and with it.
+	queue    []*adaptiveReservation
+	enq, deq int64
 }
 
 // NewAdaptiveLimiter validates cfg and builds the limiter.
@@ -253,7 +269,6 @@ func (a *AdaptiveLimiter) forgetLocked() {
 // observeLocked learns from one answer's headers.
 func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 	a.advanceLocked(now)
-	before := a.rate()
 	w := rl.Requests
 	if a.cfg.Window == Tokens {
 		w = rl.Tokens
@@ -266,7 +281,7 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 			a.refill = 0
 			a.resetAt = now.Add(w.Reset)
 			a.period = max(a.period, w.Reset)
-		} else if w.Limit > 0 && w.Remaining >= 0 && w.Remaining < w.Limit {
+		} else if w.Limit > 0 && w.Remaining >= 0 && w.Remaining <= w.Limit-2 {
 			// A ratio of decayed sums, not an average of ratios: remaining
 			// is a whole number, so a bucket that is nearly full gives a
 			// sample that can be off many times over; weighting each by its
@@ -274,6 +289,10 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 			// Remaining is the level rounded down: the level is taken as
 			// half a unit more, else a bucket kept nearly empty looks as if
 			// it refilled up to a unit faster per reset than it does.
+			// A bucket one unit short of full says the level is anywhere
+			// in that unit, twice off either way: such samples are left
+			// out (with varying latencies they pulled the refill learned
+			// of a 50/s bucket down to 27-32/s).
 			const keep = 0.75
 			a.missing = a.missing*keep + float64(w.Limit-w.Remaining) - 0.5
 			a.toFull = a.toFull*keep + w.Reset.Seconds()
@@ -283,14 +302,13 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 			a.resetAt = now.Add(w.Reset) // full again by then, refill unknown
 		}
 	}
-	a.keepQueueLocked(before)
 	if w.Remaining >= 0 {
 		a.learned = true
 		left := (float64(w.Remaining) - a.margin()) * a.part()
 		if !math.IsInf(a.size, 1) {
 			left = min(left, a.capacity())
 		}
-		a.requeueLocked(left - a.sent)
+		a.tokens = left - a.sent
 		a.last = now
 	}
 	if rl.RetryAfter > 0 {
@@ -301,43 +319,8 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 	}
 }
 
-// keepQueueLocked keeps the queued reservations' schedule when the rate
-// changes from before: they were spaced at the old rate, and the estimate's
-// deficit stands for the time until the last of them, so it is rescaled to
-// the new rate (more deficit for a faster rate). Without this a queue of
-// hundreds, waiting seconds, would meet arrivals spaced by the new rate
-// from a tail the deficit no longer marks: at a rate learned 4 % higher a
-// 10 s queue ended 400 ms early, and as many new requests went out beside
-// queued ones, overrunning the provider's bucket by the dozen (22-33 % of
-// requests answered 429 at 2× and 5× its rate, max_wait 10 s).
-func (a *AdaptiveLimiter) keepQueueLocked(before float64) {
-	after := a.rate()
-	if a.tokens < 0 && before > 0 && after > 0 && !math.IsInf(before, 1) && !math.IsInf(after, 1) && before != after {
-		a.tokens *= after / before
-	}
-}
-
-// requeueLocked sets the estimate to what an answer says is left. Tasks
-// already queued (tokens < 0) move with it, earlier or later by the change
-// over the rate, so the queue stays one evenly spaced schedule: without
-// this, a higher estimate would let new arrivals go out beside the queue in
-// a burst, and a lower one would leave a gap and then a burst.
-func (a *AdaptiveLimiter) requeueLocked(tokens float64) {
-	if old := a.tokens; old < 0 {
-		if r := a.rate(); r > 0 && !math.IsInf(r, 1) {
-			d := time.Duration((min(tokens, 0) - old) / r * float64(time.Second))
-			a.shift -= d
-			if d > 0 && a.moved != nil {
-				close(a.moved) // wake the waiters: they are due earlier
-				a.moved = nil
-			}
-		}
-	}
-	a.tokens = tokens
-}
-
-// pauseLocked holds admission until t: nothing accrues before it, and every
-// reservation already queued moves back by the pause, keeping its spacing.
+// pauseLocked holds admission until t: nothing accrues or is released
+// before it.
 func (a *AdaptiveLimiter) pauseLocked(now, t time.Time) {
 	begin := now
 	if a.until.After(now) {
@@ -346,12 +329,12 @@ func (a *AdaptiveLimiter) pauseLocked(now, t time.Time) {
 	if !t.After(begin) {
 		return
 	}
-	a.shift += t.Sub(begin)
 	a.until = t
 	a.tokens = min(a.tokens, 0)
 }
 
-// reserve takes n (1, or the task's cost for a token window) at now.
+// reserve takes n (1, or the task's cost for a token window) at now: at
+// once when nothing is queued and the estimate holds n, else in the queue.
 func (a *AdaptiveLimiter) reserve(_ context.Context, now time.Time, _ string, cost int) (Reservation, error) {
 	n := 1
 	if a.cfg.Window == Tokens {
@@ -365,16 +348,66 @@ func (a *AdaptiveLimiter) reserve(_ context.Context, now time.Time, _ string, co
 	if most := a.maxCostLocked(); float64(n) > most {
 		return nil, fmt.Errorf("%w: adaptive limiter cost %d > bucket %v", ErrCostTooHigh, n, most)
 	}
-	a.tokens -= float64(n)
-	a.sent += float64(n)
-	r := &adaptiveReservation{a: a, n: float64(n), at: now, shift: a.shift}
-	if a.tokens < 0 {
-		r.at = a.dueLocked(now)
+	a.pumpLocked(now)
+	r := &adaptiveReservation{a: a, n: int64(n)}
+	if len(a.queue) == 0 && a.fitsLocked(now, r.n) {
+		a.releaseLocked(r)
+		return r, nil
 	}
-	if a.until.After(r.at) {
-		r.at = a.until
-	}
+	a.enq += r.n
+	r.end = a.enq
+	a.queue = append(a.queue, r)
 	return r, nil
+}
+
+// fitsLocked says whether n may be released now.
+func (a *AdaptiveLimiter) fitsLocked(now time.Time, n int64) bool {
+	// The epsilon absorbs rounding: a forecast wait, slept exactly, accrues
+	// what it forecast.
+	return !now.Before(a.until) && a.tokens >= float64(n)-1e-9
+}
+
+func (a *AdaptiveLimiter) releaseLocked(r *adaptiveReservation) {
+	a.tokens -= float64(r.n)
+	a.sent += float64(r.n)
+	r.state = released
+}
+
+// pumpLocked releases the queue's head while the estimate holds it, and
+// wakes the waiters released.
+func (a *AdaptiveLimiter) pumpLocked(now time.Time) {
+	k := 0
+	for ; k < len(a.queue) && a.fitsLocked(now, a.queue[k].n); k++ {
+		r := a.queue[k]
+		a.releaseLocked(r)
+		a.deq += r.n
+		if r.ready != nil {
+			close(r.ready)
+		}
+	}
+	if k > 0 {
+		clear(a.queue[:k])
+		a.queue = a.queue[k:]
+	}
+}
+
+// unqueueLocked takes r out of the queue: those behind it move up.
+func (a *AdaptiveLimiter) unqueueLocked(r *adaptiveReservation) {
+	for i, q := range a.queue {
+		if q != r {
+			continue
+		}
+		for _, b := range a.queue[i+1:] {
+			b.end -= r.n
+		}
+		a.enq -= r.n
+		last := len(a.queue) - 1
+		copy(a.queue[i:], a.queue[i+1:])
+		a.queue[last] = nil
+		a.queue = a.queue[:last]
+		break
+	}
+	r.state = answered
 }
 
 // maxCostLocked is the most one task may spend: the learned bucket, or the
@@ -386,14 +419,17 @@ func (a *AdaptiveLimiter) maxCostLocked() float64 {
 	return a.size
 }
 
-// dueLocked is when a deficit of -tokens will have been refilled.
-func (a *AdaptiveLimiter) dueLocked(now time.Time) time.Time {
+// dueLocked is when a deficit (what must accrue beyond what the estimate
+// holds now) will have been refilled, at the learned rate.
+func (a *AdaptiveLimiter) dueLocked(now time.Time, deficit float64) time.Time {
 	if a.until.After(now) {
 		now = a.until // accrual starts when the pause ends
 	}
-	deficit := -a.tokens
+	if deficit <= 0 {
+		return now
+	}
 	if r := a.rate(); r > 0 && !math.IsInf(r, 1) {
-		return now.Add(time.Duration(deficit / r * float64(time.Second)))
+		return now.Add(time.Duration(math.Ceil(deficit / r * float64(time.Second))))
 	} else if math.IsInf(r, 1) {
 		return now
 	}
@@ -415,65 +451,102 @@ const maxWaitForever = 100 * 365 * 24 * time.Hour
 // answer accounts for one reservation's answer: it is no longer in flight;
 // a token window is corrected by the usage reported (used >= 0); headers,
 // when given, set the estimate.
-func (a *AdaptiveLimiter) answer(now time.Time, n float64, used int, rl *RateLimit) {
+func (a *AdaptiveLimiter) answer(now time.Time, r *adaptiveReservation, used int, rl *RateLimit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sent = max(a.sent-n, 0)
-	if a.cfg.Window == Tokens && used >= 0 {
-		a.advanceLocked(now)
-		a.tokens += n - float64(used)
+	switch r.state {
+	case answered:
+		return
+	case queued:
+		a.unqueueLocked(r) // answered without being released: not in flight
+	default:
+		r.state = answered
+		a.sent = max(a.sent-float64(r.n), 0)
+		if a.cfg.Window == Tokens && used >= 0 {
+			a.advanceLocked(now)
+			a.tokens += float64(r.n) - float64(used)
+		}
 	}
 	if rl != nil {
 		a.observeLocked(now, *rl)
 	}
+	a.pumpLocked(now)
 }
 
-// adaptiveReservation is one admission's share of the limiter.
+// The states of an adaptiveReservation.
+const (
+	queued = iota
+	released
+	answered // or cancelled
+)
+
+// adaptiveReservation is one admission's share of the limiter. Its fields
+// but a are guarded by the limiter's mutex.
 type adaptiveReservation struct {
-	a        *AdaptiveLimiter
-	n        float64
-	at       time.Time
-	shift    time.Duration
-	answered bool
+	a     *AdaptiveLimiter
+	n     int64
+	end   int64 // while queued: the limiter's enq once it entered
+	state int
+	ready chan struct{} // closed when released from the queue; made on demand
 }
 
-// DelayFrom includes every pause added since the reservation was made.
+// DelayFrom is 0 once released; while queued, the forecast of its release
+// at the learned rate (the whole queue ahead of it, and any pause).
 func (r *adaptiveReservation) DelayFrom(now time.Time) time.Duration {
-	r.a.mu.Lock()
-	shift := r.a.shift - r.shift
-	r.a.mu.Unlock()
-	return max(r.at.Add(shift).Sub(now), 0)
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.state != queued {
+		return 0
+	}
+	a.advanceLocked(now)
+	a.pumpLocked(now)
+	if r.state != queued {
+		return 0
+	}
+	d := a.dueLocked(now, float64(r.end-a.deq)-a.tokens).Sub(now)
+	return max(d, time.Nanosecond) // not released yet: never due
 }
 
-// changed is closed when the reservation may have become due earlier.
+// changed is closed when the reservation is released from the queue; nil
+// (never) once it is.
 func (r *adaptiveReservation) changed() <-chan struct{} {
 	r.a.mu.Lock()
 	defer r.a.mu.Unlock()
-	if r.a.moved == nil {
-		r.a.moved = make(chan struct{})
+	if r.state != queued {
+		return nil
 	}
-	return r.a.moved
+	if r.ready == nil {
+		r.ready = make(chan struct{})
+	}
+	return r.ready
 }
 
 // CancelAt gives back what was reserved when the task will not be sent.
 func (r *adaptiveReservation) CancelAt(now time.Time) {
-	if r.answered {
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch r.state {
+	case queued:
+		a.unqueueLocked(r)
+	case released:
+		r.state = answered
+		a.advanceLocked(now)
+		a.sent = max(a.sent-float64(r.n), 0)
+		a.tokens += float64(r.n)
+	default:
 		return
 	}
-	r.answered = true
-	r.a.mu.Lock()
-	defer r.a.mu.Unlock()
-	r.a.advanceLocked(now)
-	r.a.sent = max(r.a.sent-r.n, 0)
-	r.a.tokens += r.n
+	a.pumpLocked(now)
 }
 
-func (r *adaptiveReservation) needsClock(int) bool { return !r.answered }
+func (r *adaptiveReservation) needsClock(int) bool {
+	r.a.mu.Lock()
+	defer r.a.mu.Unlock()
+	return r.state != answered
+}
 
 func (r *adaptiveReservation) settle(now time.Time, used int, rl *RateLimit) {
-	if r.answered {
-		return
-	}
-	r.answered = true
-	r.a.answer(now, r.n, used, rl)
+	r.a.answer(now, r, used, rl)
 }

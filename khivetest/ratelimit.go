@@ -3,6 +3,7 @@ package khivetest
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -13,7 +14,7 @@ import (
 func (s *Server) Enforce(perSecond float64, burst int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.bucket = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+	s.bucket = NewBucket(perSecond, burst, time.Now())
 }
 
 // HeaderStyle is how Enforce's bucket reports itself.
@@ -39,43 +40,37 @@ func (s *Server) SetHeaderStyle(st HeaderStyle) {
 // Limited is the number of requests answered 429 by Enforce's bucket.
 func (s *Server) Limited() int64 { return s.limited.Load() }
 
-// bucket is Enforce's token bucket.
-type bucket struct {
+// Bucket is a provider's request bucket, as Enforce applies it: a token
+// bucket of perSecond with burst, answering each request with the
+// provider's rate-limit headers. Code that stands in for a provider without
+// HTTP (a simulation in fake time, say) takes its answers from one. Safe
+// for concurrent use.
+type Bucket struct {
+	mu                  sync.Mutex
 	rate, burst, tokens float64
 	last                time.Time
 }
 
-// take spends a token, or says how long until one is there. level is what
-// the bucket holds afterwards, fractions included.
-func (b *bucket) take(now time.Time) (level float64, wait time.Duration, ok bool) {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return b.tokens, 0, true
-	}
-	return b.tokens, time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
+// NewBucket is a full bucket as of now.
+func NewBucket(perSecond float64, burst int, now time.Time) *Bucket {
+	return &Bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: now}
 }
 
-// admit applies Enforce's bucket: false means a 429 was written.
-func (s *Server) admit(w http.ResponseWriter, fail func(http.ResponseWriter, int, string, string, map[string]string)) bool {
-	now := time.Now()
-	s.mu.Lock()
-	b, style := s.bucket, s.style
-	var level float64
-	var wait time.Duration
-	ok := true
-	if b != nil {
-		level, wait, ok = b.take(now)
+// Take spends one request at now and sets the bucket's headers in style on
+// h: remaining is the level rounded down, as providers report it, and the
+// reset is when the bucket is really full again. Refused (false), h also
+// carries retry-after-ms: when one request is there again.
+func (b *Bucket) Take(now time.Time, style HeaderStyle, h http.Header) bool {
+	b.mu.Lock()
+	b.tokens = min(b.burst, b.tokens+max(now.Sub(b.last).Seconds(), 0)*b.rate)
+	b.last = now
+	ok := b.tokens >= 1
+	if ok {
+		b.tokens--
 	}
-	s.mu.Unlock()
-	if b == nil {
-		return true
-	}
-	// remaining is the level rounded down, as providers report it; the
-	// reset is when the bucket is really full again.
+	level := b.tokens
+	b.mu.Unlock()
 	toFull := time.Duration((b.burst - level) / b.rate * float64(time.Second))
-	h := w.Header()
 	limit, remaining := strconv.Itoa(int(b.burst)), strconv.Itoa(int(level))
 	if style == AnthropicStyle {
 		h.Set("anthropic-ratelimit-requests-limit", limit)
@@ -86,12 +81,22 @@ func (s *Server) admit(w http.ResponseWriter, fail func(http.ResponseWriter, int
 		h.Set("x-ratelimit-remaining-requests", remaining)
 		h.Set("x-ratelimit-reset-requests", toFull.String())
 	}
-	if ok {
+	if !ok {
+		wait := time.Duration((1 - level) / b.rate * float64(time.Second))
+		h.Set("retry-after-ms", strconv.FormatInt(wait.Milliseconds()+1, 10))
+	}
+	return ok
+}
+
+// admit applies Enforce's bucket: false means a 429 was written.
+func (s *Server) admit(w http.ResponseWriter, fail func(http.ResponseWriter, int, string, string, map[string]string)) bool {
+	s.mu.Lock()
+	b, style := s.bucket, s.style
+	s.mu.Unlock()
+	if b == nil || b.Take(time.Now(), style, w.Header()) {
 		return true
 	}
 	s.limited.Add(1)
-	fail(w, 429, "rate_limit_error", "Rate limit reached for requests", map[string]string{
-		"retry-after-ms": strconv.FormatInt(wait.Milliseconds()+1, 10),
-	})
+	fail(w, 429, "rate_limit_error", "Rate limit reached for requests", nil)
 	return false
 }

@@ -74,7 +74,7 @@ type Server struct {
 	jitter  time.Duration
 	mix     []Weighted
 	rnd     *rand.Rand
-	bucket  *bucket
+	bucket  *Bucket
 	style   HeaderStyle
 	script  []Fault // consumed one per request, before always
 	always  Fault
