@@ -47,10 +47,14 @@ type AdaptiveConfig struct {
 // headers and admits what that bucket holds. For each window it keeps the
 // bucket's size (the header's limit), its refill rate (for token buckets:
 // (limit − remaining) / time-until-full) or, for fixed windows,
-// the instant it refills, and an estimate of what is left. Each answer's
-// remaining count replaces the estimate, less what was sent and not yet
-// answered (those the provider has not counted yet). A Retry-After pauses
-// admission for the hint; afterwards it resumes at the learned rate.
+// the instant it refills, and an estimate of what is left. Providers count
+// a request when it arrives, so an answer's remaining count is the bucket
+// just after its own request: the estimate is corrected by how far it was
+// off at that moment, whatever went out since, and however late or out of
+// order answers come back. (Answers to requests sent elsewhere, given to
+// ObserveRateLimit, set the estimate less what was sent and not yet
+// answered.) A Retry-After pauses admission for the hint; afterwards it
+// resumes at the learned rate.
 // Token windows admit with a task's estimated Cost and are corrected by the
 // usage the answer reports.
 //
@@ -58,10 +62,11 @@ type AdaptiveConfig struct {
 // first served, and the head is released when the estimate holds what it
 // asks for. A reservation's wait (DelayFrom) is a forecast at the learned
 // rate, for max_wait; the release itself follows the estimate, which each
-// answer corrects. (A schedule fixed when each reservation was made, moved
-// as a whole by each correction, overran the provider's bucket once the
-// queue was seconds long: moves earlier released requests that a later
-// correction could not recall.)
+// answer corrects; the queue goes out one at a time, spaced at the rate.
+// (A schedule fixed when each reservation was made, moved as a whole by
+// each correction, overran the provider's bucket once the queue was
+// seconds long: moves earlier released requests that a later correction
+// could not recall.)
 //
 // Feed answers through a Lease (Lease.Observe), or call ObserveRateLimit
 // for answers that did not go through the pool. Safe for concurrent use.
@@ -74,7 +79,7 @@ type AdaptiveLimiter struct {
 	refill  float64   // learned refill per second; 0 when unknown
 	missing float64   // decayed sum of (limit − remaining) over samples
 	toFull  float64   // decayed sum of their resets, in seconds
-	tokens  float64   // what may still be sent; negative: reserved ahead
+	tokens  float64   // what may still be sent; negative: a deficit
 	last    time.Time // tokens are as of last
 	resetAt time.Time // fixed window (or unknown refill): refills whole then
 	period  time.Duration
@@ -90,6 +95,19 @@ type AdaptiveLimiter struct {
 	// deq is what must be released before it and with it.
 	queue    []*adaptiveReservation
 	enq, deq int64
+	// frame is the sum of the corrections answers made to the estimate.
+	frame float64
+	// timer releases the head when it comes due; nil until needed.
+	timer *time.Timer
+	// paced is the earliest the queue's head may go: released from the
+	// queue one at a time, spaced at the rate, requests reach the
+	// provider in the order they were released, so each answer knows
+	// which of them it has counted (released at once, a dozen would
+	// arrive in any order, and answers would count those arriving first
+	// twice).
+	paced time.Time
+	// minTrip is the fastest round trip seen, from release to answer.
+	minTrip time.Duration
 }
 
 // NewAdaptiveLimiter validates cfg and builds the limiter.
@@ -159,7 +177,8 @@ func (a *AdaptiveLimiter) PausedUntil() time.Time {
 func (a *AdaptiveLimiter) ObserveRateLimit(now time.Time, rl RateLimit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.observeLocked(now, rl)
+	a.observeLocked(now, rl, nil)
+	a.pumpLocked(now)
 }
 
 // SetShare makes the limiter claim part f (in (0, 1]) of the provider's
@@ -218,9 +237,11 @@ func (a *AdaptiveLimiter) margin() float64 {
 }
 
 // advanceLocked brings tokens to now: continuous refill, or a whole refill
-// at resetAt.
+// at resetAt. A now before the last one (a caller that read the clock
+// before another took the lock) adds nothing: moving last back would
+// count that interval's refill twice.
 func (a *AdaptiveLimiter) advanceLocked(now time.Time) {
-	if now.Before(a.until) {
+	if now.Before(a.until) || now.Before(a.last) {
 		return // nothing accrues during a pause
 	}
 	from := a.last
@@ -244,7 +265,9 @@ func (a *AdaptiveLimiter) advanceLocked(now time.Time) {
 		a.tokens += r * now.Sub(from).Seconds()
 	}
 	a.last = now
-	if c := a.capacity() - max(a.sent, 0); a.tokens > c {
+	// The provider's bucket refills to full while requests it counted on
+	// arrival are still being answered: the cap is the capacity alone.
+	if c := a.capacity(); a.tokens > c {
 		a.tokens = max(c, min(a.tokens, 0))
 	}
 }
@@ -266,9 +289,17 @@ func (a *AdaptiveLimiter) forgetLocked() {
 	a.tokens = min(a.capacity(), a.capacity()-a.sent)
 }
 
-// observeLocked learns from one answer's headers.
-func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
+// observeLocked learns from one answer's headers. r, when known, is the
+// reservation of the request answered: its remaining count is as of that
+// request's arrival, after everything released before it and nothing
+// released after it (providers count a request when it arrives).
+func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit, r *adaptiveReservation) {
 	a.advanceLocked(now)
+	if r != nil && !r.at.IsZero() {
+		if trip := now.Sub(r.at); trip >= 0 && (a.minTrip == 0 || trip < a.minTrip) {
+			a.minTrip = trip
+		}
+	}
 	w := rl.Requests
 	if a.cfg.Window == Tokens {
 		w = rl.Tokens
@@ -293,9 +324,18 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 			// in that unit, twice off either way: such samples are left
 			// out (with varying latencies they pulled the refill learned
 			// of a 50/s bucket down to 27-32/s).
+			// A reset given as an instant is measured from when the
+			// provider counted the request, not from the answer, which may
+			// have taken seconds (the refill would be learned too fast by
+			// the answer's latency over the reset). That moment is after
+			// the release by half the fastest round trip seen.
+			reset := w.Reset
+			if r != nil && !w.ResetAt.IsZero() && !r.at.IsZero() {
+				reset = max(w.ResetAt.Sub(r.at.Add(a.minTrip/2)), 0)
+			}
 			const keep = 0.75
 			a.missing = a.missing*keep + float64(w.Limit-w.Remaining) - 0.5
-			a.toFull = a.toFull*keep + w.Reset.Seconds()
+			a.toFull = a.toFull*keep + reset.Seconds()
 			a.refill = a.missing / a.toFull
 			a.resetAt = time.Time{}
 		} else if a.refill == 0 {
@@ -308,8 +348,19 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 		if !math.IsInf(a.size, 1) {
 			left = min(left, a.capacity())
 		}
-		a.tokens = left - a.sent
-		a.last = now
+		if r == nil || math.IsNaN(r.mark) {
+			// Whose answer is unknown (or the estimate was unbounded when
+			// it went out): what was sent and not answered may not be
+			// counted yet.
+			a.setLocked(left - a.sent)
+		} else {
+			// The estimate as it was just after r was released, in
+			// today's terms, should have been left: it moves by the
+			// difference, and so does everything the estimate did since
+			// (refill, later releases). Answers out of order, or slow
+			// ones, each correct from their own request's moment.
+			a.setLocked(a.tokens + left - (r.mark + a.frame))
+		}
 	}
 	if rl.RetryAfter > 0 {
 		a.pauseLocked(now, now.Add(rl.RetryAfter))
@@ -317,6 +368,19 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit) {
 	if w.Remaining == 0 && w.Reset > 0 && (w.Fixed || a.refill == 0) {
 		a.pauseLocked(now, now.Add(w.Reset))
 	}
+}
+
+// setLocked sets the estimate to t, at most its capacity, and keeps the
+// sum of such moves (frame), in which reservations mark the estimate as it
+// was when they were released.
+func (a *AdaptiveLimiter) setLocked(t float64) {
+	t = min(t, a.capacity())
+	if math.IsInf(a.tokens, 0) || math.IsNaN(a.frame) {
+		a.frame = 0 // unbounded until now: a new frame
+	} else {
+		a.frame += t - a.tokens
+	}
+	a.tokens = t
 }
 
 // pauseLocked holds admission until t: nothing accrues or is released
@@ -330,7 +394,7 @@ func (a *AdaptiveLimiter) pauseLocked(now, t time.Time) {
 		return
 	}
 	a.until = t
-	a.tokens = min(a.tokens, 0)
+	a.setLocked(min(a.tokens, 0))
 }
 
 // reserve takes n (1, or the task's cost for a token window) at now: at
@@ -351,12 +415,15 @@ func (a *AdaptiveLimiter) reserve(_ context.Context, now time.Time, _ string, co
 	a.pumpLocked(now)
 	r := &adaptiveReservation{a: a, n: int64(n)}
 	if len(a.queue) == 0 && a.fitsLocked(now, r.n) {
-		a.releaseLocked(r)
+		a.releaseLocked(r, now)
 		return r, nil
 	}
 	a.enq += r.n
 	r.end = a.enq
 	a.queue = append(a.queue, r)
+	if len(a.queue) == 1 {
+		a.armLocked(now)
+	}
 	return r, nil
 }
 
@@ -367,19 +434,28 @@ func (a *AdaptiveLimiter) fitsLocked(now time.Time, n int64) bool {
 	return !now.Before(a.until) && a.tokens >= float64(n)-1e-9
 }
 
-func (a *AdaptiveLimiter) releaseLocked(r *adaptiveReservation) {
+func (a *AdaptiveLimiter) releaseLocked(r *adaptiveReservation, now time.Time) {
 	a.tokens -= float64(r.n)
 	a.sent += float64(r.n)
+	r.at = now
+	r.mark = math.NaN()
+	if !math.IsInf(a.tokens, 0) {
+		r.mark = a.tokens - a.frame
+	}
+	if pace := a.paceLocked(); pace > 0 && !math.IsInf(pace, 1) {
+		a.paced = now.Add(time.Duration(float64(r.n) / pace * float64(time.Second)))
+	}
 	r.state = released
 }
 
-// pumpLocked releases the queue's head while the estimate holds it, and
-// wakes the waiters released.
+// pumpLocked releases the queue's head while the estimate holds it, wakes
+// the waiters released, and sets the timer for the next head.
 func (a *AdaptiveLimiter) pumpLocked(now time.Time) {
+	defer a.armLocked(now)
 	k := 0
-	for ; k < len(a.queue) && a.fitsLocked(now, a.queue[k].n); k++ {
+	for ; k < len(a.queue) && !now.Before(a.paced) && a.fitsLocked(now, a.queue[k].n); k++ {
 		r := a.queue[k]
-		a.releaseLocked(r)
+		a.releaseLocked(r, now)
 		a.deq += r.n
 		if r.ready != nil {
 			close(r.ready)
@@ -389,6 +465,41 @@ func (a *AdaptiveLimiter) pumpLocked(now time.Time) {
 		clear(a.queue[:k])
 		a.queue = a.queue[k:]
 	}
+}
+
+// armLocked sets the timer to the queue's head's due time, so that the
+// head is released when the estimate holds it whether or not its waiter,
+// sleeping on an older forecast, wakes then; an empty queue stops it.
+func (a *AdaptiveLimiter) armLocked(now time.Time) {
+	if len(a.queue) == 0 {
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		return
+	}
+	d := a.forecastLocked(now, a.queue[0]).Sub(now)
+	if d >= maxWaitForever/2 {
+		return // no refill known: an answer or a reset will say
+	}
+	if !(d > 0) {
+		// Due by the forecast, yet the pump just left it: rounding, or an
+		// estimate gone wrong. Look again shortly rather than spin.
+		d = time.Millisecond
+	}
+	if a.timer == nil {
+		a.timer = time.AfterFunc(d, a.tick)
+		return
+	}
+	a.timer.Reset(d)
+}
+
+// tick is the timer's: the head is due.
+func (a *AdaptiveLimiter) tick() {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.advanceLocked(now)
+	a.pumpLocked(now)
 }
 
 // unqueueLocked takes r out of the queue: those behind it move up.
@@ -408,6 +519,36 @@ func (a *AdaptiveLimiter) unqueueLocked(r *adaptiveReservation) {
 		break
 	}
 	r.state = answered
+}
+
+// paceLocked is the rate at which the queue goes out: the provider's own
+// refill (this process's share of it, under the ceiling), so that the
+// spacing keeps the order without holding the rate below what the
+// estimate allows; the estimate's rate before the refill is known.
+func (a *AdaptiveLimiter) paceLocked() float64 {
+	if a.refill <= 0 {
+		return a.rate()
+	}
+	pace := a.refill
+	if a.cfg.Rate > 0 {
+		pace = min(pace, a.cfg.Rate)
+	}
+	return pace * a.part()
+}
+
+// forecastLocked is when queued r is expected to be released: when the
+// estimate holds what the queue asks for up to r, and not before the
+// queue's pace lets r go.
+func (a *AdaptiveLimiter) forecastLocked(now time.Time, r *adaptiveReservation) time.Time {
+	ahead := float64(r.end - a.deq)
+	due := a.dueLocked(now, ahead-a.tokens)
+	if pace := a.paceLocked(); a.paced.After(now) && pace > 0 && !math.IsInf(pace, 1) {
+		paced := a.paced.Add(time.Duration((ahead - float64(a.queue[0].n)) / pace * float64(time.Second)))
+		if paced.After(due) {
+			due = paced
+		}
+	}
+	return due
 }
 
 // maxCostLocked is the most one task may spend: the learned bucket, or the
@@ -459,6 +600,7 @@ func (a *AdaptiveLimiter) answer(now time.Time, r *adaptiveReservation, used int
 		return
 	case queued:
 		a.unqueueLocked(r) // answered without being released: not in flight
+		r = nil
 	default:
 		r.state = answered
 		a.sent = max(a.sent-float64(r.n), 0)
@@ -468,7 +610,7 @@ func (a *AdaptiveLimiter) answer(now time.Time, r *adaptiveReservation, used int
 		}
 	}
 	if rl != nil {
-		a.observeLocked(now, *rl)
+		a.observeLocked(now, *rl, r)
 	}
 	a.pumpLocked(now)
 }
@@ -485,7 +627,9 @@ const (
 type adaptiveReservation struct {
 	a     *AdaptiveLimiter
 	n     int64
-	end   int64 // while queued: the limiter's enq once it entered
+	end   int64     // while queued: the limiter's enq once it entered
+	mark  float64   // once released: the estimate then, less the frame
+	at    time.Time // and when
 	state int
 	ready chan struct{} // closed when released from the queue; made on demand
 }
@@ -504,7 +648,7 @@ func (r *adaptiveReservation) DelayFrom(now time.Time) time.Duration {
 	if r.state != queued {
 		return 0
 	}
-	d := a.dueLocked(now, float64(r.end-a.deq)-a.tokens).Sub(now)
+	d := a.forecastLocked(now, r).Sub(now)
 	return max(d, time.Nanosecond) // not released yet: never due
 }
 

@@ -20,13 +20,35 @@ import (
 )
 
 // adaptiveRow is one row of the adaptive table: load × a provider bucket
-// of 50/s (burst 10) reporting itself in style, max_wait, and the most
-// each leg of a round trip adds to its 20 ms (drawn anew for each leg).
+// of 50/s (burst 10) reporting itself in style, max_wait, and the round
+// trip's latency.
 type adaptiveRow struct {
 	load    float64
 	maxWait time.Duration
 	style   khivetest.HeaderStyle
-	jitter  time.Duration
+	latency latency
+}
+
+// latency is a round trip: the time to reach the provider (which counts
+// the request then) and the time its answer takes back, each drawn anew
+// for every request.
+type latency struct {
+	name      string
+	there, up func(*rand.Rand) time.Duration
+	ceiling   bool // the limiter is given the provider's rate as its ceiling
+}
+
+// between is a duration drawn uniformly in [lo, hi].
+func between(lo, hi time.Duration) func(*rand.Rand) time.Duration {
+	return func(r *rand.Rand) time.Duration { return lo + time.Duration(r.Int64N(int64(hi-lo)+1)) }
+}
+
+var latencies = []latency{
+	// A fast API: 20-30 ms each way.
+	{"20-30ms each way", between(20*time.Millisecond, 30*time.Millisecond), between(20*time.Millisecond, 30*time.Millisecond), false},
+	// A model: counted on arrival (0-10 ms), answered 20 ms to 1 s later,
+	// so answers come back far out of the order their requests went out.
+	{"answers in 20ms-1s", between(0, 10*time.Millisecond), between(20*time.Millisecond, time.Second), true},
 }
 
 func (r adaptiveRow) String() string {
@@ -34,7 +56,7 @@ func (r adaptiveRow) String() string {
 	if r.style == khivetest.AnthropicStyle {
 		style = "anthropic"
 	}
-	return fmt.Sprintf("%v×/max_wait %v/%s/jitter %v", r.load, r.maxWait, style, r.jitter)
+	return fmt.Sprintf("%v×/max_wait %v/%s/%s", r.load, r.maxWait, style, r.latency.name)
 }
 
 // adaptiveRun offers the row's load, open loop, calls requests through a
@@ -46,7 +68,11 @@ func adaptiveRun(t *testing.T, row adaptiveRow, calls int) (over float64, longes
 	synctest.Test(t, func(t *testing.T) {
 		const refill, burst = 50, 10
 		bucket := khivetest.NewBucket(refill, burst, time.Now())
-		a, err := executor.NewAdaptiveLimiter(executor.AdaptiveConfig{})
+		var ceiling executor.AdaptiveConfig
+		if row.latency.ceiling {
+			ceiling = executor.AdaptiveConfig{Rate: refill, Burst: burst}
+		}
+		a, err := executor.NewAdaptiveLimiter(ceiling)
 		require.NoError(t, err)
 		pool, err := executor.New(executor.Config{Name: "sim", Limits: executor.Limits{MaxWait: row.maxWait}}, executor.WithAdaptiveLimiter(a))
 		require.NoError(t, err)
@@ -54,10 +80,10 @@ func adaptiveRun(t *testing.T, row adaptiveRow, calls int) (over float64, longes
 		var mu sync.Mutex
 		var ok, refused int
 		rnd := rand.New(rand.NewPCG(uint64(calls), uint64(row.maxWait)))
-		leg := func() time.Duration {
+		leg := func(f func(*rand.Rand) time.Duration) time.Duration {
 			mu.Lock()
 			defer mu.Unlock()
-			return 20*time.Millisecond + time.Duration(rnd.Int64N(int64(row.jitter)+1))
+			return f(rnd)
 		}
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -71,10 +97,10 @@ func adaptiveRun(t *testing.T, row adaptiveRow, calls int) (over float64, longes
 					return
 				}
 				waited := time.Since(began)
-				time.Sleep(leg())
+				time.Sleep(leg(row.latency.there))
 				h := http.Header{}
 				sent := bucket.Take(time.Now(), row.style, h)
-				time.Sleep(leg())
+				time.Sleep(leg(row.latency.up))
 				rl := ratelimit.Parse(h, time.Now())
 				l.Observe(&rl, -1)
 				l.Release(nil)
@@ -100,18 +126,28 @@ func adaptiveRun(t *testing.T, row adaptiveRow, calls int) (over float64, longes
 
 // The adaptive limiter holds a provider's bucket offered more than it
 // allows, open loop, whatever the wait: at 2× and 5×, with max_wait 1, 3,
-// 10 and 30 s and unbounded, both header families, latencies fixed and
-// varying, at most 1 % of upstream requests are answered 429, no request
-// is sent after waiting past max_wait, and at least 90 % of what the
-// provider allowed is served. (Before the queue released its head by the
-// estimate, a schedule fixed at reservation and moved by every answer gave
-// up to 94 % of 429s and 4 % served at the long waits.)
+// 10 and 30 s and unbounded, both header families, answers fast or slow
+// and out of order, at most 1 % of upstream requests are answered 429, no
+// request is sent after waiting past max_wait, and at least 85 % of what
+// the provider allowed is served (adaptive_safety 0.9 claims 90 % of the
+// learned refill between answers; answers that come back fast bring it
+// to the provider's own). (Before the queue released its head by
+// the estimate, a schedule fixed at reservation and moved by every answer
+// gave up to 94 % of 429s and 4 % served at the long waits; before answers
+// corrected the estimate from their own request's moment, answers taking
+// up to a second left the provider used at a third of its rate.)
+//
+// The slow rows run with a ceiling at the provider's rate (a limiter
+// configured with the provider's published limit): until the first answer
+// a limiter without one knows nothing of the bucket and admits freely,
+// and a first answer that takes a second lets 5× the rate overrun it
+// (8 of 10 requests over the bucket, before anything could be learned).
 func TestAdaptiveHoldsTheBucketOpenLoop(t *testing.T) {
-	for _, load := range []float64{2, 5} {
-		for _, maxWait := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second, -1} {
-			for _, style := range []khivetest.HeaderStyle{khivetest.OpenAIStyle, khivetest.AnthropicStyle} {
-				for _, jitter := range []time.Duration{0, 10 * time.Millisecond} {
-					row := adaptiveRow{load, maxWait, style, jitter}
+	for _, lat := range latencies {
+		for _, load := range []float64{2, 5} {
+			for _, maxWait := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second, -1} {
+				for _, style := range []khivetest.HeaderStyle{khivetest.OpenAIStyle, khivetest.AnthropicStyle} {
+					row := adaptiveRow{load, maxWait, style, lat}
 					t.Run(row.String(), func(t *testing.T) {
 						t.Parallel()
 						over, longest, served := adaptiveRun(t, row, 2000)
@@ -120,7 +156,7 @@ func TestAdaptiveHoldsTheBucketOpenLoop(t *testing.T) {
 						if maxWait > 0 {
 							assert.LessOrEqual(t, longest, maxWait, "no request sent after waiting past it")
 						}
-						assert.GreaterOrEqual(t, served, 0.9, "share of what the provider allowed served")
+						assert.GreaterOrEqual(t, served, 0.85, "share of what the provider allowed served")
 					})
 				}
 			}

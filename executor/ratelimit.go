@@ -11,6 +11,11 @@ type Window struct {
 	// bucket is full again; for a fixed window (Fixed), the time until the
 	// window restarts with Limit.
 	Reset time.Duration
+	// ResetAt is the instant the headers gave (Anthropic's RFC 3339 times,
+	// epoch seconds); zero when they gave a duration. Reset is measured
+	// from when the answer was read, ResetAt from nothing: an answer that
+	// took seconds to come back still says when the bucket was to be full.
+	ResetAt time.Time
 	// Fixed is set for the generic x-ratelimit-* / ratelimit-* families and
 	// the IETF RateLimit fields, which count in fixed windows.
 	Fixed bool

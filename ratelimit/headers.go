@@ -137,7 +137,9 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 // time.Duration cannot overflow.
 const maxSeconds = 1e9
 
-type resetParser func(v string, now time.Time) (time.Duration, bool)
+// resetParser reads a reset header as of now: the time until it, and the
+// instant when the header gave one (zero when it gave a duration).
+type resetParser func(v string, now time.Time) (time.Duration, time.Time, bool)
 
 func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey string, parseReset resetParser) executor.Window {
 	w := executor.UnknownWindow
@@ -148,8 +150,8 @@ func readWindow(h http.Header, now time.Time, limitKey, remainingKey, resetKey s
 		w.Remaining = n
 	}
 	if v := strings.TrimSpace(headerValue(h, resetKey)); v != "" {
-		if d, ok := parseReset(v, now); ok {
-			w.Reset = d
+		if d, at, ok := parseReset(v, now); ok {
+			w.Reset, w.ResetAt = d, at
 		}
 	}
 	return w
@@ -171,7 +173,7 @@ func mergeWindow(dst *executor.Window, src executor.Window) {
 		dst.Remaining = src.Remaining
 	}
 	if src.Reset >= 0 {
-		dst.Reset = src.Reset
+		dst.Reset, dst.ResetAt = src.Reset, src.ResetAt
 	}
 	if src.Known() {
 		dst.Fixed = src.Fixed
@@ -197,30 +199,31 @@ func parseCount(v string) (int64, bool) {
 
 // parseDurationReset reads OpenAI's Go-style durations ("6m0s", "12ms"),
 // accepting bare seconds too.
-func parseDurationReset(v string, now time.Time) (time.Duration, bool) {
+func parseDurationReset(v string, now time.Time) (time.Duration, time.Time, bool) {
 	if d, err := time.ParseDuration(v); err == nil {
-		return d, d >= 0
+		return d, time.Time{}, d >= 0
 	}
 	return parseGenericReset(v, now)
 }
 
 // parseGenericReset reads delta seconds, or epoch seconds when the number is
 // too large to be a delta.
-func parseGenericReset(v string, now time.Time) (time.Duration, bool) {
+func parseGenericReset(v string, now time.Time) (time.Duration, time.Time, bool) {
 	s, err := strconv.ParseFloat(v, 64)
 	if err != nil {
 		if d, derr := time.ParseDuration(v); derr == nil && d >= 0 {
-			return d, true
+			return d, time.Time{}, true
 		}
-		return 0, false
+		return 0, time.Time{}, false
 	}
 	if s < 0 || math.IsNaN(s) || s > 1e12 {
-		return 0, false
+		return 0, time.Time{}, false
 	}
 	if s >= epochThreshold {
-		return max(time.Unix(int64(s), 0).Sub(now), 0), true
+		at := time.Unix(int64(s), 0).UTC()
+		return max(at.Sub(now), 0), at, true
 	}
-	return time.Duration(s * float64(time.Second)), true
+	return time.Duration(s * float64(time.Second)), time.Time{}, true
 }
 
 // epochThreshold separates delta seconds from Unix timestamps: no window
@@ -228,10 +231,10 @@ func parseGenericReset(v string, now time.Time) (time.Duration, bool) {
 const epochThreshold = 1e9
 
 // parseTimeReset reads Anthropic's RFC 3339 reset times.
-func parseTimeReset(v string, now time.Time) (time.Duration, bool) {
+func parseTimeReset(v string, now time.Time) (time.Duration, time.Time, bool) {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return 0, false
+		return 0, time.Time{}, false
 	}
-	return max(t.Sub(now), 0), true
+	return max(t.Sub(now), 0), t, true
 }

@@ -167,7 +167,9 @@ func TestReplicasShareAnAdaptiveBucket(t *testing.T) {
 			g.Store = admission.StoreConfig{Type: "redis", URL: r.URL()}
 			up := c.Endpoints["up"]
 			up.BaseURL = provider.BaseURL()
-			up.Limits.Adaptive, up.Limits.MaxWait, up.Limits.RequestsPerMinute, up.Limits.Burst = true, time.Second, 600, 3 // a ceiling until learned
+			// A ceiling above the provider's rate: it binds only until the bucket is
+			// learned (a ceiling below it binds always: it is never exceeded).
+			up.Limits.Adaptive, up.Limits.MaxWait, up.Limits.RequestsPerMinute, up.Limits.Burst = true, time.Second, 6000, 3
 			c.Endpoints["up"] = up
 		}))
 	}

@@ -12,6 +12,13 @@
 // its table is kept below for comparison.
 //
 //	cd bench && go run ./cmd/goodput [-duration 5s] [-limit 50] [-burst 10] [-max-wait 1s]
+//
+// With -waits (a list of max_wait values, "-1ns" for unbounded) it runs
+// instead the adaptive rows at 2× and 5× once per wait, the column "served
+// max" showing the longest a served request took from its arrival (its
+// wait plus the upstream's round trip):
+//
+//	cd bench && go run ./cmd/goodput -closed 0 -waits 1s,3s,10s,30s,-1ns
 package main
 
 import (
@@ -24,6 +31,7 @@ import (
 	"log"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +56,12 @@ var (
 	latency  = flag.Duration("latency", 20*time.Millisecond, "the upstream's latency (plus up to -jitter)")
 	jitter   = flag.Duration("jitter", 10*time.Millisecond, "random extra upstream latency")
 	closed   = flag.Duration("closed", 5*time.Second, "closed-loop run length (0: skip)")
+	waits    = flag.String("waits", "", "comma-separated max_wait values: only the adaptive 2× and 5× rows, once per wait")
 )
+
+// clientTimeout bounds each client request: 30 s, or longer than a bounded
+// max_wait; 90 s when the wait is unbounded.
+var clientTimeout = 30 * time.Second
 
 // family is a provider's header meaning and the route that speaks it.
 type family struct {
@@ -69,6 +82,10 @@ var families = []family{
 
 func main() {
 	flag.Parse()
+	if *waits != "" {
+		waitsTable()
+		return
+	}
 	fmt.Printf("provider: token bucket %.0f/s, burst %d, latency %v + [0, %v); khive max_wait %v; open loop %v per row, 30 s client timeout\n\n",
 		*limit, *burst, *latency, *jitter, *maxWait, *duration)
 	fmt.Println("| headers | limits | via | offered | served / allowed | upstream 429 | refused (429) | other errors | served p50 / p99 | refused p99 |")
@@ -96,6 +113,37 @@ func main() {
 type outcome struct {
 	served, refused bool
 	took            time.Duration // from its scheduled arrival
+}
+
+// waitsTable is the adaptive rows at 2× and 5×, once per -waits value.
+func waitsTable() {
+	var list []time.Duration
+	for _, w := range strings.Split(*waits, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(w))
+		if err != nil {
+			log.Fatalf("-waits: %v", err)
+		}
+		list = append(list, d)
+	}
+	fmt.Printf("provider: token bucket %.0f/s, burst %d, latency %v + [0, %v); open loop %v per row\n\n",
+		*limit, *burst, *latency, *jitter, *duration)
+	fmt.Println("| max_wait | headers | via | offered | served / allowed | upstream 429 | refused (429) | other errors | served p50 / p99 / max | refused p99 |")
+	fmt.Println("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+	for _, w := range list {
+		clientTimeout = max(30*time.Second, 2*w)
+		label := w.String()
+		if w < 0 {
+			clientTimeout, label = 90*time.Second, "unbounded"
+		}
+		for _, f := range families {
+			for _, via := range []string{"endpoint", "gateway"} {
+				for _, mult := range []float64{2, 5} {
+					fmt.Printf("| %s ", label)
+					row(f, "", endpoint.Limits{Adaptive: true, MaxWait: w}, via, mult)
+				}
+			}
+		}
+	}
 }
 
 func row(f family, limitsName string, lim endpoint.Limits, via string, mult float64) {
@@ -134,10 +182,18 @@ func row(f family, limitsName string, lim endpoint.Limits, via string, mult floa
 	allowed := min(float64(len(outs)), float64(*burst)+*limit*elapsed.Seconds())
 	total, limited := up.Requests(), up.Limited()
 	s, r := stats.Of(served), stats.Of(refused)
-	fmt.Printf("| %s | %s | %s | %.1f× (%d) | %.1f %% | %.2f %% (%d of %d) | %d | %d | %v / %v | %v |\n",
-		f.name, limitsName, via, mult, len(outs), float64(len(served))/allowed*100,
-		pct(limited, total), limited, total, len(refused), others,
-		s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond), r.P99.Round(time.Millisecond))
+	cells := []any{f.name, limitsName, via}
+	format := "| %s | %s | %s | %.1f× (%d) | %.1f %% | %.2f %% (%d of %d) | %d | %d | %v / %v | %v |\n"
+	latencies := []any{s.P50.Round(time.Millisecond), s.P99.Round(time.Millisecond)}
+	if limitsName == "" { // the waits table: no limits column, and the longest
+		cells = []any{f.name, via}
+		format = "| %s | %s | %.1f× (%d) | %.1f %% | %.2f %% (%d of %d) | %d | %d | %v / %v / %v | %v |\n"
+		latencies = append(latencies, s.Max.Round(time.Millisecond))
+	}
+	args := append(cells, mult, len(outs), float64(len(served))/allowed*100,
+		pct(limited, total), limited, total, len(refused), others)
+	args = append(append(args, latencies...), r.P99.Round(time.Millisecond))
+	fmt.Printf(format, args...)
 }
 
 func pct(a, b int64) float64 {
@@ -157,7 +213,7 @@ func openLoop(rate float64, d time.Duration, do func(context.Context) outcome) [
 		at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 		time.Sleep(time.Until(at))
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 			defer cancel()
 			o := do(ctx)
 			o.took = time.Since(at)

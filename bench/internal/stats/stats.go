@@ -10,6 +10,7 @@ import (
 type Summary struct {
 	N              int
 	Mean, P50, P99 time.Duration
+	Max            time.Duration
 }
 
 // Of summarises d (which it sorts).
@@ -23,5 +24,5 @@ func Of(d []time.Duration) Summary {
 		sum += x
 	}
 	at := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
-	return Summary{N: len(d), Mean: sum / time.Duration(len(d)), P50: at(0.50), P99: at(0.99)}
+	return Summary{N: len(d), Mean: sum / time.Duration(len(d)), P50: at(0.50), P99: at(0.99), Max: d[len(d)-1]}
 }
