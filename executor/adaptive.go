@@ -209,6 +209,8 @@ func (a *AdaptiveLimiter) rate() float64 {
 		return min(a.refill*a.cfg.Safety, a.cfg.Rate) * a.part()
 	case a.refill > 0:
 		return a.refill * a.cfg.Safety * a.part()
+	case a.learned && (a.resetAt.IsZero() && a.cfg.Rate > 0):
+		return a.cfg.Rate * a.part() // the level is known, the refill not (yet): the ceiling
 	case a.learned:
 		return 0 // the level is known, the refill not (yet): wait for resetAt
 	case a.cfg.Rate > 0:
@@ -307,7 +309,17 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit, r *adaptive
 	if w.Limit > 0 {
 		a.size, a.learned = float64(w.Limit), true
 	}
-	if w.Reset > 0 {
+	// A reset given as an instant is measured from when the provider
+	// counted the request, not from the answer, which may have taken
+	// seconds: from the answer, the refill is learned too fast by the
+	// answer's latency over the reset, and an answer slower than the reset
+	// teaches nothing at all (its instant has passed). That moment is after
+	// the release by half the fastest round trip seen.
+	reset := w.Reset
+	if r != nil && !w.ResetAt.IsZero() && !r.at.IsZero() && !w.Fixed {
+		reset = max(w.ResetAt.Sub(r.at.Add(a.minTrip/2)), 0)
+	}
+	if reset > 0 {
 		if w.Fixed {
 			a.refill = 0
 			a.resetAt = now.Add(w.Reset)
@@ -324,21 +336,12 @@ func (a *AdaptiveLimiter) observeLocked(now time.Time, rl RateLimit, r *adaptive
 			// in that unit, twice off either way: such samples are left
 			// out (with varying latencies they pulled the refill learned
 			// of a 50/s bucket down to 27-32/s).
-			// A reset given as an instant is measured from when the
-			// provider counted the request, not from the answer, which may
-			// have taken seconds (the refill would be learned too fast by
-			// the answer's latency over the reset). That moment is after
-			// the release by half the fastest round trip seen.
-			reset := w.Reset
-			if r != nil && !w.ResetAt.IsZero() && !r.at.IsZero() {
-				reset = max(w.ResetAt.Sub(r.at.Add(a.minTrip/2)), 0)
-			}
 			const keep = 0.75
 			a.missing = a.missing*keep + float64(w.Limit-w.Remaining) - 0.5
 			a.toFull = a.toFull*keep + reset.Seconds()
 			a.refill = a.missing / a.toFull
 			a.resetAt = time.Time{}
-		} else if a.refill == 0 {
+		} else if a.refill == 0 && w.Reset > 0 {
 			a.resetAt = now.Add(w.Reset) // full again by then, refill unknown
 		}
 	}

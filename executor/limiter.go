@@ -27,8 +27,9 @@ type Reservation interface {
 	CancelAt(now time.Time)
 }
 
-// mover is a reservation whose due time can move earlier after the fact;
-// changed is closed when it did.
+// mover is a reservation that can come due before its forecast (an
+// adaptive limiter's queue); changed is closed when it may have, nil when
+// it cannot any more.
 type mover interface {
 	changed() <-chan struct{}
 }
@@ -132,8 +133,8 @@ func (rs reservations) settle(used int, rl *RateLimit) {
 	}
 }
 
-// wakes returns the channels that say the reservations moved earlier (at
-// most two: one per adaptive window).
+// wakes returns the channels that say the reservations may be due before
+// their forecast (at most two: one per adaptive window).
 func (rs reservations) wakes() (a, b <-chan struct{}) {
 	for _, r := range rs {
 		if m, ok := r.(mover); ok {

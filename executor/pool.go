@@ -127,7 +127,7 @@ func (p *Pool) Go(ctx context.Context, fn Func, opts ...TaskOption) error {
 	if err != nil {
 		return err
 	}
-	t.due = false // its goroutine may start late: an adaptive pause may have moved it
+	t.due = false // its goroutine may start late: its limits are looked at again then
 	go p.run(t)
 	return nil
 }
@@ -231,10 +231,10 @@ func (p *Pool) submit(ctx context.Context, fn Func, opts []TaskOption) (*task, e
 }
 
 // admitWithin is the longest rate-limit wait accepted when a task reserves:
-// nine tenths of MaxWait. The rest is room for an adaptive limiter to move
-// the queue as answers correct its estimate, so that a task accepted is
-// not refused later for a small correction; only a move past MaxWait
-// refuses it then.
+// nine tenths of MaxWait. The rest is room for an adaptive limiter's
+// forecast to be off as answers correct its estimate, so that a task
+// accepted is not refused later for a small correction; only a wait past
+// MaxWait refuses it then.
 func (p *Pool) admitWithin() time.Duration { return p.cfg.MaxWait - p.cfg.MaxWait/10 }
 
 func (p *Pool) overloaded(reason string, wait, retryAfter time.Duration) *OverloadError {
@@ -506,8 +506,8 @@ func (p *Pool) waitLimits(t *task) error {
 	}
 }
 
-// sleepLimits waits d, or less when an adaptive limiter moves the task's
-// reservation earlier.
+// sleepLimits waits d, or less when an adaptive limiter releases the
+// task's reservation before its forecast.
 func (p *Pool) sleepLimits(t *task, d time.Duration) error {
 	wa, wb := t.res.wakes()
 	if wa == nil {

@@ -3,12 +3,17 @@ package gateway_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 )
 
 // BenchmarkChat sends chat completions through the gateway, one at a time,
-// and straight to the fake upstream as the baseline; "gateway-anthropic" is
+// straight to the fake upstream, and through a bare httputil.ReverseProxy
+// to it (the floor: the same hop with nothing done on it, the client's
+// key swapped for the upstream's); "gateway-anthropic" is
 // the same request routed to an Anthropic endpoint (translated both ways),
 // "gateway-responses" a Responses API request for the chat endpoint
 // (translated to chat and back).
@@ -23,6 +28,23 @@ func BenchmarkChat(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			send(b, e.ups["up"].BaseURL()+"/chat/completions", upstreamKey)
+		}
+	})
+	up, _ := url.Parse(e.ups["up"].BaseURL())
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 100}
+	direct := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		direct(r)
+		r.URL.Path = up.Path + "/chat/completions"
+		r.Header.Set("Authorization", "Bearer "+upstreamKey)
+	}
+	floor := httptest.NewServer(proxy)
+	b.Cleanup(floor.Close)
+	b.Run("reverseproxy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			send(b, floor.URL+"/v1/chat/completions", clientKey)
 		}
 	})
 	b.Run("gateway", func(b *testing.B) {
