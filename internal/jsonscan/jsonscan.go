@@ -57,19 +57,30 @@ func Members(raw []byte, f func(key []byte, start, end int) bool) error {
 		if !f(key, start, end) {
 			return nil
 		}
-		if i = SkipSpace(raw, end); i >= len(raw) {
+		var closed bool
+		if i, closed, ok = next(raw, end, '}'); !ok {
 			return ErrSyntax
-		}
-		switch raw[i] {
-		case '}':
+		} else if closed {
 			return nil
-		case ',':
-			i = SkipSpace(raw, i+1)
-		default:
-			return ErrSyntax
 		}
 	}
 	return ErrSyntax
+}
+
+// next reads what follows a member or element ending at i: the container's
+// closer (closed), or a comma and the space after it (i is then the next
+// one's start); anything else is not ok.
+func next(b []byte, i int, closer byte) (at int, closed, ok bool) {
+	if i = SkipSpace(b, i); i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case closer:
+		return i + 1, true, true
+	case ',':
+		return SkipSpace(b, i+1), false, true
+	}
+	return i, false, false
 }
 
 // Elements calls f with where each element of the array raw holds lies
@@ -91,16 +102,11 @@ func Elements(raw []byte, f func(start, end int) bool) error {
 		if !f(i, end) {
 			return nil
 		}
-		if i = SkipSpace(raw, end); i >= len(raw) {
+		var closed bool
+		if i, closed, ok = next(raw, end, ']'); !ok {
 			return ErrSyntax
-		}
-		switch raw[i] {
-		case ']':
+		} else if closed {
 			return nil
-		case ',':
-			i = SkipSpace(raw, i+1)
-		default:
-			return ErrSyntax
 		}
 	}
 	return ErrSyntax

@@ -62,16 +62,9 @@ func (v validator) object(i, depth int) (int, bool) {
 		if i, ok = v.value(SkipSpace(b, i+1), depth); !ok {
 			return i, false
 		}
-		if i = SkipSpace(b, i); i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case '}':
-			return i + 1, true
-		case ',':
-			i = SkipSpace(b, i+1)
-		default:
-			return i, false
+		var closed bool
+		if i, closed, ok = next(b, i, '}'); !ok || closed {
+			return i, ok
 		}
 	}
 }
@@ -90,16 +83,9 @@ func (v validator) array(i, depth int) (int, bool) {
 		if i, ok = v.value(i, depth); !ok {
 			return i, false
 		}
-		if i = SkipSpace(b, i); i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ']':
-			return i + 1, true
-		case ',':
-			i = SkipSpace(b, i+1)
-		default:
-			return i, false
+		var closed bool
+		if i, closed, ok = next(b, i, ']'); !ok || closed {
+			return i, ok
 		}
 	}
 }
