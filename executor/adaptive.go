@@ -688,11 +688,10 @@ func (r *adaptiveReservation) CancelAt(now time.Time) {
 	a.pumpLocked(now)
 }
 
-func (r *adaptiveReservation) needsClock(int) bool {
-	r.a.mu.Lock()
-	defer r.a.mu.Unlock()
-	return r.state != answered
-}
+// needsClock is always true: settle reads the clock unless the reservation
+// was answered already, which answer sees under the limiter's lock (one
+// lock a settle, not two).
+func (r *adaptiveReservation) needsClock(int) bool { return true }
 
 func (r *adaptiveReservation) settle(now time.Time, used int, rl *RateLimit) {
 	r.a.answer(now, r, used, rl)
