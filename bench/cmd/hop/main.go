@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/exec"
@@ -67,9 +68,10 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds (targets interleaved in each)")
 	upLatency := flag.Duration("upstream-latency", time.Millisecond, "the fake upstream's fixed latency")
 	only := flag.String("only", "", "comma-separated target names to run (default all)")
-	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF)")
+	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF); HOP_FLOOR_PPROF=ADDR does the same for the floor")
 	gatewayEnv := flag.String("gateway-env", "", "comma-separated K=V for every gateway process (GOGC=200, say)")
 	bodyBytes := flag.Int("body-bytes", 0, "earlier turns of about this many bytes in every request (agents send 10-100 KB)")
+	baselineBin := flag.String("baseline-bin", "", "a gateway binary built before (another revision's `go build -o PATH ./app`): adds the row \"khive baseline\", its default config, to compare builds in one run")
 	flag.Parse()
 	if *floorUpstream != "" {
 		serveFloor(*floorUpstream, *floorListen)
@@ -105,6 +107,13 @@ func main() {
 				env = append(env, "KHIVE_PPROF="+*pprofAddr)
 			}
 			return startGateway("khive default", up.BaseURL(), "", env...)
+		}},
+		{"khive baseline", func() *target {
+			if *baselineBin == "" {
+				return nil
+			}
+			g := gatewayproc.StartBinary(*baselineBin, gatewayproc.UpstreamConfig(up.BaseURL(), ""), io.Discard, extraEnv...)
+			return gatewayTarget("khive baseline", g)
 		}},
 		{"khive + keys (memory)", func() *target { return gw("khive + keys (memory)", keysConfig("")) }},
 		{"khive + keys (redis)", func() *target {
@@ -289,7 +298,10 @@ func report(rate int, targets []*target, results map[*target][]round) {
 // startGateway starts a gateway process whose config is the default's
 // plus extra lines under gateway:, its access log discarded.
 func startGateway(name, upstream, extra string, env ...string) *target {
-	g := gatewayproc.Start(gatewayproc.UpstreamConfig(upstream, extra), io.Discard, env...)
+	return gatewayTarget(name, gatewayproc.Start(gatewayproc.UpstreamConfig(upstream, extra), io.Discard, env...))
+}
+
+func gatewayTarget(name string, g *gatewayproc.Gateway) *target {
 	return &target{name: name, url: "http://" + g.Addr + "/v1/chat/completions", pid: g.Pid(),
 		metrics: "http://" + g.Addr + "/metrics", stop: sync.OnceFunc(g.Stop)}
 }
@@ -330,8 +342,19 @@ func serveFloor(upstream, listen string) {
 	rp.Transport = &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 90 * time.Second}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", rp)
-	mux.Handle("GET /metrics", promhttp.Handler()) // the Go runtime's metrics among them
+	mux.Handle("GET /metrics", promhttp.Handler())        // the Go runtime's metrics among them
+	if addr := os.Getenv("HOP_FLOOR_PPROF"); addr != "" { // the floor's profiles, to set beside the gateway's
+		go func() { log.Print(http.ListenAndServe(addr, pprofMux())) }()
+	}
 	log.Fatal(http.ListenAndServe(listen, mux))
+}
+
+// pprofMux serves net/http/pprof's handlers.
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	return m
 }
 
 // otlpCollector accepts OTLP/HTTP exports and drops them (an empty

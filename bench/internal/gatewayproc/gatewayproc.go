@@ -27,16 +27,24 @@ type Gateway struct {
 // listening on a free loopback port, its log to logTo, with extra
 // environment variables; it returns once /readyz answers 200.
 func Start(config string, logTo io.Writer, env ...string) *Gateway {
+	return StartBinary("", config, logTo, env...)
+}
+
+// StartBinary is Start with a gateway binary built before (another
+// revision's, to compare builds in one run); "" builds ./app.
+func StartBinary(bin, config string, logTo io.Writer, env ...string) *Gateway {
 	dir, err := os.MkdirTemp("", "khive-bench")
 	if err != nil {
 		log.Fatal(err)
 	}
-	bin := filepath.Join(dir, "gateway")
-	build := exec.Command("go", "build", "-o", bin, "./app")
-	build.Dir = ".."
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		log.Fatal("build the gateway: ", err)
+	if bin == "" {
+		bin = filepath.Join(dir, "gateway")
+		build := exec.Command("go", "build", "-o", bin, "./app")
+		build.Dir = ".."
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			log.Fatal("build the gateway: ", err)
+		}
 	}
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
