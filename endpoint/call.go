@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/hooks"
 )
 
 // Call sends req and returns the provider's 2xx response, or an error:
@@ -78,7 +79,13 @@ const (
 // success the caller releases held and ends the span.
 func (e *Endpoint) begin(ctx context.Context, pr *prepared, m mode) (begun, error) {
 	ctx, span := e.startCall(ctx, pr)
-	cl, err := e.calls.Acquire(ctx)
+	var cl *executor.Lease
+	var err error
+	if hooks.CallerCuts(ctx) {
+		cl, err = e.calls.Acquire(ctx, inheritContext) // cut by its caller before Stop could
+	} else {
+		cl, err = e.calls.Acquire(ctx)
+	}
 	if err != nil {
 		err = e.poolErr(err)
 		span.end(ctx, e.dialect, nil, err)
@@ -197,6 +204,9 @@ func (e *Endpoint) attempts(ctx context.Context, pr *prepared, m mode) (_ *resul
 			// The caller (and the gateway's client) is told at most the cap.
 			se := newStatusError(e.dialect, e.cfg.Name, r.Status, r.Body, min(hint, rc.MaxRetryAfter), e.cfg.APIKey)
 			se.Attempts, se.header = reached, r.Header
+			if loc := redirectedTo(r); loc != "" {
+				se.Message = "redirected to " + loc + " (not followed: set base_url to where it leads)"
+			}
 			retry, err = shouldRetryStatus(e.dialect, r.Status, r.Header), se
 		}
 		lease.Release(err)
@@ -362,9 +372,16 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	var resp *http.Response
-	if sdk != nil {
+	switch {
+	case sdk != nil:
 		resp, err = sdk.Do(req)
-	} else {
+	case c.ownTransport:
+		// Straight to the endpoint's own transport: http.Client would copy
+		// the headers for redirects it follows, and an API's redirect is
+		// an answer to report (a *StatusError with its Location), not to
+		// follow with the request's body and key.
+		resp, err = c.http.Transport.RoundTrip(req)
+	default:
 		resp, err = c.http.Do(req)
 	}
 	switch {
@@ -422,6 +439,24 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
 	return r, nil
+}
+
+// redirectedTo is where a 3xx answer points, without its query (which
+// may carry a token), or "".
+func redirectedTo(r *result) string {
+	if r.Status < 300 || r.Status >= 400 {
+		return ""
+	}
+	u, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || u.String() == "" {
+		return ""
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	loc := u.String()
+	if len(loc) > 200 {
+		loc = loc[:200]
+	}
+	return loc
 }
 
 // replayable says whether net/http may send pr again on its own when a

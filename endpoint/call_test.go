@@ -208,3 +208,22 @@ func TestStatusErrorBodyTruncated(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Len(t, se.Body, 4096)
 }
+
+// An API's redirect is reported, not followed: following it would send
+// the request's body and key to wherever the Location says.
+func TestCallReportsARedirectWithoutFollowingIt(t *testing.T) {
+	other := newUpstream(t, okJSON)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v1/moved?token=secret", http.StatusTemporaryRedirect)
+	})
+	e := start(t, baseConfig(u))
+	_, err := e.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "m"}})
+	var se *endpoint.StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusTemporaryRedirect, se.Status)
+	assert.Equal(t, 1, se.Attempts, "not retried")
+	assert.Contains(t, err.Error(), "redirected to "+other.URL+"/v1/moved (not followed", "the error says where it pointed, without the query")
+	assert.NotContains(t, err.Error(), "secret")
+	assert.Zero(t, other.requests.Load(), "the redirect's target was not called")
+	assert.EqualValues(t, 1, u.requests.Load())
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/khive-go/khive/endpoint"
+	"github.com/khive-go/khive/internal/hooks"
 )
 
 func TestStopWithCallsAndStreamsInFlight(t *testing.T) {
@@ -338,4 +340,42 @@ func TestWrappedDefaultTransport(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.Status)
 	assert.Zero(t, wrapped.calls.Load(), "the endpoint owns its transport: the wrapper is not in its path")
 	require.NoError(t, e.Stop(context.Background()))
+}
+
+// A call under a context its caller cuts (the gateway's requests) is still
+// Stop's to wait for, but not Stop's to cut: Stop reports it as left to
+// its caller, and it ends when the caller's ctx does.
+func TestStopLeavesACallerCutCallToItsCaller(t *testing.T) {
+	arrived := make(chan struct{})
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // read: net/http then sees the client go
+		close(arrived)
+		<-r.Context().Done()
+	})
+	log, logs := logged()
+	e := start(t, baseConfig(u), endpoint.WithLogger(log))
+
+	caller, cut := context.WithCancel(hooks.WithCallerCuts(context.Background()))
+	defer cut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Call(caller, endpoint.Request{Body: map[string]any{"model": "m"}})
+		done <- err
+	}()
+	<-arrived
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := e.Stop(ctx)
+	require.Error(t, err, "the call was still running at Stop's deadline: Stop waited for it")
+	assert.ErrorContains(t, err, "abandoned")
+	select {
+	case err := <-done:
+		t.Fatalf("Stop cut a call its caller cuts: %v", err)
+	default:
+	}
+	cut()
+	err = <-done
+	assert.ErrorIs(t, err, context.Canceled, "the caller's cut ended it")
+	assertNoKey(t, logs, err)
 }

@@ -110,7 +110,9 @@ func newServer(p params) (*Server, error) {
 		s.access = s.log.WithOptions(zap.WithCaller(false))
 	}
 	cutCtx, cancelCut := context.WithCancelCause(context.Background())
-	s.cutCtx, s.cut = cutCtx, func() { cancelCut(errShutdown) }
+	// Marked: the gateway cuts its requests before the endpoints stop, so
+	// their calls need no cut of the endpoints' own.
+	s.cutCtx, s.cut = hooks.WithCallerCuts(cutCtx), func() { cancelCut(errShutdown) }
 	s.keys = admission.NewKeyring(cfg.Keys, cfg.Teams)
 	if p.Store.Health().Shared {
 		// Adaptive endpoints claim their replica's share of what the
