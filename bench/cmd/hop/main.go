@@ -5,7 +5,8 @@
 // with a fixed latency), open loop at each rate (every request sent at its
 // scheduled time), in rounds that interleave the targets so that drift on
 // the machine hits all of them alike. Per target and rate it reports, as
-// medians of the rounds: CPU per request of the hop's process (its
+// medians of the rounds (a ratio or difference between two targets: the
+// median of each round's own): CPU per request of the hop's process (its
 // threads' run time from /proc, over the requests it served), p50 and p99 from each
 // request's scheduled time, and allocations per request (the process's
 // go_memstats_mallocs_total). The gateway runs once with the default
@@ -148,7 +149,7 @@ func main() {
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 10000, MaxIdleConnsPerHost: 10000, IdleConnTimeout: time.Minute}}
-	fmt.Printf("upstream latency %v; requests of %d bytes; %d rounds of %v per target and rate, targets interleaved; medians of the rounds\n\n", *upLatency, len(body), *rounds, *duration)
+	fmt.Printf("upstream latency %v; requests of %d bytes; %d rounds of %v per target and rate, targets interleaved; medians of the rounds (ratios and differences: medians of each round's own)\n\n", *upLatency, len(body), *rounds, *duration)
 	for _, rs := range strings.Split(*rates, ",") {
 		rate, err := strconv.Atoi(rs)
 		if err != nil {
@@ -158,8 +159,11 @@ func main() {
 			load(client, t, rate, time.Second)
 		}
 		results := map[*target][]round{}
-		for range *rounds {
-			for _, t := range targets {
+		for i := range *rounds {
+			// Each round starts at the next target, so none is always the
+			// one run first (after the previous rate's, or after a pause).
+			for j := range targets {
+				t := targets[(i+j)%len(targets)]
 				results[t] = append(results[t], load(client, t, rate, *duration))
 			}
 		}
@@ -252,6 +256,18 @@ func report(rate int, targets []*target, results map[*target][]round) {
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
+	// paired is the median over the rounds of f(t's round, u's round):
+	// each round's targets ran one after the other, so a ratio or a
+	// difference taken within the round cancels the machine's drift
+	// between rounds, which medians taken apart do not.
+	paired := func(t, u *target, f func(a, b round) float64) float64 {
+		var v []float64
+		for i := range results[t] {
+			v = append(v, f(results[t][i], results[u][i]))
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
 	cpu := func(r round) float64 { return float64(r.cpuPerReq) / float64(time.Microsecond) }
 	p50 := func(r round) float64 { return float64(r.p50) / float64(time.Microsecond) }
 	p99 := func(r round) float64 { return float64(r.p99) / float64(time.Microsecond) }
@@ -271,13 +287,13 @@ func report(rate int, targets []*target, results map[*target][]round) {
 		c, q50, q99 := med(t, cpu), med(t, p50), med(t, p99)
 		ratio, vsDefault, p99Ratio := "", "", ""
 		if floor != nil && t.pid != 0 {
-			ratio = fmt.Sprintf("%.2f×", c/med(floor, cpu))
+			ratio = fmt.Sprintf("%.2f×", paired(t, floor, func(a, b round) float64 { return cpu(a) / cpu(b) }))
 		}
 		if floor != nil {
-			p99Ratio = fmt.Sprintf("%.2f×", q99/med(floor, p99))
+			p99Ratio = fmt.Sprintf("%.2f×", paired(t, floor, func(a, b round) float64 { return p99(a) / p99(b) }))
 		}
 		if def != nil && t != def && strings.HasPrefix(t.name, "khive") {
-			vsDefault = fmt.Sprintf("%+.0f µs", c-med(def, cpu))
+			vsDefault = fmt.Sprintf("%+.0f µs", paired(t, def, func(a, b round) float64 { return cpu(a) - cpu(b) }))
 		}
 		var errs, total int
 		for _, r := range results[t] {
