@@ -350,13 +350,10 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		wrote = new(atomic.Int32)
 		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Add(1) }})
 	}
-	req, err := http.NewRequestWithContext(actx, pr.method, pr.url, bytes.NewReader(pr.body))
+	req, err := e.newRequest(actx, pr)
 	if err != nil {
 		cancel()
 		return nil, err
-	}
-	if pr.body == nil {
-		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
 	}
 	if sdk != nil {
 		req.Header = pr.header.Clone() // an SDK may add its own headers
@@ -439,6 +436,31 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		return nil, fmt.Errorf("reading response body: %w", err)
 	}
 	return r, nil
+}
+
+// newRequest is pr's request under ctx, its headers still to set. The
+// endpoint's own URL, parsed once, is shared by its requests (net/http
+// reads a request's URL and never changes it); any other is parsed.
+func (e *Endpoint) newRequest(ctx context.Context, pr *prepared) (*http.Request, error) {
+	var req *http.Request
+	if pr.url == e.fixedURL && e.fixedParsed != nil {
+		u := e.fixedParsed
+		tmpl := http.Request{Method: pr.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: u.Host}
+		req = tmpl.WithContext(ctx)
+	} else {
+		var err error
+		if req, err = http.NewRequestWithContext(ctx, pr.method, pr.url, nil); err != nil {
+			return nil, err
+		}
+	}
+	if body := pr.body; body != nil {
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	} else {
+		req.Body = http.NoBody
+	}
+	return req, nil
 }
 
 // redirectedTo is where a 3xx answer points, without its query (which

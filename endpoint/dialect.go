@@ -165,37 +165,35 @@ func (GenericDialect) Answer(body []byte) Answer {
 		}
 		return true
 	})
-	var a struct {
-		Usage *answerUsage
-	}
+	var u answerUsage
 	if err == nil && len(usage) > 0 {
-		a.Usage, err = readUsage(usage)
+		err = u.read(usage)
 	}
 	if err != nil {
 		return Answer{InputTokens: -1, OutputTokens: -1}
 	}
-	if u := a.Usage; u != nil {
+	if u.present {
 		switch {
-		case u.PromptTokens != nil:
-			out.InputTokens = *u.PromptTokens
-		case u.InputTokens != nil:
-			out.InputTokens = *u.InputTokens
+		case u.promptTokens.ok:
+			out.InputTokens = u.promptTokens.n
+		case u.inputTokens.ok:
+			out.InputTokens = u.inputTokens.n
 		}
 		switch {
-		case u.PromptDetails != nil:
-			out.CachedInputTokens = u.PromptDetails.CachedTokens
-		case u.InputDetails != nil:
-			out.CachedInputTokens = u.InputDetails.CachedTokens
+		case u.promptDetails:
+			out.CachedInputTokens = u.promptCached
+		case u.inputDetails:
+			out.CachedInputTokens = u.inputCached
 		}
-		if u.CacheRead != nil || u.CacheWrite != nil { // Anthropic's: apart from input_tokens
-			out.CachedInputTokens, out.CacheWriteTokens = deref(u.CacheRead), deref(u.CacheWrite)
+		if u.cacheRead.ok || u.cacheWrite.ok { // Anthropic's: apart from input_tokens
+			out.CachedInputTokens, out.CacheWriteTokens = u.cacheRead.n, u.cacheWrite.n
 			out.InputTokens = max(0, out.InputTokens) + out.CachedInputTokens + out.CacheWriteTokens
 		}
 		switch {
-		case u.CompletionTokens != nil:
-			out.OutputTokens = *u.CompletionTokens
-		case u.OutputTokens != nil:
-			out.OutputTokens = *u.OutputTokens
+		case u.completionTokens.ok:
+			out.OutputTokens = u.completionTokens.n
+		case u.outputTokens.ok:
+			out.OutputTokens = u.outputTokens.n
 		}
 		if out.InputTokens >= 0 && out.OutputTokens < 0 {
 			out.OutputTokens = 0
@@ -204,67 +202,76 @@ func (GenericDialect) Answer(body []byte) Answer {
 	return out
 }
 
-// answerUsage is the usage object of an answer, in either family's names;
-// nil for a count it does not give.
+// answerUsage is the usage object of an answer, in either family's names,
+// read without allocating: each count says whether the answer gave it.
 type answerUsage struct {
-	PromptTokens, CompletionTokens *int
-	InputTokens, OutputTokens      *int
-	PromptDetails, InputDetails    *struct{ CachedTokens int } // prompt_tokens_details, input_tokens_details
-	CacheRead, CacheWrite          *int                        // Anthropic's cache_read_input_tokens, cache_creation_input_tokens
+	present                        bool // an object, not null
+	promptTokens, completionTokens count
+	inputTokens, outputTokens      count
+	promptDetails, inputDetails    bool  // prompt_tokens_details, input_tokens_details: objects
+	promptCached, inputCached      int   // their cached_tokens
+	cacheRead, cacheWrite          count // Anthropic's cache_read_input_tokens, cache_creation_input_tokens
 }
 
-// readUsage scans a usage object: nil for null, an error for what is not
-// an object.
-func readUsage(raw []byte) (*answerUsage, error) {
-	if string(raw) == "null" {
-		return nil, nil
+// count is a token count an answer gave (ok), or did not.
+type count struct {
+	n  int
+	ok bool
+}
+
+func countOf(v []byte) count {
+	n, err := strconv.Atoi(string(v)) // no copy: the conversion does not escape
+	if err != nil {
+		return count{}
 	}
-	u := &answerUsage{}
-	count := func(v []byte) *int {
-		n, err := strconv.Atoi(string(v)) // no copy: the conversion does not escape
-		if err != nil {
-			return nil
-		}
-		return &n
-	}
-	cached := func(v []byte) *struct{ CachedTokens int } {
-		d := &struct{ CachedTokens int }{}
-		err := jsonscan.Members(v, func(key []byte, start, end int) bool {
-			if string(key) == "cached_tokens" {
-				if n := count(v[start:end]); n != nil {
-					d.CachedTokens = *n
-				}
+	return count{n: n, ok: true}
+}
+
+// cachedTokens reads the cached_tokens of a *_tokens_details object;
+// false for null or what is not an object.
+func cachedTokens(v []byte) (int, bool) {
+	n := 0
+	err := jsonscan.Members(v, func(key []byte, start, end int) bool {
+		if string(key) == "cached_tokens" {
+			if c := countOf(v[start:end]); c.ok {
+				n = c.n
 			}
-			return true
-		})
-		if err != nil { // null, or not an object
-			return nil
 		}
-		return d
+		return true
+	})
+	return n, err == nil
+}
+
+// read scans a usage object: nothing for null, an error for what is not
+// an object.
+func (u *answerUsage) read(raw []byte) error {
+	if string(raw) == "null" {
+		return nil
 	}
 	err := jsonscan.Members(raw, func(key []byte, start, end int) bool {
 		v := raw[start:end]
 		switch string(key) {
 		case "prompt_tokens":
-			u.PromptTokens = count(v)
+			u.promptTokens = countOf(v)
 		case "completion_tokens":
-			u.CompletionTokens = count(v)
+			u.completionTokens = countOf(v)
 		case "input_tokens":
-			u.InputTokens = count(v)
+			u.inputTokens = countOf(v)
 		case "output_tokens":
-			u.OutputTokens = count(v)
+			u.outputTokens = countOf(v)
 		case "prompt_tokens_details":
-			u.PromptDetails = cached(v)
+			u.promptCached, u.promptDetails = cachedTokens(v)
 		case "input_tokens_details":
-			u.InputDetails = cached(v)
+			u.inputCached, u.inputDetails = cachedTokens(v)
 		case "cache_read_input_tokens":
-			u.CacheRead = count(v)
+			u.cacheRead = countOf(v)
 		case "cache_creation_input_tokens":
-			u.CacheWrite = count(v)
+			u.cacheWrite = countOf(v)
 		}
 		return true
 	})
-	return u, err
+	u.present = err == nil
+	return err
 }
 
 // finishReasons appends the finish_reason of each choice that has one.
@@ -288,11 +295,4 @@ func finishReasons(choices []byte, out []string) []string {
 // RateLimit implements Dialect.
 func (GenericDialect) RateLimit(h http.Header, now time.Time) executor.RateLimit {
 	return ratelimit.Parse(h, now)
-}
-
-func deref(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

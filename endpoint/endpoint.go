@@ -26,31 +26,32 @@ import (
 // retries, circuit breaker and cache. Build it with New, open it with Start,
 // drain and close it with Stop. Safe for concurrent use.
 type Endpoint struct {
-	cfg        Config      // with defaults applied
-	log        *zap.Logger // with the endpoint's fields
-	rawLog     *zap.Logger // as given, for the endpoint's executor
-	logSet     bool        // WithLogger was given
-	base       string      // BaseURL without a trailing slash
-	origin     *url.URL    // the base URL's scheme and host, for the managed client
-	managed    *http.Client
-	fixedURL   string      // the request URL when Path has no {param}
-	header     http.Header // content type, defaults and auth
-	authKey    string      // the canonical auth header name, "" for none
-	defaults   map[string]json.RawMessage
-	sdkFactory SDKFactory
-	dialect    Dialect
-	tp         trace.TracerProvider
-	mp         metric.MeterProvider
-	tel        telemetry
-	gauge      metric.Registration // the queue-depth callback, while started
-	baseRT     http.RoundTripper
-	rnd        func() float64
-	sleep      func(ctx context.Context, d time.Duration) error
-	breaker    *breaker
-	cache      *cache
-	adaptive   []*executor.AdaptiveLimiter
-	shared     executor.SharedLimiter
-	learns     bool // answers are fed back to the limits
+	cfg         Config      // with defaults applied
+	log         *zap.Logger // with the endpoint's fields
+	rawLog      *zap.Logger // as given, for the endpoint's executor
+	logSet      bool        // WithLogger was given
+	base        string      // BaseURL without a trailing slash
+	origin      *url.URL    // the base URL's scheme and host, for the managed client
+	managed     *http.Client
+	fixedURL    string      // the request URL when Path has no {param}
+	fixedParsed *url.URL    // fixedURL parsed, nil when it is not a valid method-independent URL
+	header      http.Header // content type, defaults and auth
+	authKey     string      // the canonical auth header name, "" for none
+	defaults    map[string]json.RawMessage
+	sdkFactory  SDKFactory
+	dialect     Dialect
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	tel         telemetry
+	gauge       metric.Registration // the queue-depth callback, while started
+	baseRT      http.RoundTripper
+	rnd         func() float64
+	sleep       func(ctx context.Context, d time.Duration) error
+	breaker     *breaker
+	cache       *cache
+	adaptive    []*executor.AdaptiveLimiter
+	shared      executor.SharedLimiter
+	learns      bool // answers are fed back to the limits
 
 	state      atomic.Int32
 	mu         sync.Mutex // serialises Start and Stop
@@ -110,6 +111,9 @@ func New(cfg Config, opts ...Option) (*Endpoint, error) {
 		e.fixedURL = e.base
 		if cfg.Path != "" {
 			e.fixedURL += "/" + strings.TrimPrefix(cfg.Path, "/")
+		}
+		if u, err := url.Parse(e.fixedURL); err == nil && u.Host != "" {
+			e.fixedParsed = u
 		}
 	}
 	e.setLogger(e.log)

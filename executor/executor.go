@@ -44,7 +44,9 @@ type Stats struct {
 
 // TaskOption tunes one submission.
 type TaskOption interface {
-	apply(*taskOptions)
+	// with is o with the option applied: taken and given by value, so
+	// that collecting a task's options allocates nothing.
+	with(o taskOptions) taskOptions
 }
 
 type taskOptions struct {
@@ -55,27 +57,37 @@ type taskOptions struct {
 	onDone       func(error)
 }
 
-type taskOptionFunc func(*taskOptions)
+type (
+	keyOption     string
+	costOption    int
+	waitOption    struct{}
+	inheritOption struct{}
+	onDoneOption  func(error)
+)
 
-func (f taskOptionFunc) apply(o *taskOptions) { f(o) }
+func (k keyOption) with(o taskOptions) taskOptions    { o.key = string(k); return o }
+func (c costOption) with(o taskOptions) taskOptions   { o.cost = int(c); return o }
+func (waitOption) with(o taskOptions) taskOptions     { o.waitForSpace = true; return o }
+func (inheritOption) with(o taskOptions) taskOptions  { o.inherit = true; return o }
+func (f onDoneOption) with(o taskOptions) taskOptions { o.onDone = f; return o }
 
 // Key selects the per-key limiter (see WithKeyedLimiter) for the task.
 // Tasks without a key skip the keyed limiter.
 func Key(k string) TaskOption {
-	return taskOptionFunc(func(o *taskOptions) { o.key = k })
+	return keyOption(k)
 }
 
 // Cost is the number of tokens the task spends from the token limit and from
 // a token-window adaptive limiter. The default is 0: the task spends none.
 func Cost(tokens int) TaskOption {
-	return taskOptionFunc(func(o *taskOptions) { o.cost = tokens })
+	return costOption(tokens)
 }
 
 // WaitForSpace makes this submission wait for queue space, honouring ctx,
 // even when the pool's BlockWhenFull is off. Map uses it so that a large
 // input is throttled by the pool instead of rejected.
 func WaitForSpace() TaskOption {
-	return taskOptionFunc(func(o *taskOptions) { o.waitForSpace = true })
+	return waitOption{}
 }
 
 // inheritContext runs the task (or lease) under the submitter's ctx as it
@@ -84,7 +96,7 @@ func WaitForSpace() TaskOption {
 // (an endpoint's attempt runs under its call's ctx, which the endpoint's
 // call tracker cancels); it saves a context per task. Only endpoint uses
 // it, through hooks.InheritContext.
-var inheritContext TaskOption = taskOptionFunc(func(o *taskOptions) { o.inherit = true })
+var inheritContext TaskOption = inheritOption{}
 
 func init() { hooks.InheritContext = inheritContext }
 
@@ -92,5 +104,5 @@ func init() { hooks.InheritContext = inheritContext }
 // failed, panicked or was cancelled before it ran. It lets Go callers learn
 // every outcome without blocking; f must not block.
 func OnDone(f func(err error)) TaskOption {
-	return taskOptionFunc(func(o *taskOptions) { o.onDone = f })
+	return onDoneOption(f)
 }

@@ -244,7 +244,7 @@ func (p *Pool) overloaded(reason string, wait, retryAfter time.Duration) *Overlo
 func collect(opts []TaskOption) taskOptions {
 	var o taskOptions
 	for _, opt := range opts {
-		opt.apply(&o)
+		o = opt.with(o)
 	}
 	return o
 }

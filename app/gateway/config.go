@@ -45,9 +45,10 @@ type Config struct {
 	// ReadTimeout bounds reading a request's body, once its headers are in
 	// (default 30s): a body that trickles is cut with 408.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// WriteTimeout bounds each write to a client, extended on every write,
-	// so a stream lives as long as events flow and a client that stops
-	// reading is cut (default 30s).
+	// WriteTimeout bounds each write to a client, extended as writes go
+	// (moved at most once per sixteenth of it, so a write has at least
+	// 15/16 of it), so a stream lives as long as events flow and a client
+	// that stops reading is cut (default 30s).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long (default 90s).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`

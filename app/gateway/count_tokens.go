@@ -46,8 +46,7 @@ func (s *Server) countTokens(w http.ResponseWriter, r *http.Request, x *exchange
 			_ = json.NewEncoder(w).Encode(map[string]int{"input_tokens": max(1, (n+3)/4)})
 			return true, nil
 		}
-		m, _ := json.Marshal(rt.model)
-		req := endpoint.Request{Body: json.RawMessage(withValue(b.raw, b.modelAt, m)), Headers: pass,
+		req := endpoint.Request{Body: json.RawMessage(withString(b.raw, b.modelAt, rt.model)), Headers: pass,
 			Path: strings.TrimSuffix(rt.ep.Config().Path, "/") + "/count_tokens"}
 		return s.callAndWrite(ctx, w, rt, req, x, nil)
 	})

@@ -74,6 +74,23 @@ func withValue(raw []byte, m member, v []byte) []byte {
 	return append(out, raw[m.end:]...)
 }
 
+// withString is withValue with the JSON string s: a string that needs no
+// escape (a model's name) is quoted as it is, in the one copy of raw.
+func withString(raw []byte, m member, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			v, _ := json.Marshal(s)
+			return withValue(raw, m, v)
+		}
+	}
+	out := make([]byte, 0, len(raw)-(m.end-m.start)+len(s)+2)
+	out = append(out, raw[:m.start]...)
+	out = append(out, '"')
+	out = append(out, s...)
+	out = append(out, '"')
+	return append(out, raw[m.end:]...)
+}
+
 // topBody is a request body read for routing: the body as sent, its model
 // (and where it lies), and the other top-level fields asked for.
 type topBody struct {

@@ -36,3 +36,24 @@ func TestTopFieldsAndSplice(t *testing.T) {
 		assert.ErrorIs(t, err, errNotObject, bad)
 	}
 }
+
+// withString splices a JSON string that decodes to the name given, for
+// names that need escapes too.
+func TestWithStringSplicesAnyName(t *testing.T) {
+	raw := []byte(`{"a":1,"model":"x","b":[2]}`)
+	f, err := topFields(raw)
+	require.NoError(t, err)
+	for _, name := range []string{"gpt-4o-mini", "org/model:tag", `quo"te`, `back\slash`, "tab\there", "é-ünïcode", "\x00", ""} {
+		out := withString(raw, f.model, name)
+		var got struct {
+			A     int
+			Model string
+			B     []int
+		}
+		require.NoError(t, json.Unmarshal(out, &got), "%q: %s", name, out)
+		assert.Equal(t, name, got.Model)
+		assert.Equal(t, 1, got.A)
+		assert.Equal(t, []int{2}, got.B)
+	}
+	assert.Equal(t, `{"a":1,"model":"plain","b":[2]}`, string(withString(raw, f.model, "plain")))
+}

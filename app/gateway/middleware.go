@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/khive-go/khive/app/gateway/admission"
 	"github.com/khive-go/khive/endpoint"
@@ -278,11 +279,31 @@ func (s *Server) record(q *request, status int) {
 	if s.access == nil {
 		return
 	}
-	s.access.Info("request",
-		zap.String("method", q.r.Method), zap.String("route", q.route), zap.String("model", truncate(x.model)),
-		zap.String("endpoint", x.endpoint), zap.Int("status", status), zap.Duration("duration", d),
-		zap.Duration("upstream_duration", x.upstream), zap.Int("attempts", x.attempts), zap.String("cut", x.cut),
-		zap.Float64("cost_usd", x.costUSD), zap.String("cost", x.costBasis))
+	s.access.Info("request", zap.Inline(&accessLine{q: q, status: status, d: d}))
+}
+
+// accessLine is a request's access log fields, added by the encoder
+// straight from the request: one field to pass instead of eleven.
+type accessLine struct {
+	q      *request
+	status int
+	d      time.Duration
+}
+
+func (l *accessLine) MarshalLogObject(e zapcore.ObjectEncoder) error {
+	x := l.q.x
+	e.AddString("method", l.q.r.Method)
+	e.AddString("route", l.q.route)
+	e.AddString("model", truncate(x.model))
+	e.AddString("endpoint", x.endpoint)
+	e.AddInt64("status", int64(l.status))
+	e.AddDuration("duration", l.d)
+	e.AddDuration("upstream_duration", x.upstream)
+	e.AddInt64("attempts", int64(x.attempts))
+	e.AddString("cut", x.cut)
+	e.AddFloat64("cost_usd", x.costUSD)
+	e.AddString("cost", x.costBasis)
+	return nil
 }
 
 // statusLabel is a status code as a label, without formatting the common
@@ -347,12 +368,25 @@ type statusWriter struct {
 	sent    int64 // body bytes written
 	rc      *http.ResponseController
 	timeout time.Duration
-	body    *deadlineBody // the request's, nil without one
-	status  int
-	wrote   bool
+	// extended is when the write deadline was last moved.
+	extended time.Time
+	body     *deadlineBody // the request's, nil without one
+	status   int
+	wrote    bool
 }
 
-func (w *statusWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+// extend moves the write deadline to timeout from now, unless it was
+// moved less than a sixteenth of that ago (an answer's header and body,
+// a stream's events in a burst): a write then has at least 15/16 of the
+// timeout, and the connection's deadline is set once, not per write.
+func (w *statusWriter) extend() {
+	now := time.Now()
+	if !w.extended.IsZero() && now.Sub(w.extended) < w.timeout/16 {
+		return
+	}
+	w.extended = now
+	_ = w.rc.SetWriteDeadline(now.Add(w.timeout))
+}
 
 // begin records the answer's status; an answer begun before the request's
 // body was read to its end closes the connection, which the body's rest

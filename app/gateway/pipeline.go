@@ -86,8 +86,7 @@ func (s *Server) serve(op operation) handlerFunc {
 // spliced in place of the client's (at model); a stream is relayed
 // through tr.
 func passThrough(raw []byte, model member, target string, stream bool, tr translate.Stream) (upstreamPlan, error) {
-	m, _ := json.Marshal(target)
-	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(withValue(raw, model, m))}}
+	p := upstreamPlan{req: endpoint.Request{Body: json.RawMessage(withString(raw, model, target))}}
 	if stream {
 		p.stream = tr
 	}

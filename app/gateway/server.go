@@ -124,7 +124,7 @@ func newServer(p params) (*Server, error) {
 		})
 	}
 	tp, mp := p.TracerProvider, p.MeterProvider
-	s.tracing = &tracing{explicit: tp != nil || mp != nil}
+	s.tracing = &tracing{explicit: tp != nil || mp != nil, global: otel.GetTracerProvider}
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}

@@ -3,8 +3,8 @@ package gateway
 import (
 	"net/http"
 	"reflect"
+	"sync/atomic"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -17,6 +17,16 @@ import (
 // it is unset (otel's internal delegate) or a noop.
 type tracing struct {
 	explicit bool
+	global   func() trace.TracerProvider // otel.GetTracerProvider; a test's own
+	// last is the global provider last looked at and whether it records:
+	// a request compares the provider it reads with it instead of
+	// looking at its type again.
+	last atomic.Pointer[verdict]
+}
+
+type verdict struct {
+	tp trace.TracerProvider
+	on bool
 }
 
 // globalUnset is the package of the provider otel.GetTracerProvider
@@ -24,7 +34,22 @@ type tracing struct {
 const globalUnset = "go.opentelemetry.io/otel/internal/global"
 
 func (t *tracing) on() bool {
-	return t.explicit || records(otel.GetTracerProvider())
+	if t.explicit {
+		return true
+	}
+	tp := t.global()
+	// Interfaces of different dynamic types compare unequal without
+	// comparing their values, so a provider of a type that is not
+	// comparable is compared only when last is of that type too, which
+	// it never is: it is kept only when comparable.
+	if v := t.last.Load(); v != nil && v.tp == tp {
+		return v.on
+	}
+	on := records(tp)
+	if reflect.TypeOf(tp).Comparable() {
+		t.last.Store(&verdict{tp: tp, on: on})
+	}
+	return on
 }
 
 // records reports whether tp is a provider someone set: not otel's unset

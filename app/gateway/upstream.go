@@ -36,9 +36,14 @@ func (s *Server) callAndWrite(ctx context.Context, w http.ResponseWriter, rt rou
 // errMalformed is an upstream 2xx whose body is not what its format says.
 var errMalformed = errors.New("the upstream's answer could not be read")
 
+// jsonType is a Content-Type header's value; net/http copies a handler's
+// header when it writes it, so one slice serves every answer.
+var jsonType = []string{"application/json"}
+
 func writeUpstream(w http.ResponseWriter, rt route, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Khive-Endpoint", rt.ep.Name())
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["X-Khive-Endpoint"] = []string{rt.ep.Name()}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -72,6 +72,7 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve the default gateway's profiles on this loopback address (KHIVE_PPROF); HOP_FLOOR_PPROF=ADDR does the same for the floor")
 	gatewayEnv := flag.String("gateway-env", "", "comma-separated K=V for every gateway process (GOGC=200, say)")
 	bodyBytes := flag.Int("body-bytes", 0, "earlier turns of about this many bytes in every request (agents send 10-100 KB)")
+	verbose := flag.Bool("v", false, "print each round's CPU per request too")
 	baselineBin := flag.String("baseline-bin", "", "a gateway binary built before (another revision's `go build -o PATH ./app`): adds the row \"khive baseline\", its default config, to compare builds in one run")
 	flag.Parse()
 	if *floorUpstream != "" {
@@ -168,6 +169,16 @@ func main() {
 			}
 		}
 		report(rate, targets, results)
+		if *verbose {
+			for _, t := range targets {
+				fmt.Printf("%s, each round's CPU µs/request:", t.name)
+				for _, r := range results[t] {
+					fmt.Printf(" %.0f", float64(r.cpuPerReq)/float64(time.Microsecond))
+				}
+				fmt.Println()
+			}
+			fmt.Println()
+		}
 	}
 }
 
