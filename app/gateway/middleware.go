@@ -61,6 +61,11 @@ type request struct {
 	body    *deadlineBody // the body under the read deadline, once set
 	lease   *admission.Lease
 	held    int64 // bytes of the in-flight body budget taken
+	// What w, x and w's controller point to: one allocation a request.
+	sw statusWriter
+	ex exchange
+	rc http.ResponseController
+	db deadlineBody // what body points to once set
 }
 
 // The chain every API request passes before its route's handler, in
@@ -84,16 +89,18 @@ func (s *Server) api(route string, format *clientFormat, h handlerFunc) http.Han
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		q := &request{
-			w:     &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout},
 			r:     r,
-			x:     &exchange{format: format, inTokens: -1, outTokens: -1},
 			route: route, start: time.Now(),
 			// A request without a body (a GET) keeps its connection:
 			// net/http watches it for the client's close from the start,
 			// and a read deadline would end that watch as if the client
 			// had gone, cancelling every later request on the connection.
 			hasBody: r.Body != http.NoBody,
+			rc:      *http.NewResponseController(w),
+			ex:      exchange{format: format, inTokens: -1, outTokens: -1},
 		}
+		q.sw = statusWriter{ResponseWriter: w, rc: &q.rc, timeout: s.cfg.WriteTimeout}
+		q.w, q.x = &q.sw, &q.ex
 		var aerr *apiError
 		for _, step := range admissionSteps {
 			if aerr = step(s, q); aerr != nil {
@@ -196,7 +203,8 @@ func (s *Server) takeBodyBudget(q *request) *apiError {
 // limit; an answer begun before it was read says Connection: close.
 func (s *Server) underReadDeadline(q *request) *deadlineBody {
 	_ = q.w.rc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
-	q.body = &deadlineBody{body: http.MaxBytesReader(q.w, q.r.Body, s.cfg.MaxBodyBytes), rc: q.w.rc}
+	q.db = deadlineBody{body: http.MaxBytesReader(q.w, q.r.Body, s.cfg.MaxBodyBytes), rc: q.w.rc}
+	q.body = &q.db
 	q.r.Body = q.body
 	q.w.body = q.body
 	return q.body
