@@ -453,7 +453,7 @@ func (e *Endpoint) newRequest(ctx context.Context, pr *prepared) (*http.Request,
 			return nil, err
 		}
 	}
-	if body := pr.body; body != nil {
+	if body := pr.body; len(body) > 0 {
 		req.ContentLength = int64(len(body))
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }

@@ -227,3 +227,23 @@ func TestCallReportsARedirectWithoutFollowingIt(t *testing.T) {
 	assert.Zero(t, other.requests.Load(), "the redirect's target was not called")
 	assert.EqualValues(t, 1, u.requests.Load())
 }
+
+// A body of no bytes goes as Content-Length: 0, not chunked, as
+// net/http's own requests send it.
+func TestCallSendsAnEmptyBodyWithItsLength(t *testing.T) {
+	type seen struct {
+		length int64
+		te     []string
+	}
+	got := make(chan seen, 1)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.ContentLength, r.TransferEncoding}
+		okJSON(w, r)
+	})
+	e := start(t, baseConfig(u))
+	_, err := e.Call(context.Background(), endpoint.Request{Body: []byte{}})
+	require.NoError(t, err)
+	s := <-got
+	assert.Zero(t, s.length)
+	assert.Empty(t, s.te)
+}

@@ -34,7 +34,7 @@ type Endpoint struct {
 	origin      *url.URL    // the base URL's scheme and host, for the managed client
 	managed     *http.Client
 	fixedURL    string      // the request URL when Path has no {param}
-	fixedParsed *url.URL    // fixedURL parsed, nil when it is not a valid method-independent URL
+	fixedParsed *url.URL    // fixedURL parsed once, nil when it does not parse or names no host
 	header      http.Header // content type, defaults and auth
 	authKey     string      // the canonical auth header name, "" for none
 	defaults    map[string]json.RawMessage
