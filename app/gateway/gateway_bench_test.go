@@ -31,13 +31,13 @@ func BenchmarkChat(b *testing.B) {
 		}
 	})
 	up, _ := url.Parse(e.ups["up"].BaseURL())
-	proxy := httputil.NewSingleHostReverseProxy(up)
-	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 100}
-	direct := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		direct(r)
-		r.URL.Path = up.Path + "/chat/completions"
-		r.Header.Set("Authorization", "Bearer "+upstreamKey)
+	proxy := &httputil.ReverseProxy{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 100},
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(up)
+			r.Out.URL.Path = up.Path + "/chat/completions"
+			r.Out.Header.Set("Authorization", "Bearer "+upstreamKey)
+		},
 	}
 	floor := httptest.NewServer(proxy)
 	b.Cleanup(floor.Close)
