@@ -12,7 +12,9 @@
 // go_memstats_mallocs_total). The gateway runs once with the default
 // config and once with each feature switched on alone (client keys on the
 // memory store, keys on Redis, OTLP export to a loopback collector, the
-// access log off), so each feature's cost is its own row.
+// access log off), so each feature's cost is its own row; the floor runs
+// once more with the gateway's connection timeouts ("ReverseProxy +
+// timeouts"), which the bare one does not set.
 //
 //	cd bench && go run ./cmd/hop [-rates 1000,3000] [-duration 2s] [-rounds 5]
 //
@@ -64,6 +66,7 @@ const clientKey = "sk-khive-bench-client"
 func main() {
 	floorUpstream := flag.String("floor-upstream", "", "internal: run as the ReverseProxy floor to this upstream")
 	floorListen := flag.String("floor-listen", "", "internal: the floor's listen address")
+	floorTimeouts := flag.Bool("floor-timeouts", false, "internal: the floor with the gateway's connection timeouts")
 	rates := flag.String("rates", "1000,3000", "requests per second")
 	duration := flag.Duration("duration", 2*time.Second, "load per target, rate and round")
 	rounds := flag.Int("rounds", 5, "rounds (targets interleaved in each)")
@@ -76,7 +79,7 @@ func main() {
 	baselineBin := flag.String("baseline-bin", "", "a gateway binary built before (another revision's `go build -o PATH ./app`): adds the row \"khive baseline\", its default config, to compare builds in one run")
 	flag.Parse()
 	if *floorUpstream != "" {
-		serveFloor(*floorUpstream, *floorListen)
+		serveFloor(*floorUpstream, *floorListen, *floorTimeouts)
 		return
 	}
 	if *bodyBytes > 0 {
@@ -102,7 +105,8 @@ func main() {
 		{"direct", func() *target {
 			return &target{name: "direct", url: up.BaseURL() + "/chat/completions", stop: func() {}}
 		}},
-		{"ReverseProxy (floor)", func() *target { return startFloor(up.URL) }},
+		{"ReverseProxy (floor)", func() *target { return startFloor("ReverseProxy (floor)", up.URL) }},
+		{"ReverseProxy + timeouts", func() *target { return startFloor("ReverseProxy + timeouts", up.URL, "-floor-timeouts") }},
 		{"khive default", func() *target {
 			env := extraEnv
 			if *pprofAddr != "" {
@@ -342,38 +346,47 @@ func keysConfig(store string) string {
 }
 
 // startFloor runs this binary as a bare ReverseProxy to upstream.
-func startFloor(upstream string) *target {
+func startFloor(name, upstream string, args ...string) *target {
 	self, err := os.Executable()
 	if err != nil {
 		log.Fatal(err)
 	}
 	addr := gatewayproc.FreeAddr()
-	cmd := exec.Command(self, "-floor-upstream", upstream, "-floor-listen", addr)
+	cmd := exec.Command(self, append([]string{"-floor-upstream", upstream, "-floor-listen", addr}, args...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
 	}
 	gatewayproc.WaitReady("http://" + addr + "/metrics")
-	return &target{name: "ReverseProxy (floor)", url: "http://" + addr + "/v1/chat/completions", pid: cmd.Process.Pid,
+	return &target{name: name, url: "http://" + addr + "/v1/chat/completions", pid: cmd.Process.Pid,
 		metrics: "http://" + addr + "/metrics", stop: sync.OnceFunc(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })}
 }
 
 // serveFloor is the floor: httputil.ReverseProxy with a transport sized
-// like the gateway's, and the Go runtime's metrics at /metrics.
-func serveFloor(upstream, listen string) {
+// like the gateway's, and the Go runtime's metrics at /metrics; with
+// timeouts, the connection timeouts the gateway sets (a header deadline,
+// an idle one, and on the upstream side a response-header timeout).
+func serveFloor(upstream, listen string, timeouts bool) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		log.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.Transport = &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 90 * time.Second}
+	tr := &http.Transport{MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 90 * time.Second}
+	srv := &http.Server{Addr: listen}
+	if timeouts {
+		tr.ResponseHeaderTimeout = 2 * time.Minute
+		srv.ReadHeaderTimeout, srv.IdleTimeout = 10*time.Second, 90*time.Second
+	}
+	rp.Transport = tr
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", rp)
 	mux.Handle("GET /metrics", promhttp.Handler())        // the Go runtime's metrics among them
 	if addr := os.Getenv("HOP_FLOOR_PPROF"); addr != "" { // the floor's profiles, to set beside the gateway's
 		go func() { log.Print(http.ListenAndServe(addr, pprofMux())) }()
 	}
-	log.Fatal(http.ListenAndServe(listen, mux))
+	srv.Handler = mux
+	log.Fatal(srv.ListenAndServe())
 }
 
 // pprofMux serves net/http/pprof's handlers.
