@@ -350,7 +350,7 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 		wrote = new(atomic.Int32)
 		actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Add(1) }})
 	}
-	req, err := e.newRequest(actx, pr)
+	req, err := e.newRequest(actx, pr, sdk == nil && c.ownTransport)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -439,12 +439,18 @@ func (e *Endpoint) attempt(ctx context.Context, c *client, pr *prepared, m mode,
 }
 
 // newRequest is pr's request under ctx, its headers still to set. The
-// endpoint's own URL, parsed once, is shared by its requests (net/http
-// reads a request's URL and never changes it); any other is parsed.
-func (e *Endpoint) newRequest(ctx context.Context, pr *prepared) (*http.Request, error) {
+// endpoint's own URL is parsed once; shared, the requests going straight
+// to the endpoint's own transport use it as it is (net/http reads a
+// request's URL and never changes it), others a copy (an SDK's or a
+// user's round tripper may change theirs). Any other URL is parsed.
+func (e *Endpoint) newRequest(ctx context.Context, pr *prepared, shared bool) (*http.Request, error) {
 	var req *http.Request
 	if pr.url == e.fixedURL && e.fixedParsed != nil {
 		u := e.fixedParsed
+		if !shared {
+			c := *u
+			u = &c
+		}
 		tmpl := http.Request{Method: pr.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: u.Host}
 		req = tmpl.WithContext(ctx)
 	} else {

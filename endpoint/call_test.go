@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -246,4 +248,31 @@ func TestCallSendsAnEmptyBodyWithItsLength(t *testing.T) {
 	s := <-got
 	assert.Zero(t, s.length)
 	assert.Empty(t, s.te)
+}
+
+// rewriting is a user's round tripper that changes the URL of the request
+// it is given, as recording and signing transports do.
+type rewriting struct{ n atomic.Int64 }
+
+func (rw *rewriting) RoundTrip(r *http.Request) (*http.Response, error) {
+	q := r.URL.Query()
+	q.Add("n", strconv.FormatInt(rw.n.Add(1), 10)) // on a shared URL these would pile up
+	r.URL.RawQuery = q.Encode()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A round tripper that changes a request's URL changes only that request's:
+// the endpoint's URL, parsed once, is not shared with it.
+func TestARoundTripperThatChangesTheURLChangesOnlyItsRequest(t *testing.T) {
+	queries := make(chan string, 3)
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		queries <- r.URL.RawQuery
+		okJSON(w, r)
+	})
+	e := start(t, baseConfig(u), endpoint.WithRoundTripper(&rewriting{}))
+	for range 3 {
+		_, err := e.Call(context.Background(), endpoint.Request{Body: map[string]any{"model": "m"}})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"n=1", "n=2", "n=3"}, []string{<-queries, <-queries, <-queries})
 }
