@@ -62,10 +62,11 @@ type request struct {
 	lease   *admission.Lease
 	held    int64 // bytes of the in-flight body budget taken
 	// What w, x and w's controller point to: one allocation a request.
-	sw statusWriter
-	ex exchange
-	rc http.ResponseController
-	db deadlineBody // what body points to once set
+	sw   statusWriter
+	ex   exchange
+	rc   http.ResponseController
+	db   deadlineBody // what body points to once set
+	line accessLine   // the access log's line, at the end
 }
 
 // The chain every API request passes before its route's handler, in
@@ -287,7 +288,8 @@ func (s *Server) record(q *request, status int) {
 	if s.access == nil {
 		return
 	}
-	s.access.Info("request", zap.Inline(&accessLine{q: q, status: status, d: d}))
+	q.line = accessLine{q: q, status: status, d: d}
+	s.access.Info("request", zap.Inline(&q.line))
 }
 
 // accessLine is a request's access log fields, added by the encoder
