@@ -89,15 +89,15 @@ func (s *stuck) run(context.Context) error {
 
 var body = []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
 
-// stop runs app.Stop with a 1 s budget and returns its error, how long it
-// took, and how many log lines there were when it returned.
-func (s *stuckScene) stop() (err error, took time.Duration, linesAtReturn int) {
+// stop runs app.Stop with a 1 s budget and returns how long it took, how
+// many log lines there were when it returned, and its error.
+func (s *stuckScene) stop() (took time.Duration, linesAtReturn int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	began := time.Now()
 	err = s.app.Stop(ctx)
 	took = time.Since(began)
-	return err, took, s.logs.Len()
+	return took, s.logs.Len(), err
 }
 
 // assertStopped checks what must hold once app.Stop has returned: its
@@ -141,7 +141,7 @@ func TestShutdownScenarioTaskIgnoresItsContext(t *testing.T) {
 	task := newStuck()
 	require.NoError(t, s.exec.Go(context.Background(), task.run))
 
-	err, took, lines := s.stop()
+	took, lines, err := s.stop()
 	s.assertStopped(t, err, took, goleak.IgnoreAnyFunction("github.com/khive-go/khive/fxmodule_test.(*stuck).run"))
 	var se *executor.StopError
 	require.ErrorAs(t, err, &se, "the executor's drain outcome is in app.Stop's error")
@@ -175,7 +175,7 @@ func TestShutdownScenarioCallOnAHangingUpstream(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
-	err, took, lines := s.stop()
+	took, lines, err := s.stop()
 	s.assertStopped(t, err, took)
 	var se *executor.StopError
 	require.ErrorAs(t, err, &se)
@@ -222,7 +222,7 @@ func TestShutdownScenarioDeadlineWhileDraining(t *testing.T) {
 		<-started
 	}
 
-	err, took, lines := s.stop()
+	took, lines, err := s.stop()
 	wg.Wait()
 	s.assertStopped(t, err, took)
 	assert.Equal(t, int64(5), served.Load(), "the endpoints served the draining tasks' calls")

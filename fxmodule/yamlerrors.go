@@ -71,7 +71,7 @@ func walkPaths(n *yaml.Node, path string, paths map[int][]located) {
 
 var (
 	reLine     = regexp.MustCompile(`^line (\d+): (.*)$`)
-	reNotFound = regexp.MustCompile("^field (\\S+) not found in type ")
+	reNotFound = regexp.MustCompile(`^field (\S+) not found in type `)
 	reCannot   = regexp.MustCompile("^cannot unmarshal !!\\w+ (?:`(.*)` )?into (.+)$")
 	reDupKey   = regexp.MustCompile(`^mapping key "(.*)" already defined`)
 )
