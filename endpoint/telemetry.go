@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -51,17 +53,44 @@ type telemetry struct {
 	provider genaiconv.ProviderNameAttr
 	server   string
 	globalTP bool // the tracer is the global provider's
+	// global is the provider otel.GetTracerProvider gave last and its
+	// tracer, while globalTP: a provider set again later (otel's global
+	// delegates only to the first) is followed too.
+	global atomic.Pointer[globalTracer]
+}
+
+type globalTracer struct {
+	tp     trace.TracerProvider
+	tracer trace.Tracer
 }
 
 // unsetTracerProvider is the global provider before the application sets
 // one: its spans record nothing, yet starting one costs five allocations.
 var unsetTracerProvider = otel.GetTracerProvider()
 
-// tracing says whether a span started now can record: not while the
-// endpoint's tracer is the global provider's and none has been set (a
-// provider set later is followed: the global tracer delegates to it).
-func (t *telemetry) tracing() bool {
-	return !t.globalTP || otel.GetTracerProvider() != unsetTracerProvider
+// current is the tracer for a span started now, and whether one can
+// record: not while the endpoint's tracer is the global provider's and
+// none has been set. A global provider set later, or set again, is
+// followed: its tracer is taken when first seen.
+func (t *telemetry) current() (trace.Tracer, bool) {
+	if !t.globalTP {
+		return t.tracer, true
+	}
+	tp := otel.GetTracerProvider()
+	if tp == unsetTracerProvider {
+		return t.tracer, false
+	}
+	// Interfaces of different dynamic types compare unequal without
+	// comparing their values; one of a type that is not comparable is
+	// never kept, so it is never compared.
+	if g := t.global.Load(); g != nil && g.tp == tp {
+		return g.tracer, true
+	}
+	g := &globalTracer{tp: tp, tracer: tp.Tracer(instrumentation)}
+	if reflect.TypeOf(tp).Comparable() {
+		t.global.Store(g)
+	}
+	return g.tracer, true
 }
 
 func (e *Endpoint) initTelemetry() {
@@ -116,8 +145,8 @@ type callSpan struct {
 func (e *Endpoint) startCall(ctx context.Context, pr *prepared) (context.Context, *callSpan) {
 	t := &e.tel
 	sctx, span := ctx, noSpan
-	if t.tracing() {
-		sctx, span = t.tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
+	if tracer, ok := t.current(); ok {
+		sctx, span = tracer.Start(ctx, string(t.op), trace.WithSpanKind(trace.SpanKindClient))
 	}
 	if !span.IsRecording() && !t.duration.Enabled(ctx) {
 		span.End()
@@ -197,7 +226,8 @@ var noSpan = trace.SpanFromContext(context.Background())
 
 // startAttempt opens an attempt's child span.
 func (e *Endpoint) startAttempt(ctx context.Context, attempt int) (context.Context, trace.Span) {
-	return e.tel.tracer.Start(ctx, "attempt", trace.WithSpanKind(trace.SpanKindInternal),
+	tracer, _ := e.tel.current()
+	return tracer.Start(ctx, "attempt", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attribute.Int("khive.attempt", attempt)))
 }
 

@@ -235,4 +235,13 @@ func TestGlobalTracerProviderSetLaterIsFollowed(t *testing.T) {
 	ended := spans.Ended()
 	require.Len(t, ended, 2, "the call's span and its attempt's")
 	assert.Equal(t, "chat gpt-4o", ended[1].Name())
+
+	// Set again (otel's global delegates only to the first it is given):
+	// followed too.
+	again := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(again)))
+	_, err = e.Call(context.Background(), endpoint.Request{Body: tracedBody})
+	require.NoError(t, err)
+	assert.Len(t, again.Ended(), 2, "the second provider's spans")
+	assert.Len(t, spans.Ended(), 2, "none more to the first")
 }
