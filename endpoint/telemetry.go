@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"reflect"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -22,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/khive-go/khive/executor"
+	"github.com/khive-go/khive/internal/otelglobal"
 )
 
 const instrumentation = "github.com/khive-go/khive/endpoint"
@@ -53,15 +52,10 @@ type telemetry struct {
 	provider genaiconv.ProviderNameAttr
 	server   string
 	globalTP bool // the tracer is the global provider's
-	// global is the provider otel.GetTracerProvider gave last and its
-	// tracer, while globalTP: a provider set again later (otel's global
+	// global is the tracer of the provider otel.GetTracerProvider gave
+	// last, while globalTP: a provider set again later (otel's global
 	// delegates only to the first) is followed too.
-	global atomic.Pointer[globalTracer]
-}
-
-type globalTracer struct {
-	tp     trace.TracerProvider
-	tracer trace.Tracer
+	global otelglobal.Derived[trace.Tracer]
 }
 
 // unsetTracerProvider is the global provider before the application sets
@@ -80,18 +74,11 @@ func (t *telemetry) current() (trace.Tracer, bool) {
 	if tp == unsetTracerProvider {
 		return t.tracer, false
 	}
-	// Interfaces of different dynamic types compare unequal without
-	// comparing their values; one of a type that is not comparable is
-	// never kept, so it is never compared.
-	if g := t.global.Load(); g != nil && g.tp == tp {
-		return g.tracer, true
-	}
-	g := &globalTracer{tp: tp, tracer: tp.Tracer(instrumentation)}
-	if reflect.TypeOf(tp).Comparable() {
-		t.global.Store(g)
-	}
-	return g.tracer, true
+	return t.global.Get(tp, tracerOf), true
 }
+
+// tracerOf is the endpoint's tracer from tp.
+func tracerOf(tp trace.TracerProvider) trace.Tracer { return tp.Tracer(instrumentation) }
 
 func (e *Endpoint) initTelemetry() {
 	if e.tp == nil {

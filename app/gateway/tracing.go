@@ -3,11 +3,12 @@ package gateway
 import (
 	"net/http"
 	"reflect"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/khive-go/khive/internal/otelglobal"
 )
 
 // tracing says whether requests get spans, so that a gateway without a
@@ -18,15 +19,10 @@ import (
 type tracing struct {
 	explicit bool
 	global   func() trace.TracerProvider // otel.GetTracerProvider; a test's own
-	// last is the global provider last looked at and whether it records:
+	// recording is whether the global provider last looked at records:
 	// a request compares the provider it reads with it instead of
 	// looking at its type again.
-	last atomic.Pointer[verdict]
-}
-
-type verdict struct {
-	tp trace.TracerProvider
-	on bool
+	recording otelglobal.Derived[bool]
 }
 
 // globalUnset is the package of the provider otel.GetTracerProvider
@@ -37,19 +33,7 @@ func (t *tracing) on() bool {
 	if t.explicit {
 		return true
 	}
-	tp := t.global()
-	// Interfaces of different dynamic types compare unequal without
-	// comparing their values, so a provider of a type that is not
-	// comparable is compared only when last is of that type too, which
-	// it never is: it is kept only when comparable.
-	if v := t.last.Load(); v != nil && v.tp == tp {
-		return v.on
-	}
-	on := records(tp)
-	if reflect.TypeOf(tp).Comparable() {
-		t.last.Store(&verdict{tp: tp, on: on})
-	}
-	return on
+	return t.recording.Get(t.global(), records)
 }
 
 // records reports whether tp is a provider someone set: not otel's unset
